@@ -1,0 +1,1 @@
+"""Datasets: the canonical store, its readers/writers and the dataset-specific preprocessors."""
