@@ -1,0 +1,200 @@
+"""Torch dataset over the canonical store: image crop, normalised 2D, 3D target, metadata.
+
+One sample (all tensors, see :class:`PoseDataset`)::
+
+    image     uint8   (3, H, W)   RGB crop; the model normalises it (ImageNet mean/std)
+    pose2d    float32 (J, 2)      2D input in normalised crop coordinates
+                                  (crop px -> x / W * 2 - [1, H / W]); J = 17, or 16 (SH)
+    pose2d_px float32 (J, 2)      the same 2D input in crop px (attention analysis)
+    pose3d    float32 (17, 3)     mm, camera frame, root-relative target
+    index     int64   ()          sample index in the split
+
+Batches are fetched with ``__getitems__`` (one fancy-indexed read of the memory-mapped
+crops per batch), which is what makes loading outrun a GPU training step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lbi.data.store import Store, StoreError, load_detections, open_store
+from lbi.skeleton import NUM_JOINTS, SH16_TO_17, flip_permutation
+
+
+def to_crop_normalized(
+    kp_px: np.ndarray, crop_affine: np.ndarray, crop_hw: tuple[int, int]
+) -> np.ndarray:
+    """Full-image px ``(N, J, 2)`` -> crop px -> normalised crop coords ``(N, J, 2)``.
+
+    Normalisation is VideoPose3D's screen convention on the crop: ``x / W * 2 - 1`` and
+    ``y / W * 2 - H / W`` (aspect preserved, x in [-1, 1]).
+    """
+    crop_px = apply_affine_np(kp_px, crop_affine)
+    h, w = crop_hw
+    return (crop_px / w * 2.0 - np.array([1.0, h / w], dtype=np.float32)).astype(np.float32)
+
+
+def apply_affine_np(points: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Apply per-sample affines ``A (N, 2, 3)`` to points ``(N, J, 2)``."""
+    return np.einsum("nij,nkj->nki", A[:, :, :2], points) + A[:, None, :, 2]
+
+
+class PoseDataset(Dataset):
+    """One split of a store with one 2D source.
+
+    Args:
+        store_dir: canonical store folder (see :mod:`lbi.data.store`).
+        split: split name, e.g. ``"train"`` or ``"test"``.
+        detections: a ``keypoints2d_<dataset>_<detector>.npz`` file, or None to use the
+            store's ground-truth 2D projection.
+        flip: horizontal-flip augmentation with probability 0.5 (training only): the crop
+            is mirrored, 2D x -> W - 1 - x, 3D x -> -x, left/right joints swapped.
+        seed: seed of the flip decisions (decided per (epoch, index), so a resumed run
+            sees the same flips); call :meth:`set_epoch` each epoch.
+        joints_in: 16 to feed a model trained on SH-layout (16-joint) input with 17-joint
+            detections (Neck/Nose dropped); None keeps the file's joint count.
+    """
+
+    def __init__(
+        self,
+        store_dir: str | Path,
+        split: str,
+        detections: str | Path | None = None,
+        *,
+        flip: bool = False,
+        seed: int = 0,
+        joints_in: int | None = None,
+    ) -> None:
+        self.store: Store = open_store(store_dir)
+        self.split = split
+        arrays = self.store.arrays(split)
+        self.meta: dict[str, np.ndarray] = {
+            k: arrays[k] for k in ("subject", "action", "camera", "frame")
+        }
+        self.pose3d = arrays["pose3d"]
+        self.crop_affine = arrays["crop_affine"]
+        self.crop_hw = self.store.crop_hw
+        n = len(self.pose3d)
+        if detections is None:
+            kp = arrays["pose2d"]
+            self.source_meta: dict[str, Any] = {
+                "detector": "gt",
+                "method": "ground-truth projection",
+            }
+        else:
+            kp, self.source_meta = load_detections(detections, split, n)
+            if self.source_meta.get("dataset") not in (None, self.store.dataset):
+                raise StoreError(
+                    f"{detections}: detections are for dataset '{self.source_meta.get('dataset')}' "
+                    f"but the store {store_dir} is '{self.store.dataset}'"
+                )
+        if kp.shape[1] not in (16, NUM_JOINTS):
+            raise StoreError(f"{detections}: {kp.shape[1]} joints; expected 17 or 16 (SH layout)")
+        if joints_in is not None and joints_in != kp.shape[1]:
+            if joints_in == 16 and kp.shape[1] == NUM_JOINTS:
+                kp = kp[:, list(SH16_TO_17)]
+            else:
+                raise StoreError(
+                    f"{detections}: {kp.shape[1]}-joint detections cannot feed a {joints_in}-joint "
+                    "model; train with a 17-joint source or set model.num_joints_in"
+                )
+        self.num_joints_in = int(kp.shape[1])
+        h, w = self.crop_hw
+        self.pose2d_px = apply_affine_np(kp.astype(np.float32), self.crop_affine).astype(np.float32)
+        self.pose2d = (self.pose2d_px / w * 2.0 - np.array([1.0, h / w], dtype=np.float32)).astype(
+            np.float32
+        )
+        self.crops = self.store.crops(split)
+        if len(self.crops) != n:
+            raise StoreError(
+                f"{self.store.root}/{split}_crops.npy: {len(self.crops)} crops for {n} samples"
+            )
+        self.flip = flip
+        self.seed = seed
+        self.epoch = 0
+        self._perm_in = flip_permutation(self.num_joints_in)
+        self._perm_out = flip_permutation(NUM_JOINTS)
+
+    def __len__(self) -> int:
+        return len(self.pose3d)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Flip decisions depend on (seed, epoch, index) only."""
+        self.epoch = epoch
+
+    def _flip_mask(self, idx: np.ndarray) -> np.ndarray:
+        if not self.flip:
+            return np.zeros(len(idx), dtype=bool)
+        g = np.random.default_rng([self.seed, self.epoch])
+        return g.random(len(self))[idx] < 0.5
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A whole batch: one sorted read of the memory-mapped crops."""
+        idx = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(idx, kind="stable")
+        images = np.empty((len(idx), *self.crops.shape[1:]), dtype=np.uint8)
+        images[order] = self.crops[idx[order]]  # (B, H, W, 3)
+        p2 = self.pose2d[idx].copy()  # (B, J, 2)
+        p2px = self.pose2d_px[idx].copy()  # (B, J, 2)
+        p3 = self.pose3d[idx].copy()  # (B, 17, 3)
+        fl = self._flip_mask(idx)
+        if fl.any():
+            w = self.crop_hw[1]
+            images[fl] = images[fl][:, :, ::-1]
+            p2px[fl] = p2px[fl][:, self._perm_in]
+            p2px[fl, :, 0] = (w - 1) - p2px[fl, :, 0]
+            p2[fl] = p2[fl][:, self._perm_in]
+            # normalised x = px / w * 2 - 1 ; mirrored px' = w - 1 - px -> x' = -x + ... keep exact:
+            p2[fl, :, 0] = p2px[fl, :, 0] / w * 2.0 - 1.0
+            p3[fl] = p3[fl][:, self._perm_out]
+            p3[fl, :, 0] = -p3[fl, :, 0]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(images)).permute(
+                0, 3, 1, 2
+            ),  # (B, 3, H, W)
+            "pose2d": torch.from_numpy(p2),
+            "pose2d_px": torch.from_numpy(p2px),
+            "pose3d": torch.from_numpy(p3),
+            "index": torch.from_numpy(idx),
+        }
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        batch = self.__getitems__([int(i)])
+        return {k: v[0] for k, v in batch.items()}
+
+
+def collate_batch(
+    batch: dict[str, torch.Tensor] | list[dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """DataLoader ``collate_fn``: batches from ``__getitems__`` pass through unchanged."""
+    if isinstance(batch, dict):
+        return batch
+    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+
+
+def flip_test_inputs(
+    batch: dict[str, torch.Tensor], crop_w: int, num_joints_in: int
+) -> dict[str, torch.Tensor]:
+    """Mirror a batch for flip-test: image, 2D (px and normalised) with joints swapped."""
+    perm = flip_permutation(num_joints_in)
+    out = dict(batch)
+    out["image"] = batch["image"].flip(-1)
+    px = batch["pose2d_px"][:, perm].clone()
+    px[..., 0] = (crop_w - 1) - px[..., 0]
+    out["pose2d_px"] = px
+    p2 = batch["pose2d"][:, perm].clone()
+    p2[..., 0] = px[..., 0] / crop_w * 2.0 - 1.0
+    out["pose2d"] = p2
+    return out
+
+
+def unflip_pose3d(pose3d: torch.Tensor) -> torch.Tensor:
+    """Map a 3D prediction ``(B, 17, 3)`` made on a mirrored input back: x -> -x, swap sides."""
+    out = pose3d[:, flip_permutation(NUM_JOINTS)].clone()
+    out[..., 0] = -out[..., 0]
+    return out

@@ -1,0 +1,136 @@
+"""``params.yaml``: the whole file as one frozen dataclass of per-section dataclasses.
+
+Each section is owned by the module that uses it (grep the section name to find it):
+
+=============  ===========================================  ==========================
+section        dataclass                                    read by stage(s)
+=============  ===========================================  ==========================
+paths          :class:`Paths` (below)                       all (via ``dvc.yaml``)
+data           :class:`DataConfig` (below)                  fetch, preprocess, detect2d
+embedded       :class:`lbi.data.embedded.EmbeddedConfig`    fetch, preprocess
+h36m           :class:`lbi.data.h36m.H36MConfig`            fetch, preprocess, detect2d
+mpi3dhp        :class:`lbi.data.mpi3dhp.MPI3DHPConfig`      fetch, preprocess, detect2d
+detect2d       :class:`Detect2DConfig` (below)              detect2d
+model          :class:`lbi.model.ModelConfig`               train_stage1
+train_stage1   :class:`lbi.train.TrainConfig`               train_stage1
+prune          :class:`PruneConfig` (below)                 prune
+train_stage2   :class:`lbi.train.TrainConfig`               train_stage2
+baseline       :class:`BaselineConfig` (below)              train_baseline
+evaluate       :class:`EvalConfig` (below)                  evaluate
+=============  ===========================================  ==========================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lbi.config import check_choice, check_range, from_dict, load_yaml
+from lbi.data.embedded import EmbeddedConfig
+from lbi.data.h36m import H36MConfig
+from lbi.data.mpi3dhp import MPI3DHPConfig
+from lbi.model import ModelConfig
+from lbi.train import TrainConfig
+
+DATASETS = ("embedded", "h36m")
+SOURCES = ("gt", "cpn", "sh")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every artefact path, defined once; ``dvc.yaml`` interpolates these (``${paths.x}``)."""
+
+    raw: str = "data/raw"
+    store_in: str = "data/store/indomain"
+    store_cross: str = "data/store/cross"
+    detections: str = "data/detections"
+    models: str = "data/models"
+    checkpoints: str = "data/checkpoints"
+    prune: str = "data/prune"
+    eval: str = "data/eval"
+    metrics: str = "metrics"
+    plots: str = "plots"
+    reports: str = "reports"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset the pipeline runs on and which 2D sources it produces/trains with."""
+
+    dataset: str = "embedded"  # embedded (synthetic, default) | h36m (+ MPI-INF-3DHP for cross)
+    sources: tuple[str, ...] = ("gt", "cpn", "sh")  # detect2d produces these
+    train_sources: tuple[str, ...] = ("gt",)  # one model per source (paper Table 2 rows)
+    train_split: str = "train"
+    test_split: str = "test"
+    cross_split: str = "test"
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        for s in (*self.sources, *self.train_sources):
+            check_choice("sources", s, SOURCES)
+        missing = set(self.train_sources) - set(self.sources)
+        if missing:
+            raise ValueError(
+                f"'train_sources' {sorted(missing)} are not in 'sources' {list(self.sources)}"
+            )
+
+
+@dataclass(frozen=True)
+class Detect2DConfig:
+    """Synthetic detector noise seed (embedded only; real data use the published files)."""
+
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Adaptive Feature Selection: keep the top ``r`` of image tokens (paper: 0.3)."""
+
+    r: float = 0.3
+
+    def __post_init__(self) -> None:
+        check_range("r", self.r, 0.0, 1.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The 2D-only lifter trained by the same loop and budget as LBI."""
+
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="lifter_graformer"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation options."""
+
+    flip_test: bool = True
+    batch_size: int = 256
+    attention_radius_px: float = 0.0  # 0 = the paper's 30 px at 256x192, scaled to the crop
+
+    def __post_init__(self) -> None:
+        check_range("batch_size", self.batch_size, 1)
+        check_range("attention_radius_px", self.attention_radius_px, 0.0)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole ``params.yaml``."""
+
+    paths: Paths = field(default_factory=Paths)
+    data: DataConfig = field(default_factory=DataConfig)
+    embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
+    h36m: H36MConfig = field(default_factory=H36MConfig)
+    mpi3dhp: MPI3DHPConfig = field(default_factory=MPI3DHPConfig)
+    detect2d: Detect2DConfig = field(default_factory=Detect2DConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train_stage1: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    train_stage2: TrainConfig = field(default_factory=TrainConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and validate the whole params file (unknown keys anywhere are errors)."""
+    return from_dict(Params, load_yaml(path), where=str(path))

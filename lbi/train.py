@@ -1,0 +1,412 @@
+"""The one training loop: both LBI stages, the end-to-end variants, the baselines, sweeps.
+
+``fit`` trains a model for one *phase*:
+
+- ``stage1``   encoder + stage 1 to the coarse pose (paper: first 20 epochs)
+- ``stage2``   stage 1 frozen (no gradients, eval mode), stage 2 to the refined pose
+- ``e2e_fine`` end to end, loss on the refined pose only      (paper Table 4, row 1)
+- ``e2e_both`` end to end, loss on coarse + refined            (paper Table 4, row 2)
+- ``lifter``   2D-only baselines (single output)
+
+Paper defaults: Adam, lr 1e-3 decayed x0.9 every 4 epochs, batch 128, MSE on
+root-relative 3D joints (we compute it in metres: mm / 1000). bf16 autocast on CUDA,
+gradient clipping, per-epoch validation (MPJPE, mm) on named validation sets, and an
+atomic checkpoint every epoch with optimizer, scheduler and RNG state. A killed run
+resumes from ``<ckpt_dir>/last.pt`` and finishes with the same weights as an
+uninterrupted run (data order and flips depend only on (seed, epoch)).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from lbi.config import check_choice, check_range
+from lbi.data.dataset import collate_batch
+from lbi.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+PHASES = ("stage1", "stage2", "e2e_fine", "e2e_both", "lifter")
+CKPT_FORMAT = "lbi-ckpt/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (``params.yaml`` sections ``train_stage1`` / ``train_stage2``)."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 0.9
+    lr_decay_every: int = 4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    num_workers: int = 0
+    flip_augment: bool = True
+    amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    max_batches_per_epoch: int = 0  # 0 = whole epoch; >0 caps it (smoke runs, sweeps)
+    val_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        check_range("epochs", self.epochs, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("lr", self.lr, 0.0, lo_open=True)
+        check_range("lr_decay", self.lr_decay, 0.0, 1.0, lo_open=True)
+        check_range("lr_decay_every", self.lr_decay_every, 1)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("grad_clip", self.grad_clip, 0.0)
+        check_range("num_workers", self.num_workers, 0)
+        check_range("max_batches_per_epoch", self.max_batches_per_epoch, 0)
+        check_range("val_batch_size", self.val_batch_size, 1)
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: per-epoch history and the final checkpoint path."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    resumed_from_epoch: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+        )
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (called by the loop, never on import)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _outputs_for_phase(phase: str) -> tuple[int, tuple[str, ...]]:
+    """(forward stage, supervised outputs) for a phase."""
+    return {
+        "stage1": (1, ("coarse",)),
+        "lifter": (1, ("coarse",)),
+        "stage2": (2, ("refined",)),
+        "e2e_fine": (2, ("refined",)),
+        "e2e_both": (2, ("coarse", "refined")),
+    }[phase]
+
+
+def trainable_parameters(model: nn.Module, phase: str) -> list[nn.Parameter]:
+    """Parameters optimised in ``phase``; stage 2 freezes stage 1 first."""
+    if phase == "stage2":
+        model.freeze_stage1()  # type: ignore[operator]
+        return [p for p in model.stage2_parameters() if p.requires_grad]  # type: ignore[operator]
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def pose_loss(pred_mm: torch.Tensor, target_mm: torch.Tensor) -> torch.Tensor:
+    """Paper Eq. 3: sum over joints of squared error, averaged over the batch; in metres²."""
+    d = (pred_mm.float() - target_mm.float()) / 1000.0  # (B, J, 3) m
+    return d.pow(2).sum(dim=(-1, -2)).mean()
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _epoch_loader(
+    ds: Dataset, cfg: TrainConfig, epoch: int, shuffle: bool, batch_size: int
+) -> DataLoader:
+    """Data order depends only on (seed, epoch): what makes resume exact."""
+    if hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=g if shuffle else None,
+        num_workers=cfg.num_workers,
+        collate_fn=collate_batch,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    ds: Dataset,
+    *,
+    stage: int,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    amp: bool = True,
+    with_attention: bool = False,
+    num_workers: int = 0,
+) -> dict[str, np.ndarray]:
+    """Run ``model`` over ``ds`` in order; returns numpy arrays keyed like the outputs.
+
+    ``coarse``/``refined``: (N, 17, 3) mm; with ``with_attention`` also
+    ``attention`` (N, J, HW) (stage-1 last layer, mean over heads) and ``kept_idx``.
+    """
+    device = torch.device(device)
+    model.eval().to(device)
+    loader = DataLoader(
+        ds, batch_size=batch_size, shuffle=False, collate_fn=collate_batch, num_workers=num_workers
+    )
+    out: dict[str, list[np.ndarray]] = {}
+    use_amp = amp and device.type == "cuda"
+    for batch in loader:
+        b = _to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            res = model(b["image"], b["pose2d"], stage=stage, return_attention=with_attention)
+        for k in ("coarse", "refined", "kept_idx"):
+            if k in res and res[k] is not None:
+                out.setdefault(k, []).append(
+                    res[k].float().cpu().numpy() if k != "kept_idx" else res[k].cpu().numpy()
+                )
+        if with_attention and res.get("attention") is not None:
+            out.setdefault("attention", []).append(res["attention"].float().mean(1).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def evaluate_mpjpe(
+    model: nn.Module,
+    ds: Dataset,
+    *,
+    stage: int,
+    output: str,
+    cfg: TrainConfig,
+    device: torch.device,
+) -> float:
+    """Frame-wise mean Protocol-1 MPJPE (mm) of ``output`` on ``ds``."""
+    from lbi.metrics import mpjpe
+
+    pred = predict(
+        model, ds, stage=stage, batch_size=cfg.val_batch_size, device=device, amp=cfg.amp
+    )[output]
+    gt = ds.pose3d  # type: ignore[attr-defined]
+    return float(mpjpe(torch.from_numpy(pred), torch.from_numpy(gt)).mean())
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` through a temp file + rename."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load an lbi checkpoint with ``weights_only=True``; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: checkpoint not found (run the training stage that writes it)"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # re-raised with the file name
+        raise RuntimeError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise RuntimeError(
+            f"{path}: not an lbi checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})"
+        )
+    return state
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    st = {
+        "torch": torch.get_rng_state(),
+        "numpy": [int(x) for x in np_state[1]],
+        "numpy_pos": int(np_state[2]),
+        "python": list(random.getstate()[1]),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(
+        ("MT19937", np.array(st["numpy"], dtype=np.uint32), st["numpy_pos"], 0, 0.0)
+    )
+    random.setstate((3, tuple(st["python"]), None))
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def fit(
+    model: nn.Module,
+    phase: str,
+    train_ds: Dataset,
+    cfg: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    val_sets: dict[str, Dataset] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+    extra_state: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` for ``phase``; checkpoint every epoch; resume if ``last.pt`` exists.
+
+    ``val_sets`` maps names (e.g. ``"test"``, ``"cross"``) to datasets; each epoch logs
+    ``val_<name>_mpjpe_mm`` of the supervised output (the refined pose when there is one).
+    ``on_epoch(epoch, metrics)`` is called after each epoch (e.g. MLflow logging).
+    Writes ``<ckpt_dir>/last.pt`` (resumable) and ``<ckpt_dir>/model.pt`` (final).
+    """
+    check_choice("phase", phase, PHASES)
+    t0 = time.time()
+    ckpt_dir = Path(ckpt_dir)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    model.to(device)
+    params = trainable_parameters(model, phase)
+    if not params:
+        raise RuntimeError(f"phase '{phase}': the model has no trainable parameters")
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
+    stage, supervised = _outputs_for_phase(phase)
+    use_amp = cfg.amp and device.type == "cuda"
+    result = FitResult()
+    start_epoch = 0
+    last = ckpt_dir / "last.pt"
+    if last.exists():
+        st = load_checkpoint(last, map_location=device)
+        if st.get("phase") != phase or st.get("model_args") != getattr(model, "model_args", None):
+            raise RuntimeError(
+                f"{last}: checkpoint is for phase {st.get('phase')!r} with other model arguments; "
+                "delete it or use another checkpoint folder"
+            )
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        _set_rng_state(st["rng"])
+        start_epoch = int(st["epoch"])
+        result.history = list(st["history"])
+        result.resumed_from_epoch = start_epoch
+        log.info("resumed %s from %s at epoch %d", phase, last, start_epoch)
+
+    n_train = len(train_ds)  # type: ignore[arg-type]
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        loader = _epoch_loader(train_ds, cfg, epoch, shuffle=True, batch_size=cfg.batch_size)
+        n_batches = (
+            len(loader)
+            if cfg.max_batches_per_epoch == 0
+            else min(len(loader), cfg.max_batches_per_epoch)
+        )
+        bar = tqdm(
+            total=n_batches,
+            desc=f"{phase} epoch {epoch + 1}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        te, seen, loss_sum = time.time(), 0, 0.0
+        for bi, batch in enumerate(loader):
+            if bi >= n_batches:
+                break
+            b = _to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = model(b["image"], b["pose2d"], stage=stage)
+            loss = sum(pose_loss(out[k], b["pose3d"]) for k in supervised)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"phase {phase}, epoch {epoch + 1}, batch {bi}: loss is {loss.item()}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            bs = b["pose3d"].shape[0]
+            seen += bs
+            loss_sum += float(loss) * bs
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", sps=f"{seen / (time.time() - te):.0f}")
+            bar.update(1)
+        bar.close()
+        sched.step()
+        secs = time.time() - te
+        metrics = {
+            "epoch": float(epoch + 1),
+            "train_loss_m2": loss_sum / max(seen, 1),
+            "lr": opt.param_groups[0]["lr"],
+            "train_samples_per_s": seen / max(secs, 1e-9),
+        }
+        for name, vds in (val_sets or {}).items():
+            metrics[f"val_{name}_mpjpe_mm"] = evaluate_mpjpe(
+                model, vds, stage=stage, output=supervised[-1], cfg=cfg, device=device
+            )
+        result.history.append(metrics)
+        log.info(
+            "%s epoch %d/%d %s",
+            phase,
+            epoch + 1,
+            cfg.epochs,
+            {k: round(v, 4) for k, v in metrics.items()},
+        )
+        state = {
+            "format": CKPT_FORMAT,
+            "phase": phase,
+            "epoch": epoch + 1,
+            "model_args": getattr(model, "model_args", None),
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": _rng_state(),
+            "history": result.history,
+            "n_train": n_train,
+            **(extra_state or {}),
+        }
+        save_checkpoint(last, state)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, metrics)
+    final = {
+        "format": CKPT_FORMAT,
+        "phase": phase,
+        "epoch": cfg.epochs,
+        "model_args": getattr(model, "model_args", None),
+        "model": model.state_dict(),
+        "history": result.history,
+        **(extra_state or {}),
+    }
+    result.checkpoint = ckpt_dir / "model.pt"
+    save_checkpoint(result.checkpoint, final)
+    result.seconds = time.time() - t0
+    if not math.isfinite(result.seconds):
+        result.seconds = 0.0
+    return result
+
+
+def load_model(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from a checkpoint's stored construction arguments and load its weights."""
+    from lbi.model import ModelConfig, build_model
+
+    st = load_checkpoint(path, map_location)
+    if st.get("model_args") is None:
+        raise RuntimeError(f"{path}: checkpoint has no model_args; cannot rebuild the model")
+    model = build_model(ModelConfig.from_dict(st["model_args"]))
+    model.load_state_dict(st["model"])
+    return model, st

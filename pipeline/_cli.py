@@ -1,0 +1,46 @@
+"""Shared argument handling for the stage CLIs (each stage stays a thin ``main``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import lbi  # noqa: F401 - installs the torchvision shim before anything imports timm
+from lbi.params import Params, load_params
+
+
+def parse(description: str, *, source: bool = False) -> tuple[argparse.Namespace, Params]:
+    """``--params`` (default params.yaml) and, for per-source stages, ``--source``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if source:
+        ap.add_argument("--source", required=True, choices=("gt", "cpn", "sh"), help="2D source")
+    ap.add_argument("--no-progress", action="store_true", help="disable progress bars")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    params = load_params(args.params)
+    if source and args.source not in params.data.sources:
+        ap.error(
+            f"--source {args.source} is not in data.sources {list(params.data.sources)} of {args.params}"
+        )
+    return args, params
+
+
+def run(main_fn) -> None:  # type: ignore[no-untyped-def]
+    """Run a stage; known errors print one clear line and exit 1 (no traceback noise)."""
+    from lbi.config import ConfigError
+    from lbi.data.store import StoreError
+
+    try:
+        main_fn()
+    except (ConfigError, StoreError, FileNotFoundError, ConnectionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def out_dir(path: str | Path) -> Path:
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
