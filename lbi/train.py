@@ -341,7 +341,7 @@ def fit(
             opt.step()
             bs = b["pose3d"].shape[0]
             seen += bs
-            loss_sum += float(loss) * bs
+            loss_sum += float(loss.detach()) * bs
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", sps=f"{seen / (time.time() - te):.0f}")
             bar.update(1)
         bar.close()

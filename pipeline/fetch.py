@@ -32,9 +32,11 @@ def main() -> None:
     from lbi.io import save_json
 
     if p.data.dataset == "embedded":
-        from lbi.data.mocap import mocap_files
+        from lbi.data.mocap import CLIPS, pybullet_data_dir
 
-        files = mocap_files()
+        root = pybullet_data_dir()
+        files = [root / "humanoid" / "humanoid.urdf"]
+        files += [root / "data" / "motions" / f"humanoid3d_{c}.txt" for c in CLIPS]
         manifest = {"dataset": "embedded", "synthetic": True, "files": _describe(files)}
     else:
         from lbi.data.h36m import required_files as h36m_files

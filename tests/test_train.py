@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lbi.data.dataset import PoseDataset
+from lbi.model import ModelConfig, build_model
+from lbi.train import TrainConfig, fit, load_checkpoint, load_model
+from tests._store_fixture import make_store
+
+TINY = dict(input_hw=(32, 24), dim=16, heads=2, stage2_layers=1, dropout=0.1)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return make_store(tmp_path / "store", n={"train": 48, "test": 12})
+
+
+def _cfg(**kw):
+    return TrainConfig(
+        **{"epochs": 3, "batch_size": 16, "lr": 1e-3, "seed": 1, "lr_decay_every": 1, **kw}
+    )
+
+
+class Killed(Exception):
+    pass
+
+
+def _states_equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_interruption_matches_uninterrupted(store, tmp_path):
+    train = PoseDataset(store, "train", flip=True, seed=1)
+    val = {"test": PoseDataset(store, "test")}
+    torch.manual_seed(0)
+    ref_model = build_model(ModelConfig(**TINY))
+    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
+    ref = fit(ref_model, "stage1", train, _cfg(), tmp_path / "ref", val_sets=val, progress=False)
+
+    def kill_after_first(epoch, metrics):
+        if epoch == 1:
+            raise Killed
+
+    m1 = build_model(ModelConfig(**TINY))
+    m1.load_state_dict(init)
+    with pytest.raises(Killed):
+        fit(
+            m1,
+            "stage1",
+            train,
+            _cfg(),
+            tmp_path / "run",
+            val_sets=val,
+            on_epoch=kill_after_first,
+            progress=False,
+        )
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    m2 = build_model(ModelConfig(**TINY))  # a fresh process would start from new random weights
+    res = fit(m2, "stage1", train, _cfg(), tmp_path / "run", val_sets=val, progress=False)
+    assert res.resumed_from_epoch == 1
+    assert _states_equal(m2.state_dict(), ref_model.state_dict())
+    assert [h["val_test_mpjpe_mm"] for h in res.history] == [
+        h["val_test_mpjpe_mm"] for h in ref.history
+    ]
+
+
+def test_loss_decreases_and_checkpoint_rebuilds_model(store, tmp_path):
+    train = PoseDataset(store, "train")
+    model = build_model(ModelConfig(**TINY))
+    res = fit(model, "stage1", train, _cfg(epochs=4, lr=3e-3), tmp_path / "c", progress=False)
+    losses = [h["train_loss_m2"] for h in res.history]
+    assert losses[-1] < losses[0]
+    rebuilt, st = load_model(res.checkpoint)
+    x = train.__getitems__([0, 1, 2])
+    model.eval()
+    rebuilt.eval()
+    with torch.no_grad():
+        assert torch.allclose(
+            model(x["image"], x["pose2d"], stage=1)["coarse"],
+            rebuilt(x["image"], x["pose2d"], stage=1)["coarse"],
+        )
+    assert st["phase"] == "stage1" and st["epoch"] == 4
+
+
+def test_stage2_keeps_stage1_frozen(store, tmp_path):
+    train = PoseDataset(store, "train")
+    model = build_model(ModelConfig(**TINY))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, "stage2", train, _cfg(epochs=1), tmp_path / "s2", progress=False)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("stage2", "refine")) for k in changed), sorted(changed)[:5]
+
+
+def test_checkpoint_of_other_phase_is_refused(store, tmp_path):
+    train = PoseDataset(store, "train")
+    fit(
+        build_model(ModelConfig(**TINY)),
+        "stage1",
+        train,
+        _cfg(epochs=1),
+        tmp_path / "c",
+        progress=False,
+    )
+    with pytest.raises(RuntimeError, match="phase 'stage1'"):
+        fit(
+            build_model(ModelConfig(**TINY)),
+            "e2e_both",
+            train,
+            _cfg(epochs=1),
+            tmp_path / "c",
+            progress=False,
+        )
+
+
+def test_config_ranges():
+    with pytest.raises(ValueError, match="'lr'"):
+        TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="'device'"):
+        TrainConfig(device="tpu")
+
+
+SCRIPT = """
+import sys, lbi, torch
+from lbi.data.dataset import PoseDataset
+from lbi.model import ModelConfig, build_model
+from lbi.train import TrainConfig, fit
+torch.manual_seed(0)
+m = build_model(ModelConfig(input_hw=(32, 24), dim=16, heads=2, stage2_layers=1))
+ds = PoseDataset(sys.argv[1], "train", flip=True)
+fit(m, "stage1", ds, TrainConfig(epochs=int(sys.argv[3]), batch_size=8, seed=2), sys.argv[2], progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(store, tmp_path):
+    """A real SIGKILL mid-training; the rerun resumes and ends where an uninterrupted run ends."""
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    cmd = [sys.executable, "-c", SCRIPT, str(store)]
+    subprocess.run([*cmd, str(tmp_path / "ref"), "6"], check=True, env=env, timeout=300)
+    proc = subprocess.Popen([*cmd, str(tmp_path / "run"), "6"], env=env)
+    last = tmp_path / "run" / "last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "model.pt").exists(), "run finished before it could be killed"
+    subprocess.run([*cmd, str(tmp_path / "run"), "6"], check=True, env=env, timeout=300)
+    a = load_checkpoint(tmp_path / "ref" / "model.pt")["model"]
+    b = load_checkpoint(tmp_path / "run" / "model.pt")["model"]
+    assert _states_equal(a, b)
