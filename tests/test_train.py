@@ -29,7 +29,7 @@ def _cfg(**kw):
     )
 
 
-class Killed(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -47,11 +47,11 @@ def test_resume_after_interruption_matches_uninterrupted(store, tmp_path):
 
     def kill_after_first(epoch, metrics):
         if epoch == 1:
-            raise Killed
+            raise KilledError
 
     m1 = build_model(ModelConfig(**TINY))
     m1.load_state_dict(init)
-    with pytest.raises(Killed):
+    with pytest.raises(KilledError):
         fit(
             m1,
             "stage1",
