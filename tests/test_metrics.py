@@ -71,6 +71,20 @@ def test_p_mpjpe_matches_reference_on_noisy_poses() -> None:
     np.testing.assert_allclose(M.p_mpjpe(pred, gt).numpy(), reference_p_mpjpe(pred, gt), rtol=1e-10)
 
 
+def test_p_mpjpe_mixed_batch_matches_reference() -> None:
+    """Samples needing the SVD (mirrored: det H < 0; planar: det H = 0) next to ordinary ones."""
+    rng = np.random.default_rng(7)
+    gt = random_poses(30)
+    noisy = gt + rng.normal(size=gt.shape) * 40
+    planar = gt.copy()
+    planar[20:, :, 2] = 0.0  # flat gt: rank-2 cross-covariance
+    pred = similarity(noisy)
+    pred[10:20] = similarity(noisy[10:20] * np.array([-1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(
+        M.p_mpjpe(pred, planar).numpy(), reference_p_mpjpe(pred, planar), rtol=1e-9
+    )
+
+
 def test_hand_computed_mpjpe() -> None:
     pred = np.array([[[10.0, 0, 0], [110, 0, 30], [10, 140, 0]]])
     # root-aligned errors 0, 30, 40
