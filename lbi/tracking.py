@@ -66,7 +66,12 @@ def git_commit(root: Path | None = None) -> str:
     root = root or repo_root()
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -116,15 +121,21 @@ def base_tags(*, dataset: str, synthetic: bool, source: str | None, stage: str) 
     if source is not None:
         tags["lbi.source_2d"] = source
     if synthetic:
-        tags["mlflow.note.content"] = "SYNTHETIC: embedded mini benchmark rendered from mocap, not Human3.6M/3DHP."
+        tags["mlflow.note.content"] = (
+            "SYNTHETIC: embedded mini benchmark rendered from mocap, not Human3.6M/3DHP."
+        )
     return tags
 
 
 def _pipeline_parent(client: Any, exp_id: str, key: str, tags: dict[str, str]) -> str:
-    runs = client.search_runs([exp_id], filter_string=f"tags.`lbi.pipeline_key` = '{key}'", max_results=1)
+    runs = client.search_runs(
+        [exp_id], filter_string=f"tags.`lbi.pipeline_key` = '{key}'", max_results=1
+    )
     if runs:
         return runs[0].info.run_id
-    run = client.create_run(exp_id, tags={**tags, "lbi.pipeline_key": key, "mlflow.runName": f"pipeline-{key[:8]}"})
+    run = client.create_run(
+        exp_id, tags={**tags, "lbi.pipeline_key": key, "mlflow.runName": f"pipeline-{key[:8]}"}
+    )
     return run.info.run_id
 
 
@@ -147,8 +158,13 @@ def stage_run(
     root = repo_root()
     key = hashlib.md5(f"{git_commit(root)}|{file_md5(root / 'params.yaml')}".encode()).hexdigest()
     tags = base_tags(dataset=dataset, synthetic=synthetic, source=source, stage=stage)
-    parent = _pipeline_parent(MlflowClient(), exp_id, key, {k: v for k, v in tags.items() if k != "dvc.stage"})
-    with mlflow.start_run(run_id=parent), mlflow.start_run(run_name=run_name or stage, nested=True, tags=tags):
+    parent = _pipeline_parent(
+        MlflowClient(), exp_id, key, {k: v for k, v in tags.items() if k != "dvc.stage"}
+    )
+    with (
+        mlflow.start_run(run_id=parent),
+        mlflow.start_run(run_name=run_name or stage, nested=True, tags=tags),
+    ):
         if params:
             mlflow.log_params(flatten(params))
         yield mlflow

@@ -76,10 +76,7 @@ def validate_split(arrays: dict[str, np.ndarray], where: str) -> int:
     n = len(arrays["pose3d"])
     for key, (dtype, shape) in SAMPLE_FIELDS.items():
         a = arrays[key]
-        if dtype == "U":
-            ok_dtype = a.dtype.kind == "U"
-        else:
-            ok_dtype = a.dtype == np.dtype(dtype)
+        ok_dtype = a.dtype.kind == "U" if dtype == "U" else a.dtype == np.dtype(dtype)
         if not ok_dtype:
             raise StoreError(f"{where}: field '{key}' has dtype {a.dtype}, expected {dtype}")
         if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape, strict=True)):
