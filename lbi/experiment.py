@@ -56,6 +56,7 @@ def make_datasets(
     cross_split: str = "test",
     flip: bool = True,
     seed: int = 0,
+    background_augment: float = 0.0,
 ) -> Datasets:
     """Datasets for a model trained on ``source`` detections.
 
@@ -63,7 +64,14 @@ def make_datasets(
     evaluation, paper Table 3), reduced to the SH layout when the source has 16 joints.
     """
     det_in = dp.detections_file(dp.store_in, source)
-    train = PoseDataset(dp.store_in, train_split, det_in, flip=flip, seed=seed)
+    train = PoseDataset(
+        dp.store_in,
+        train_split,
+        det_in,
+        flip=flip,
+        seed=seed,
+        background_augment=background_augment,
+    )
     test = PoseDataset(dp.store_in, test_split, det_in)
     cross = PoseDataset(
         dp.store_cross,

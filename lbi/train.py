@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     flip_augment: bool = True
+    background_augment: float = 0.0  # P(background -> random texture); synthetic stores only
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     max_batches_per_epoch: int = 0  # 0 = whole epoch; >0 caps it (smoke runs, sweeps)
@@ -71,6 +72,7 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0.0)
         check_range("grad_clip", self.grad_clip, 0.0)
         check_range("num_workers", self.num_workers, 0)
+        check_range("background_augment", self.background_augment, 0.0, 1.0)
         check_range("max_batches_per_epoch", self.max_batches_per_epoch, 0)
         check_range("val_batch_size", self.val_batch_size, 1)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))

@@ -25,6 +25,7 @@ def main() -> None:
         DataPaths.from_params(p.paths),
         args.source,
         flip=p.train_stage1.flip_augment,
+        background_augment=p.train_stage1.background_augment,
         seed=p.train_stage1.seed,
     )
     mcfg = dataclasses.replace(p.model, num_joints_in=ds.train.num_joints_in)

@@ -27,7 +27,11 @@ def main() -> None:
     stage1 = Path(p.paths.models) / args.source / "stage1.pt"
     model = stage2_model_from_stage1(stage1, r)
     ds = make_datasets(
-        DataPaths.from_params(p.paths), args.source, flip=cfg.flip_augment, seed=cfg.seed
+        DataPaths.from_params(p.paths),
+        args.source,
+        flip=cfg.flip_augment,
+        seed=cfg.seed,
+        background_augment=cfg.background_augment,
     )
     params = {"train": to_dict(cfg), "source": args.source, "prune.r": r, "stage1": str(stage1)}
     with stage_run(

@@ -96,3 +96,23 @@ def test_nan_rejected_by_writer(tmp_path):
     with pytest.raises(StoreError, match=r"'pose3d' has NaN/inf at samples \[2\]"):
         write_split(tmp_path / "s2", "test", arrays, np.zeros((16, 32, 24, 3), np.uint8))
     assert not (tmp_path / "s2" / "test.npz").exists()
+
+
+def test_background_augment_keeps_person_replaces_background(store):
+    plain = PoseDataset(store, "train")
+    aug = PoseDataset(store, "train", background_augment=1.0, seed=5)
+    a, b = plain.__getitems__(list(range(8))), aug.__getitems__(list(range(8)))
+    fg = (
+        torch.from_numpy(np.array(open_store(store).fgmask("train")[:8]))
+        .bool()[:, None]
+        .expand(-1, 3, -1, -1)
+    )
+    assert torch.equal(a["image"][fg], b["image"][fg])
+    assert (a["image"][~fg] != b["image"][~fg]).float().mean() > 0.5
+    assert torch.equal(aug.__getitems__(list(range(8)))["image"], b["image"])  # deterministic
+
+
+def test_background_augment_needs_masks(store):
+    (store / "train_fgmask.npy").unlink()
+    with pytest.raises(StoreError, match=r"train_fgmask\.npy: background augmentation needs"):
+        PoseDataset(store, "train", background_augment=0.5)

@@ -58,6 +58,11 @@ class PoseDataset(Dataset):
             sees the same flips); call :meth:`set_epoch` each epoch.
         joints_in: 16 to feed a model trained on SH-layout (16-joint) input with 17-joint
             detections (Neck/Nose dropped); None keeps the file's joint count.
+        background_augment: probability of replacing a crop's background by a random
+            texture (training only). Needs the store's exact foreground masks, which only
+            synthetic stores have: with few fixed studio backgrounds a CNN otherwise
+            learns the backgrounds (the paper's "background overfitting", much stronger
+            on the small synthetic lab domain). Decided per (seed, epoch, index).
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class PoseDataset(Dataset):
         flip: bool = False,
         seed: int = 0,
         joints_in: int | None = None,
+        background_augment: float = 0.0,
     ) -> None:
         self.store: Store = open_store(store_dir)
         self.split = split
@@ -116,6 +122,13 @@ class PoseDataset(Dataset):
             )
         self.flip = flip
         self.seed = seed
+        self.background_augment = float(background_augment)
+        self.fgmask = self.store.fgmask(split) if self.background_augment > 0 else None
+        if self.background_augment > 0 and self.fgmask is None:
+            raise StoreError(
+                f"{self.store.root}/{split}_fgmask.npy: background augmentation needs foreground "
+                "masks (only synthetic stores have them); set background_augment: 0.0 in params.yaml"
+            )
         self.epoch = 0
         self._perm_in = flip_permutation(self.num_joints_in)
         self._perm_out = flip_permutation(NUM_JOINTS)
@@ -133,6 +146,21 @@ class PoseDataset(Dataset):
         g = np.random.default_rng([self.seed, self.epoch])
         return g.random(len(self))[idx] < 0.5
 
+    def _replace_background(self, images: np.ndarray, idx: np.ndarray) -> None:
+        """In place: background pixels of some crops ``(B, H, W, 3)`` -> random textures."""
+        g = np.random.default_rng([self.seed, self.epoch, 7])
+        pick = g.random(len(self))[idx] < self.background_augment  # (B,)
+        if not pick.any():
+            return
+        sel = np.nonzero(pick)[0]
+        rng = np.random.default_rng([self.seed, self.epoch, int(idx[sel[0]]), int(idx[sel].sum())])
+        bg = random_textures(rng, len(sel), self.crop_hw)  # (b, H, W, 3)
+        order = np.argsort(idx[sel])
+        fg = np.empty((len(sel), *self.crop_hw), dtype=np.uint8)
+        fg[order] = self.fgmask[idx[sel][order]]  # type: ignore[index]
+        keep = fg[..., None].astype(bool)
+        images[sel] = np.where(keep, images[sel], bg)
+
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """A whole batch: one sorted read of the memory-mapped crops."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -142,6 +170,8 @@ class PoseDataset(Dataset):
         p2 = self.pose2d[idx].copy()  # (B, J, 2)
         p2px = self.pose2d_px[idx].copy()  # (B, J, 2)
         p3 = self.pose3d[idx].copy()  # (B, 17, 3)
+        if self.background_augment > 0:
+            self._replace_background(images, idx)
         fl = self._flip_mask(idx)
         if fl.any():
             w = self.crop_hw[1]
@@ -166,6 +196,22 @@ class PoseDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         batch = self.__getitems__([int(i)])
         return {k: v[0] for k, v in batch.items()}
+
+
+def random_textures(rng: np.random.Generator, n: int, hw: tuple[int, int]) -> np.ndarray:
+    """``n`` random backgrounds ``(n, H, W, 3)`` uint8: smooth colour fields, stripes, noise."""
+    h, w = hw
+    gh, gw = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    grid = torch.from_numpy(rng.uniform(0, 255, (n, 3, gh, gw)).astype(np.float32))
+    smooth = torch.nn.functional.interpolate(grid, size=(h, w), mode="bilinear", align_corners=True)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    theta = rng.uniform(0, np.pi, (n, 1, 1))
+    period = rng.uniform(4, 24, (n, 1, 1))
+    stripes = np.sin(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period)  # (n, H, W)
+    amp = rng.uniform(0, 60, (n, 1, 1)) * (rng.random((n, 1, 1)) < 0.5)
+    noise = rng.normal(0, rng.uniform(2, 25), (n, h, w, 3))
+    img = smooth.permute(0, 2, 3, 1).numpy() + (amp * stripes)[..., None] + noise
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def collate_batch(
