@@ -43,6 +43,10 @@ PHASES = ("stage1", "stage2", "e2e_fine", "e2e_both", "lifter")
 CKPT_FORMAT = "lbi-ckpt/1"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable, foreign, or of another phase/configuration."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings (``params.yaml`` sections ``train_stage1`` / ``train_stage2``)."""
@@ -227,9 +231,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # re-raised with the file name
-        raise RuntimeError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
-        raise RuntimeError(
+        raise CheckpointError(
             f"{path}: not an lbi checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})"
         )
     return state
@@ -296,7 +300,7 @@ def fit(
     if last.exists():
         st = load_checkpoint(last, map_location=device)
         if st.get("phase") != phase or st.get("model_args") != getattr(model, "model_args", None):
-            raise RuntimeError(
+            raise CheckpointError(
                 f"{last}: checkpoint is for phase {st.get('phase')!r} with other model arguments; "
                 "delete it or use another checkpoint folder"
             )
@@ -408,7 +412,7 @@ def load_model(
 
     st = load_checkpoint(path, map_location)
     if st.get("model_args") is None:
-        raise RuntimeError(f"{path}: checkpoint has no model_args; cannot rebuild the model")
+        raise CheckpointError(f"{path}: checkpoint has no model_args; cannot rebuild the model")
     model = build_model(ModelConfig.from_dict(st["model_args"]))
     model.load_state_dict(st["model"])
     return model, st

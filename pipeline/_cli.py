@@ -32,10 +32,11 @@ def run(main_fn) -> None:  # type: ignore[no-untyped-def]
     """Run a stage; known errors print one clear line and exit 1 (no traceback noise)."""
     from lbi.config import ConfigError
     from lbi.data.store import StoreError
+    from lbi.train import CheckpointError
 
     try:
         main_fn()
-    except (ConfigError, StoreError, FileNotFoundError, ConnectionError) as e:
+    except (ConfigError, StoreError, CheckpointError, FileNotFoundError, ConnectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

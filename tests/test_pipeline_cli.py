@@ -1,0 +1,83 @@
+"""The stage CLIs' argument and artefact handling: clear one-line errors, exit 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _params(tmp_path: Path, **overrides: dict) -> Path:
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["paths"] = {k: str(tmp_path / v) for k, v in p["paths"].items()}
+    for sec, vals in overrides.items():
+        p[sec].update(vals)
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(p))
+    return f
+
+
+def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.{name}", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_unknown_params_key_names_file_and_key(tmp_path):
+    f = _params(tmp_path, prune={"rr": 0.2})
+    r = _stage("prune", "--params", str(f), "--source", "gt", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"{f}: unknown key(s) ['prune.rr']" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_source_must_be_known_and_produced(tmp_path):
+    f = _params(tmp_path, data={"sources": ["gt", "cpn"], "train_sources": ["gt"]})
+    r = _stage("train_stage1", "--params", str(f), "--source", "sh", cwd=tmp_path)
+    assert r.returncode == 2 and "is not in data.sources" in r.stderr
+    r = _stage("train_stage1", "--params", str(f), "--source", "xyz", cwd=tmp_path)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("stage", "missing"),
+    [
+        ("detect2d", "meta.json: missing"),
+        ("train_stage2", "afsm.json: missing"),
+        ("evaluate", "stage2.pt: checkpoint not found"),
+    ],
+)
+def test_missing_upstream_artefact_is_named(tmp_path, stage, missing):
+    f = _params(tmp_path)
+    r = _stage(stage, "--params", str(f), "--source", "gt", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert missing in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    f = _params(tmp_path)
+    bad = tmp_path / "data" / "models" / "gt" / "stage2.pt"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    r = _stage("evaluate", "--params", str(f), "--source", "gt", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"{Path('data/models/gt/stage2.pt')}" in r.stderr or str(bad) in r.stderr
+    assert "cannot load checkpoint" in r.stderr
+    assert "Traceback" not in r.stderr
