@@ -1,0 +1,47 @@
+"""Table 10: image encoder (refined pose), plus the CPU backbone ``resnet18_s4``.
+
+The paper's encoders are COCO-pose pretrained; pass local weight files with
+``--pretrained hrnet_w32=/path/w32.pth`` (nothing is downloaded; without one the encoder
+starts from random weights, and the table says so only through the MLflow params).
+HRNet needs crops divisible by 32 (the store's crop size is the model input). Usage::
+
+    python sweeps/ablate_backbone.py [--smoke] [--backbones resnet50 hrnet_w32]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import axis, main, parser, seeds
+
+from lbi.sweep import Cell, SweepSpec
+
+LABELS = {"resnet50": "Resnet50", "resnet101": "Resnet101", "hrnet_w32": "HRNet-w32",
+          "hrnet_w48": "HRNet-w48", "resnet18_s4": "ResNet18-s4 (CPU)"}  # fmt: skip
+SMOKE = ("resnet18_s4", "resnet50")
+
+
+def build(args: argparse.Namespace, source: str) -> SweepSpec:
+    weights = dict(kv.split("=", 1) for kv in args.pretrained or [])
+    unknown = set(weights) - set(LABELS)
+    if unknown:
+        raise ValueError(f"--pretrained: unknown backbone(s) {sorted(unknown)}; use {list(LABELS)}")
+    cells = tuple(
+        Cell(b, {"model.backbone": b, "model.pretrained": weights.get(b)}, row=LABELS[b])
+        for b in axis(args, args.backbones, tuple(LABELS), SMOKE)
+    )
+    columns = {"MPJPE": "test_refined_p1_mm", "3DHP MPJPE": "cross_refined_mpjpe_mm"}
+    return SweepSpec("backbone", "10", cells, seeds(args), source, columns=columns)
+
+
+def arguments() -> argparse.ArgumentParser:
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--backbones", nargs="+", choices=tuple(LABELS))
+    ap.add_argument(
+        "--pretrained", nargs="+", metavar="BACKBONE=FILE", help="local encoder weights"
+    )
+    return ap
+
+
+if __name__ == "__main__":
+    main(arguments().parse_args(), build)

@@ -1,0 +1,48 @@
+"""Table 4: progressive (stage 1 -> frozen -> stage 2) vs end-to-end training.
+
+Rows: end-to-end with loss on the refined pose (``e2e_fine``), on both poses
+(``e2e_both``), both for the progressive run's total epochs (stage 1 + stage 2) with the
+stage-1 optimiser settings; and the progressive run's coarse and refined poses.
+Columns: Human3.6M (Protocol 1) and 3DHP (MPJPE). Usage::
+
+    python sweeps/ablate_progressive.py [--smoke] [--modes progressive e2e_both]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import main, parser, seeds
+
+from lbi.sweep import Cell, Entry, SweepSpec
+
+MODES = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision",
+         "progressive": "progressive"}  # fmt: skip
+COLUMNS = ("Human3.6m", "3DHP")
+
+
+def build(args: argparse.Namespace, source: str) -> SweepSpec:
+    cells, entries = [], []
+    for m in args.modes or tuple(MODES):
+        cells.append(Cell(m, mode=m, row=MODES[m], column=",".join(COLUMNS)))
+        rows = (
+            {MODES[m]: "refined"}
+            if m != "progressive"
+            else {"Coarse Pose": "coarse", "Refined Pose": "refined"}
+        )
+        for row, out in rows.items():
+            entries += [
+                Entry(row, "Human3.6m", m, f"test_{out}_p1_mm"),
+                Entry(row, "3DHP", m, f"cross_{out}_mpjpe_mm"),
+            ]
+    return SweepSpec("progressive", "4", tuple(cells), seeds(args), source, tuple(entries))
+
+
+def arguments() -> argparse.ArgumentParser:
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--modes", nargs="+", choices=tuple(MODES))
+    return ap
+
+
+if __name__ == "__main__":
+    main(arguments().parse_args(), build)
