@@ -57,6 +57,7 @@ def make_datasets(
     flip: bool = True,
     seed: int = 0,
     background_augment: float = 0.0,
+    color_augment: float = 0.0,
 ) -> Datasets:
     """Datasets for a model trained on ``source`` detections.
 
@@ -71,6 +72,7 @@ def make_datasets(
         flip=flip,
         seed=seed,
         background_augment=background_augment,
+        color_augment=color_augment,
     )
     test = PoseDataset(dp.store_in, test_split, det_in)
     cross = PoseDataset(

@@ -62,6 +62,7 @@ class TrainConfig:
     num_workers: int = 0
     flip_augment: bool = True
     background_augment: float = 0.0  # P(background -> random texture); synthetic stores only
+    color_augment: float = 0.0  # P(photometric jitter: channel gain, brightness, noise)
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     max_batches_per_epoch: int = 0  # 0 = whole epoch; >0 caps it (smoke runs, sweeps)
@@ -77,6 +78,7 @@ class TrainConfig:
         check_range("grad_clip", self.grad_clip, 0.0)
         check_range("num_workers", self.num_workers, 0)
         check_range("background_augment", self.background_augment, 0.0, 1.0)
+        check_range("color_augment", self.color_augment, 0.0, 1.0)
         check_range("max_batches_per_epoch", self.max_batches_per_epoch, 0)
         check_range("val_batch_size", self.val_batch_size, 1)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))

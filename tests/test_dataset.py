@@ -116,3 +116,13 @@ def test_background_augment_needs_masks(store):
     (store / "train_fgmask.npy").unlink()
     with pytest.raises(StoreError, match=r"train_fgmask\.npy: background augmentation needs"):
         PoseDataset(store, "train", background_augment=0.5)
+
+
+def test_color_augment_is_deterministic_and_changes_pixels(store):
+    plain = PoseDataset(store, "train")
+    aug = PoseDataset(store, "train", color_augment=1.0, seed=2)
+    a, b = plain.__getitems__(list(range(8))), aug.__getitems__(list(range(8)))
+    assert b["image"].shape == a["image"].shape and b["image"].dtype == torch.uint8
+    assert (a["image"] != b["image"]).float().mean() > 0.3
+    assert torch.equal(aug.__getitems__(list(range(8)))["image"], b["image"])
+    assert torch.equal(a["pose3d"], b["pose3d"])  # labels untouched

@@ -75,6 +75,7 @@ class PoseDataset(Dataset):
         seed: int = 0,
         joints_in: int | None = None,
         background_augment: float = 0.0,
+        color_augment: float = 0.0,
     ) -> None:
         self.store: Store = open_store(store_dir)
         self.split = split
@@ -123,6 +124,7 @@ class PoseDataset(Dataset):
         self.flip = flip
         self.seed = seed
         self.background_augment = float(background_augment)
+        self.color_augment = float(color_augment)
         self.fgmask = self.store.fgmask(split) if self.background_augment > 0 else None
         if self.background_augment > 0 and self.fgmask is None:
             raise StoreError(
@@ -161,6 +163,20 @@ class PoseDataset(Dataset):
         keep = fg[..., None].astype(bool)
         images[sel] = np.where(keep, images[sel], bg)
 
+    def _photometric(self, images: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Per-channel gain, brightness and sensor noise on some crops ``(B, H, W, 3)``."""
+        g = np.random.default_rng([self.seed, self.epoch, 11])
+        pick = g.random(len(self))[idx] < self.color_augment  # (B,)
+        if not pick.any():
+            return images
+        sel = np.nonzero(pick)[0]
+        rng = np.random.default_rng([self.seed, self.epoch, 13, int(idx[sel[0]]), int(idx[sel].sum())])
+        gain = rng.uniform(0.8, 1.2, (len(sel), 1, 1, 3)) * rng.uniform(0.8, 1.2, (len(sel), 1, 1, 1))
+        noise = rng.normal(0.0, 1.0, (len(sel), *images.shape[1:])) * rng.uniform(0, 6, (len(sel), 1, 1, 1))
+        out = images.copy()
+        out[sel] = np.clip(images[sel] * gain + noise, 0, 255).astype(np.uint8)
+        return out
+
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """A whole batch: one sorted read of the memory-mapped crops."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -172,6 +188,8 @@ class PoseDataset(Dataset):
         p3 = self.pose3d[idx].copy()  # (B, 17, 3)
         if self.background_augment > 0:
             self._replace_background(images, idx)
+        if self.color_augment > 0:
+            images = self._photometric(images, idx)
         fl = self._flip_mask(idx)
         if fl.any():
             w = self.crop_hw[1]

@@ -184,7 +184,15 @@ def trial(config: dict[str, Any]) -> None:
     base = config["base"]
     cfg = resolve(base, trial_overrides(config), seed)
     dp = DataPaths(Path(base["store_in"]), Path(base["store_cross"]), Path(base["detections"]))
-    ds = make_datasets(dp, config["source"], flip=cfg["train_stage1"].flip_augment, seed=seed)
+    t1 = cfg["train_stage1"]  # the pipeline's augmentation settings, same as train_stage1
+    ds = make_datasets(
+        dp,
+        config["source"],
+        flip=t1.flip_augment,
+        seed=seed,
+        background_augment=t1.background_augment,
+        color_augment=t1.color_augment,
+    )
     cfg["model"] = dataclasses.replace(cfg["model"], num_joints_in=ds.train.num_joints_in)
     key = trial_key(config)
 
