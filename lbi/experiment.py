@@ -105,7 +105,7 @@ def train_phase(
     ckpt_dir = Path(ckpt_dir)
     key = {
         "train": dataclasses.asdict(cfg),
-        "n_train": len(ds.train),
+        "data": ds.train.fingerprint(),  # other data with the same N -> start afresh
         "source": ds.source,
         **(extra_state or {}),
     }

@@ -16,6 +16,7 @@ def main() -> None:
     args, p = parse(__doc__.splitlines()[0], source=True)
     from lbi.config import to_dict
     from lbi.experiment import stage2_model_from_stage1
+    from lbi.tracking import file_md5
 
     afsm_path = Path(p.paths.prune) / args.source / "afsm.json"
     if not afsm_path.exists():
@@ -30,7 +31,7 @@ def main() -> None:
         "stage1": str(stage1),
     }
     train_stage("train_stage2", "stage2", args.source, model, p.train_stage2, p, out_name="stage2",
-                log_params=log, progress=not args.no_progress, extra_state={"retention": r})  # fmt: skip
+                log_params=log, progress=not args.no_progress, extra_state={"retention": r, "stage1_md5": file_md5(stage1)})  # fmt: skip
 
 
 if __name__ == "__main__":

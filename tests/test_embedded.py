@@ -248,3 +248,22 @@ def test_contact_sheet(stores, tmp_path: Path) -> None:
     contact_sheet_main([str(stores[0]), str(stores[1]), "-o", str(out), "--n", "4"])
     with Image.open(out) as im:
         assert im.size[0] > 300 and im.size[1] > 200
+
+
+def test_lab_light_jitter_changes_training_renders_only(tmp_path):
+    from lbi.data.embedded import generate_embedded
+    from lbi.data.store import open_store
+
+    runs = {}
+    for j in (0.0, 0.35):
+        lab, wild = tmp_path / f"lab{j}", tmp_path / f"wild{j}"
+        generate_embedded(tiny_config(lab_light_jitter=j), lab, wild, progress=False)
+        runs[j] = open_store(lab)
+    a, b = runs[0.0], runs[0.35]
+    assert not np.array_equal(np.asarray(a.crops("train")), np.asarray(b.crops("train")))
+    assert np.array_equal(np.asarray(a.crops("test")), np.asarray(b.crops("test")))
+    assert np.array_equal(
+        a.arrays("train")["pose3d"], b.arrays("train")["pose3d"]
+    )  # geometry unchanged
+    with pytest.raises(ValueError, match="lab_light_jitter"):
+        tiny_config(lab_light_jitter=0.9)

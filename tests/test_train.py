@@ -158,3 +158,23 @@ def test_sigkill_then_resume(store, tmp_path):
     a = load_checkpoint(tmp_path / "ref" / "model.pt")["model"]
     b = load_checkpoint(tmp_path / "run" / "model.pt")["model"]
     assert _states_equal(a, b)
+
+
+def test_checkpoint_made_on_other_data_is_not_resumed(tmp_path):
+    """Regenerated data with the same sample count must not resume a finished run."""
+    from lbi.experiment import DataPaths, make_datasets, train_phase
+
+    runs = []
+    for seed in (0, 1):
+        root = tmp_path / f"d{seed}"
+        store = make_store(root / "det" / "gt" / "store", n={"train": 32, "test": 8}, seed=seed)
+        ds = make_datasets(DataPaths(store, store, root / "det"), "gt", flip=False)
+        res = train_phase(
+            build_model(ModelConfig(**TINY)), "stage1", ds, _cfg(epochs=1), tmp_path / "ckpt",
+            tmp_path / f"out{seed}.pt", progress=False,
+        )  # fmt: skip
+        runs.append(res)
+    assert runs[1].resumed_from_epoch == 0
+    assert (
+        tmp_path / "ckpt" / "last.stale.pt"
+    ).exists()  # the other data's checkpoint is kept aside

@@ -15,6 +15,7 @@ crops per batch), which is what makes loading outrun a GPU training step.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ class PoseDataset(Dataset):
         self.crop_affine = arrays["crop_affine"]
         self.crop_hw = self.store.crop_hw
         n = len(self.pose3d)
+        self.detections_path = Path(detections) if detections is not None else None
         if detections is None:
             kp = arrays["pose2d"]
             self.source_meta: dict[str, Any] = {
@@ -137,6 +139,18 @@ class PoseDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.pose3d)
+
+    def fingerprint(self) -> str:
+        """md5 of what this dataset reads (store meta + split arrays + detections file).
+
+        Part of a training run's resume key, so a checkpoint made on other data is never
+        resumed (regenerated stores have the same sample count).
+        """
+        h = hashlib.md5()
+        for f in (self.store.root / "meta.json", self.store.root / f"{self.split}.npz", self.detections_path):
+            if f is not None:
+                h.update(Path(f).read_bytes())
+        return h.hexdigest()
 
     def set_epoch(self, epoch: int) -> None:
         """Flip decisions depend on (seed, epoch, index) only."""

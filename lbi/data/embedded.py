@@ -92,6 +92,7 @@ class EmbeddedConfig:
     capture_radius_mm: float = 500.0  # random horizontal offset of a take's centre
     extent_mm: float = 2000.0  # side of the root-centred crop box
     light_falloff: float = 2.0  # exponent of the depth fall-off of the shading
+    lab_light_jitter: float = 0.0  # relative per-take jitter of the lab training light (0: fixed)
     wild_noise: float = 3.0  # sensor noise std of wild crops (uint8 levels)
 
     def __post_init__(self) -> None:
@@ -138,6 +139,12 @@ class EmbeddedConfig:
         )
         _check(1000 <= self.extent_mm <= 4000, "extent_mm", "in [1000, 4000]", self.extent_mm)
         _check(0 <= self.light_falloff <= 4, "light_falloff", "in [0, 4]", self.light_falloff)
+        _check(
+            0 <= self.lab_light_jitter <= 0.5,
+            "lab_light_jitter",
+            "in [0, 0.5]",
+            self.lab_light_jitter,
+        )
         _check(0 <= self.wild_noise <= 30, "wild_noise", "in [0, 30]", self.wild_noise)
 
 
@@ -413,8 +420,17 @@ def _lab_split(
                 rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), take_i)
                 jitter = cfg.angle_jitter_deg if train else 0.0
                 take = make_take(cfg, clip, f"lab_s{first + si}", size, colors, jitter, rng)
+                take_light = light
+                if train and cfg.lab_light_jitter > 0:
+                    # Studio light varies between training takes; test takes keep the fixed one.
+                    u = _rng(cfg, 11, code, si, mocap.CLIPS.index(clip), take_i).uniform(
+                        1 - cfg.lab_light_jitter, 1 + cfg.lab_light_jitter, 3
+                    )
+                    take_light = Light(
+                        light.ambient * u[0], light.key * u[1], light.fill * u[2], light.falloff
+                    )
                 for cam, bg in zip(cams, backgrounds, strict=True):
-                    out.add(*render_view(cfg, take, cam, light, bg))
+                    out.add(*render_view(cfg, take, cam, take_light, bg))
                 progress.update(1)
     return out
 
