@@ -151,13 +151,18 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def stage2_model_from_stage1(stage1_ckpt: Path, retention: float) -> nn.Module:
-    """Rebuild the stage-1 model from its checkpoint with AFSM retention ``retention``."""
+def stage2_model_from_stage1(stage1_ckpt: Path, retention: float, seed: int = 0) -> nn.Module:
+    """Rebuild the stage-1 model from its checkpoint with AFSM retention ``retention``.
+
+    Stage-2 layers are initialised under ``seed`` (everything else comes from the checkpoint).
+    """
     from lbi.model import ModelConfig, build_model
+    from lbi.train import seeded
 
     model1, st = load_model(stage1_ckpt)
     args = dict(st["model_args"])
     args["retention"] = float(retention)
-    model = build_model(ModelConfig.from_dict(args))
+    with seeded(seed):
+        model = build_model(ModelConfig.from_dict(args))
     model.load_state_dict(model1.state_dict())  # same architecture; r only changes AFSM's k
     return model

@@ -78,7 +78,11 @@ def train_stage(
         background_augment=cfg.background_augment,
         color_augment=cfg.color_augment,
     )
-    model = model(ds) if callable(model) and not hasattr(model, "parameters") else model
+    from lbi.train import seeded
+
+    if callable(model) and not hasattr(model, "parameters"):
+        with seeded(cfg.seed):  # initial weights depend on the seed only
+            model = model(ds)
     with stage_run(
         stage, dataset=ds.dataset, synthetic=ds.synthetic, source=source, params=log_params,
         run_name=f"{stage}@{source}",

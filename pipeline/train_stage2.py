@@ -23,7 +23,7 @@ def main() -> None:
         raise FileNotFoundError(f"{afsm_path}: missing; run `dvc repro prune@{args.source}`")
     r = float(json.loads(afsm_path.read_text())["r"])
     stage1 = Path(p.paths.models) / args.source / "stage1.pt"
-    model = stage2_model_from_stage1(stage1, r)
+    model = stage2_model_from_stage1(stage1, r, seed=p.train_stage2.seed)
     log = {
         "train": to_dict(p.train_stage2),
         "source": args.source,

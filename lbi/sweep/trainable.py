@@ -112,7 +112,7 @@ def _stage2_model(stage1_ckpt: Path, m: ModelConfig, seed: int) -> torch.nn.Modu
 
     st = load_checkpoint(stage1_ckpt)
     if st["model_args"]["stage2_layers"] == m.stage2_layers:
-        return stage2_model_from_stage1(stage1_ckpt, m.retention)
+        return stage2_model_from_stage1(stage1_ckpt, m.retention, seed=seed)
     seed_everything(seed)
     model = build_model(m)
     stage2 = ("stage2.", "refined_head.")
