@@ -45,8 +45,12 @@ def run_model(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     with_attention: bool = False,
+    amp: bool = False,
 ) -> Predictions:
-    """Predict over ``ds`` in order; flip-test averages with the mirrored input's prediction."""
+    """Predict over ``ds`` in order; flip-test averages with the mirrored input's prediction.
+
+    ``amp``: bf16 autocast on CUDA (ignored on CPU).
+    """
     device = torch.device(device)
     model.eval().to(device)
     loader = torch.utils.data.DataLoader(
@@ -55,14 +59,17 @@ def run_model(
     poses: dict[str, list[np.ndarray]] = {}
     attn, kept = [], []
     crop_w = ds.crop_hw[1]
+    use_amp = amp and device.type == "cuda"
     for batch in loader:
         b = {k: v.to(device) for k, v in batch.items()}
-        out = model(b["image"], b["pose2d"], stage=stage, return_attention=with_attention)
-        res = {k: out[k] for k in ("coarse", "refined") if out.get(k) is not None}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = model(b["image"], b["pose2d"], stage=stage, return_attention=with_attention)
+        res = {k: out[k].float() for k in ("coarse", "refined") if out.get(k) is not None}
         if flip_test:
             fb = flip_test_inputs(b, crop_w, ds.num_joints_in)
-            fout = model(fb["image"], fb["pose2d"], stage=stage)
-            res = {k: 0.5 * (v + unflip_pose3d(fout[k])) for k, v in res.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                fout = model(fb["image"], fb["pose2d"], stage=stage)
+            res = {k: 0.5 * (v + unflip_pose3d(fout[k].float())) for k, v in res.items()}
         for k, v in res.items():
             poses.setdefault(k, []).append(v.float().cpu().numpy())
         if with_attention and out.get("attention") is not None:
@@ -165,10 +172,14 @@ def evaluate_source(
     batch_size: int = 256,
     radius_px: float = 0.0,
     device: str = "cpu",
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """All metrics for one source: flat metrics (units in keys) and per-action tables."""
+) -> tuple[dict[str, float], dict[str, Any], dict[str, dict[str, Predictions]]]:
+    """All metrics for one source: flat metrics (units in keys), per-action tables, and the
+    predictions they came from, per split: ``{"lbi": stage-2 run (kept_idx), "stage1": stage-1
+    run with attention}`` (for figures, without running the model again).
+    """
     flat: dict[str, float] = {}
     tables: dict[str, Any] = {"per_action": {}}
+    outputs: dict[str, dict[str, Predictions]] = {}
     for split, ds in (("test", test), ("cross", cross)):
         lp = run_model(
             lbi_model, ds, stage=2, flip_test=flip_test, batch_size=batch_size, device=device
@@ -182,6 +193,7 @@ def evaluate_source(
             device=device,
             with_attention=True,
         )
+        outputs[split] = {"lbi": lp, "stage1": att}
         preds = {"coarse": lp.poses["coarse"], "refined": lp.poses["refined"]}
         if baseline is not None:
             preds["baseline"] = run_model(
@@ -198,4 +210,4 @@ def evaluate_source(
             {f"{split}_stage1_{k}": v for k, v in attention_metrics(att, ds, radius_px).items()}
         )
         tables[f"{split}_n"] = len(ds)
-    return flat, tables
+    return flat, tables, outputs

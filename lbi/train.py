@@ -172,44 +172,6 @@ def _epoch_loader(
     )
 
 
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    ds: Dataset,
-    *,
-    stage: int,
-    batch_size: int = 256,
-    device: torch.device | str = "cpu",
-    amp: bool = True,
-    with_attention: bool = False,
-    num_workers: int = 0,
-) -> dict[str, np.ndarray]:
-    """Run ``model`` over ``ds`` in order; returns numpy arrays keyed like the outputs.
-
-    ``coarse``/``refined``: (N, 17, 3) mm; with ``with_attention`` also
-    ``attention`` (N, J, HW) (stage-1 last layer, mean over heads) and ``kept_idx``.
-    """
-    device = torch.device(device)
-    model.eval().to(device)
-    loader = DataLoader(
-        ds, batch_size=batch_size, shuffle=False, collate_fn=collate_batch, num_workers=num_workers
-    )
-    out: dict[str, list[np.ndarray]] = {}
-    use_amp = amp and device.type == "cuda"
-    for batch in loader:
-        b = _to_device(batch, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            res = model(b["image"], b["pose2d"], stage=stage, return_attention=with_attention)
-        for k in ("coarse", "refined", "kept_idx"):
-            if k in res and res[k] is not None:
-                out.setdefault(k, []).append(
-                    res[k].float().cpu().numpy() if k != "kept_idx" else res[k].cpu().numpy()
-                )
-        if with_attention and res.get("attention") is not None:
-            out.setdefault("attention", []).append(res["attention"].float().mean(1).cpu().numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
 def evaluate_mpjpe(
     model: nn.Module,
     ds: Dataset,
@@ -220,11 +182,13 @@ def evaluate_mpjpe(
     device: torch.device,
 ) -> float:
     """Frame-wise mean Protocol-1 MPJPE (mm) of ``output`` on ``ds``."""
+    from lbi.evaluate import run_model
     from lbi.metrics import mpjpe
 
-    pred = predict(
-        model, ds, stage=stage, batch_size=cfg.val_batch_size, device=device, amp=cfg.amp
-    )[output]
+    pred = run_model(
+        model, ds, stage=stage, flip_test=False, batch_size=cfg.val_batch_size, device=device,
+        amp=cfg.amp,
+    ).poses[output]  # fmt: skip
     gt = ds.pose3d  # type: ignore[attr-defined]
     return float(mpjpe(torch.from_numpy(pred), torch.from_numpy(gt)).mean())
 

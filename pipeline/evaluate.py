@@ -17,7 +17,9 @@ from pipeline._cli import out_dir, parse, run
 
 def main() -> None:
     args, p = parse(__doc__.splitlines()[0], source=True)
-    from lbi.evaluate import evaluate_source, run_model
+    import torch
+
+    from lbi.evaluate import evaluate_source
     from lbi.experiment import DataPaths, make_datasets
     from lbi.io import save_json, save_npz
     from lbi.model.analysis import default_radius, joint_area_attention
@@ -37,7 +39,7 @@ def main() -> None:
         params={"evaluate.flip_test": e.flip_test},
         run_name=f"evaluate@{args.source}",
     ) as mlf:
-        flat, tables = evaluate_source(
+        flat, tables, outputs = evaluate_source(
             lbi_model,
             baseline,
             ds.test,
@@ -59,22 +61,17 @@ def main() -> None:
         examples: dict[str, np.ndarray] = {}
         radius = e.attention_radius_px or default_radius(ds.test.crop_hw)
         for split, d in (("test", ds.test), ("cross", ds.cross)):
+            att = outputs[split]["stage1"].attention  # (N, J, HW), already computed
+            kept = outputs[split]["lbi"].kept_idx  # (N, K)
             idx = np.linspace(0, len(d) - 1, num=min(8, len(d))).astype(int)
-            sub = torch_subset(d, idx)
-            pr = run_model(lbi_model, sub, stage=2, flip_test=False, with_attention=True)
             examples[f"{split}_index"] = idx
             examples[f"{split}_crops"] = np.asarray(d.crops[idx])
             examples[f"{split}_pose2d_px"] = d.pose2d_px[idx]
-            examples[f"{split}_attention"] = pr.attention
-            examples[f"{split}_kept_idx"] = pr.kept_idx
-            full = run_model(
-                lbi_model, d, stage=1, flip_test=False, with_attention=True, batch_size=e.batch_size
-            )
-            import torch
-
+            examples[f"{split}_attention"] = att[idx]
+            examples[f"{split}_kept_idx"] = kept[idx]
             h, w = d.crop_hw
             mat = joint_area_attention(
-                torch.from_numpy(full.attention),
+                torch.from_numpy(att),
                 torch.from_numpy(d.pose2d_px),
                 (h // 4, w // 4),
                 d.crop_hw,
@@ -89,23 +86,6 @@ def main() -> None:
     save_json(Path(out_dir(p.paths.metrics)) / f"{args.source}.json", flat)
     for k in sorted(flat):
         print(f"evaluate@{args.source}: {k} = {flat[k]:.2f}")
-
-
-class torch_subset:  # noqa: N801 - tiny view used like a dataset
-    """A view of a PoseDataset restricted to ``idx`` (same attributes the evaluator reads)."""
-
-    def __init__(self, ds, idx):  # type: ignore[no-untyped-def]
-        self.ds, self.idx = ds, np.asarray(idx)
-        self.crop_hw, self.num_joints_in = ds.crop_hw, ds.num_joints_in
-
-    def __len__(self) -> int:
-        return len(self.idx)
-
-    def __getitems__(self, indices):  # type: ignore[no-untyped-def]
-        return self.ds.__getitems__([int(self.idx[i]) for i in indices])
-
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
-        return self.ds[int(self.idx[i])]
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ def _train_and_evaluate(
             progress=False,
         )
     rep.end_phase(res.history)
-    metrics, _ = evaluate_source(
+    metrics, _, _ = evaluate_source(
         model,
         None,
         ds.test,
