@@ -11,7 +11,8 @@ embedded       :class:`lbi.data.embedded.EmbeddedConfig`    fetch, preprocess
 h36m           :class:`lbi.data.h36m.H36MConfig`            fetch, preprocess, detect2d
 mpi3dhp        :class:`lbi.data.mpi3dhp.MPI3DHPConfig`      fetch, preprocess, detect2d
 detect2d       :class:`Detect2DConfig` (below)              detect2d
-model          :class:`lbi.model.ModelConfig`               train_stage1
+pretrain2d     :class:`Pretrain2DConfig` (below)                pretrain2d, train_stage1
+model          :class:`lbi.model.ModelConfig`               pretrain2d, train_stage1
 train_stage1   :class:`lbi.train.TrainConfig`               train_stage1
 prune          :class:`PruneConfig` (below)                 prune
 train_stage2   :class:`lbi.train.TrainConfig`               train_stage2
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lbi.config import check_choice, check_range, from_dict, load_yaml
+from lbi.config import ConfigError, check_choice, check_range, from_dict, load_yaml
 from lbi.data.embedded import EmbeddedConfig
 from lbi.data.h36m import H36MConfig
 from lbi.data.mpi3dhp import MPI3DHPConfig
@@ -43,6 +44,7 @@ class Paths:
     raw: str = "data/raw"
     store_in: str = "data/store/indomain"
     store_cross: str = "data/store/cross"
+    store_pose2d: str = "data/store/pose2d"  # the embedded 2D pretraining set
     detections: str = "data/detections"
     models: str = "data/models"
     checkpoints: str = "data/checkpoints"
@@ -80,6 +82,25 @@ class Detect2DConfig:
     """Synthetic detector noise seed (embedded only; real data use the published files)."""
 
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Pretrain2DConfig:
+    """Encoder pretraining on a diverse 2D keypoint set (the embedded stand-in for COCO).
+
+    ``enabled`` (embedded only): stage 1 starts from the backbone this stage trains, and
+    ``model.pretrained`` must be null. On real data set ``enabled: false`` and point
+    ``model.pretrained`` at the COCO pose-HRNet file, as the paper does.
+    """
+
+    enabled: bool = False  # the repo's params.yaml turns it on for the embedded default
+    takes_per_clip: int = 1  # of each training clip x training subject (lbi.data.pose2d_set)
+    views: int = 4  # random cameras per take
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_range("takes_per_clip", self.takes_per_clip, 1, 50)
+        check_range("views", self.views, 1, 32)
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,7 @@ class Params:
     h36m: H36MConfig = field(default_factory=H36MConfig)
     mpi3dhp: MPI3DHPConfig = field(default_factory=MPI3DHPConfig)
     detect2d: Detect2DConfig = field(default_factory=Detect2DConfig)
+    pretrain2d: Pretrain2DConfig = field(default_factory=Pretrain2DConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train_stage1: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -133,4 +155,32 @@ class Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate the whole params file (unknown keys anywhere are errors)."""
-    return from_dict(Params, load_yaml(path), where=str(path))
+    params = from_dict(Params, load_yaml(path), where=str(path))
+    if params.pretrain2d.enabled and params.model.pretrained is not None:
+        raise ConfigError(
+            f"{path}: pretrain2d.enabled is true and model.pretrained is set "
+            f"({params.model.pretrained}); stage 1 starts from one of them: set "
+            "pretrain2d.enabled: false to use your weight file, or model.pretrained: null"
+        )
+    if params.pretrain2d.enabled and params.data.dataset != "embedded":
+        raise ConfigError(
+            f"{path}: pretrain2d.enabled needs data.dataset: embedded (the 2D set is rendered "
+            "from its mocap); on real data set pretrain2d.enabled: false and model.pretrained "
+            "to the COCO pose-HRNet file"
+        )
+    return params
+
+
+def encoder_init(params: Params) -> str | None:
+    """The weight file stage 1 initialises its encoder backbone from (None: random init).
+
+    ``pretrain2d.enabled``: the ``pretrain2d`` stage's backbone; else ``model.pretrained``.
+    """
+    if params.pretrain2d.enabled:
+        return str(pretrain2d_dir(params) / "backbone.pt")
+    return params.model.pretrained
+
+
+def pretrain2d_dir(params: Params) -> Path:
+    """Output folder of the ``pretrain2d`` stage (``${paths.models}/pretrain2d``)."""
+    return Path(params.paths.models) / "pretrain2d"

@@ -7,6 +7,8 @@
 - ``e2e_fine`` end to end, loss on the refined pose only      (paper Table 4, row 1)
 - ``e2e_both`` end to end, loss on coarse + refined            (paper Table 4, row 2)
 - ``lifter``   2D-only baselines (single output)
+- ``pose2d``   encoder pretraining on 2D keypoints (:mod:`lbi.model.keypoints2d`; L1 in
+  crop px, validation error in px)
 
 Paper defaults: Adam, lr 1e-3 decayed x0.9 every 4 epochs, batch 128, MSE on
 root-relative 3D joints (we compute it in metres: mm / 1000). bf16 autocast on CUDA,
@@ -40,7 +42,7 @@ from lbi.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-PHASES = ("stage1", "stage2", "e2e_fine", "e2e_both", "lifter")
+PHASES = ("stage1", "stage2", "e2e_fine", "e2e_both", "lifter", "pose2d")
 CKPT_FORMAT = "lbi-ckpt/1"
 
 
@@ -64,6 +66,7 @@ class TrainConfig:
     flip_augment: bool = True
     background_augment: float = 0.0  # P(background -> random texture); synthetic stores only
     color_augment: float = 0.0  # P(photometric jitter: channel gain, brightness, noise)
+    freeze_backbone: bool = False  # keep the (pretrained) encoder backbone fixed, BN in eval
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     max_batches_per_epoch: int = 0  # 0 = whole epoch; >0 caps it (smoke runs, sweeps)
@@ -129,18 +132,49 @@ def _outputs_for_phase(phase: str) -> tuple[int, tuple[str, ...]]:
     return {
         "stage1": (1, ("coarse",)),
         "lifter": (1, ("coarse",)),
+        "pose2d": (1, ("pose2d_px",)),
         "stage2": (2, ("refined",)),
         "e2e_fine": (2, ("refined",)),
         "e2e_both": (2, ("coarse", "refined")),
     }[phase]
 
 
-def trainable_parameters(model: nn.Module, phase: str) -> list[nn.Parameter]:
-    """Parameters optimised in ``phase``; stage 2 freezes stage 1 first."""
+def trainable_parameters(
+    model: nn.Module, phase: str, freeze_backbone: bool = False
+) -> list[nn.Parameter]:
+    """Parameters optimised in ``phase``; stage 2 freezes stage 1 first.
+
+    ``freeze_backbone``: the encoder backbone's parameters are left out (models with an
+    ``encoder``; the loop also keeps its BatchNorm statistics fixed, see :func:`fit`).
+    """
     if phase == "stage2":
         model.freeze_stage1()  # type: ignore[operator]
         return [p for p in model.stage2_parameters() if p.requires_grad]  # type: ignore[operator]
-    return [p for p in model.parameters() if p.requires_grad]
+    fixed: set[int] = set()
+    if freeze_backbone:
+        fixed = {id(p) for p in _backbone(model).parameters()}
+    return [p for p in model.parameters() if p.requires_grad and id(p) not in fixed]
+
+
+def _backbone(model: nn.Module) -> nn.Module:
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        raise ValueError(
+            f"freeze_backbone: {type(model).__name__} has no image encoder; set freeze_backbone: false"
+        )
+    return encoder.backbone
+
+
+def phase_loss(
+    phase: str, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """The supervised loss of ``phase``: pose MSE (m²) summed over its outputs, or 2D L1 (px)."""
+    _, supervised = _outputs_for_phase(phase)
+    if phase == "pose2d":
+        from lbi.model.keypoints2d import keypoint_loss_px
+
+        return keypoint_loss_px(out["pose2d_px"], batch["pose2d_px"])
+    return sum(pose_loss(out[k], batch["pose3d"]) for k in supervised)  # type: ignore[return-value]
 
 
 def pose_loss(pred_mm: torch.Tensor, target_mm: torch.Tensor) -> torch.Tensor:
@@ -191,6 +225,22 @@ def evaluate_mpjpe(
     ).poses[output]  # fmt: skip
     gt = ds.pose3d  # type: ignore[attr-defined]
     return float(mpjpe(torch.from_numpy(pred), torch.from_numpy(gt)).mean())
+
+
+@torch.no_grad()
+def evaluate_px(model: nn.Module, ds: Dataset, *, cfg: TrainConfig, device: torch.device) -> float:
+    """Mean 2D joint error (Euclidean, crop px) of a ``pose2d``-phase model on ``ds``."""
+    model.eval()
+    total, n = 0.0, 0
+    use_amp = cfg.amp and device.type == "cuda"
+    loader = DataLoader(ds, batch_size=cfg.val_batch_size, shuffle=False, collate_fn=collate_batch)
+    for batch in loader:
+        b = _to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            pred = model(b["image"], b["pose2d"])["pose2d_px"].float()
+        total += float((pred - b["pose2d_px"]).norm(dim=-1).mean(-1).sum())
+        n += len(pred)
+    return total / max(n, 1)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -265,7 +315,7 @@ def fit(
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model.to(device)
-    params = trainable_parameters(model, phase)
+    params = trainable_parameters(model, phase, cfg.freeze_backbone)
     if not params:
         raise RuntimeError(f"phase '{phase}': the model has no trainable parameters")
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -294,6 +344,8 @@ def fit(
     n_train = len(train_ds)  # type: ignore[arg-type]
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        if cfg.freeze_backbone:
+            _backbone(model).eval()  # fixed BatchNorm statistics too
         loader = _epoch_loader(train_ds, cfg, epoch, shuffle=True, batch_size=cfg.batch_size)
         n_batches = (
             len(loader)
@@ -313,7 +365,7 @@ def fit(
             b = _to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 out = model(b["image"], b["pose2d"], stage=stage)
-            loss = sum(pose_loss(out[k], b["pose3d"]) for k in supervised)
+            loss = phase_loss(phase, out, b)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"phase {phase}, epoch {epoch + 1}, batch {bi}: loss is {loss.item()}"
@@ -333,11 +385,14 @@ def fit(
         secs = time.time() - te
         metrics = {
             "epoch": float(epoch + 1),
-            "train_loss_m2": loss_sum / max(seen, 1),
+            ("train_loss_px" if phase == "pose2d" else "train_loss_m2"): loss_sum / max(seen, 1),
             "lr": opt.param_groups[0]["lr"],
             "train_samples_per_s": seen / max(secs, 1e-9),
         }
         for name, vds in (val_sets or {}).items():
+            if phase == "pose2d":
+                metrics[f"val_{name}_error_px"] = evaluate_px(model, vds, cfg=cfg, device=device)
+                continue
             metrics[f"val_{name}_mpjpe_mm"] = evaluate_mpjpe(
                 model, vds, stage=stage, output=supervised[-1], cfg=cfg, device=device
             )

@@ -59,6 +59,7 @@ def train_stage(
     log_params: dict,
     progress: bool,
     extra_state: dict | None = None,
+    datasets=None,  # lbi.experiment.Datasets; None: make_datasets(source) of the stores
 ):  # type: ignore[no-untyped-def]
     """The body every training stage shares: datasets, MLflow run, the loop, outputs.
 
@@ -70,7 +71,7 @@ def train_stage(
     from lbi.io import save_json
     from lbi.tracking import stage_run
 
-    ds = make_datasets(
+    ds = datasets or make_datasets(
         DataPaths.from_params(p.paths),
         source,
         flip=cfg.flip_augment,

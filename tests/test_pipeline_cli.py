@@ -59,6 +59,7 @@ def test_source_must_be_known_and_produced(tmp_path):
     ("stage", "missing"),
     [
         ("detect2d", "meta.json: missing"),
+        ("train_stage1", "backbone.pt not found: run `dvc repro pretrain2d`"),
         ("train_stage2", "afsm.json: missing"),
         ("evaluate", "stage2.pt: checkpoint not found"),
     ],

@@ -26,7 +26,12 @@ def tiny_params() -> dict:
     )  # fmt: skip
     p["data"]["train_sources"] = ["gt", "sh"]
     p["model"].update(input_hw=[64, 48], dim=16, heads=2, stage2_layers=1)
-    for sec in (p["train_stage1"], p["train_stage2"], p["baseline"]["train"]):
+    for sec in (
+        p["train_stage1"],
+        p["train_stage2"],
+        p["baseline"]["train"],
+        p["pretrain2d"]["train"],
+    ):
         sec.update(epochs=2, batch_size=16)
     p["baseline"]["model"].update(lifter_dim=32, lifter_layers=1)
     return p
@@ -70,6 +75,7 @@ def test_dvc_repro_end_to_end(tmp_path):
     assert {
         "fetch",
         "preprocess",
+        "pretrain2d",
         "detect2d@sh",
         "train_stage1@gt",
         "train_stage2@sh",
@@ -93,7 +99,16 @@ def test_dvc_repro_end_to_end(tmp_path):
     exp = client.get_experiment_by_name("lbi-pipeline")
     runs = client.search_runs([exp.experiment_id], max_results=200)
     stages = {r.data.tags.get("dvc.stage") for r in runs if "mlflow.parentRunId" in r.data.tags}
-    assert {"train_stage1", "train_stage2", "prune", "evaluate", "train_baseline"} <= stages
+    assert {
+        "pretrain2d",
+        "train_stage1",
+        "train_stage2",
+        "prune",
+        "evaluate",
+        "train_baseline",
+    } <= stages
+    s1 = next(r for r in runs if r.data.tags.get("dvc.stage") == "train_stage1")
+    assert s1.data.params["encoder_init"].endswith("pretrain2d/backbone.pt")
     assert all(r.data.tags.get("lbi.synthetic") == "true" for r in runs)
 
     # nothing to do the second time

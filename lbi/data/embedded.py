@@ -61,7 +61,7 @@ from lbi.data.render import (
 from lbi.data.store import write_meta, write_split
 
 LAB_DATASET, WILD_DATASET = "embedded_lab", "embedded_wild"
-_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3}
+_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4}
 
 
 @dataclass(frozen=True)
@@ -382,21 +382,23 @@ def lab_backgrounds(cfg: EmbeddedConfig) -> list[Background]:
     """Per lab camera, ``bg(xy (T, H, W, 2) full px, root_world (T, 3) mm) -> (T, H, W, 3)``:
     the empty room (pre-rendered at ~2x the typical crop resolution, see
     :func:`lbi.data.render.room_background`) with a soft contact shadow under the pelvis."""
-    out = []
-    for cam in lab_cameras()[: cfg.lab_cameras]:
-        dist = np.linalg.norm(cam.C - LAB_TARGET_MM)
-        scale = min(1.0, 2.0 * cfg.crop_hw[1] * dist / (cam.intrinsics[0] * cfg.extent_mm))
-        rgb, fxy = room_background(Room(), cam.R, cam.C, cam.intrinsics, cam.image_wh, scale)
+    return [lab_background(cfg, cam) for cam in lab_cameras()[: cfg.lab_cameras]]
 
-        def bg(xy: np.ndarray, root_w: np.ndarray, rgb=rgb, fxy=fxy, s=scale) -> np.ndarray:
-            xy = (xy + 0.5) * s - 0.5  # full px -> room image px
-            x = np.clip(np.rint(xy[..., 0]).astype(np.int32), 0, fxy.shape[1] - 1)
-            y = np.clip(np.rint(xy[..., 1]).astype(np.int32), 0, fxy.shape[0] - 1)
-            shadow = blob_shadow(fxy[y, x], root_w[:, :2].astype(np.float32))
-            return sample_bilinear(rgb, xy) * shadow[..., None]
 
-        out.append(bg)
-    return out
+def lab_background(cfg: EmbeddedConfig, cam: Camera) -> Background:
+    """The lab room seen by any camera ``cam`` (see :func:`lab_backgrounds`)."""
+    dist = np.linalg.norm(cam.C - LAB_TARGET_MM)
+    scale = min(1.0, 2.0 * cfg.crop_hw[1] * dist / (cam.intrinsics[0] * cfg.extent_mm))
+    rgb, fxy = room_background(Room(), cam.R, cam.C, cam.intrinsics, cam.image_wh, scale)
+
+    def bg(xy: np.ndarray, root_w: np.ndarray) -> np.ndarray:
+        xy = (xy + 0.5) * scale - 0.5  # full px -> room image px
+        x = np.clip(np.rint(xy[..., 0]).astype(np.int32), 0, fxy.shape[1] - 1)
+        y = np.clip(np.rint(xy[..., 1]).astype(np.int32), 0, fxy.shape[0] - 1)
+        shadow = blob_shadow(fxy[y, x], root_w[:, :2].astype(np.float32))
+        return sample_bilinear(rgb, xy) * shadow[..., None]
+
+    return bg
 
 
 def _lab_split(
@@ -435,6 +437,37 @@ def _lab_split(
     return out
 
 
+def render_wild_view(
+    cfg: EmbeddedConfig, take: Take, cam_id: str, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """One take seen by a random wild camera (:func:`wild_camera`) in wild appearance
+    (:func:`render_wild_appearance`); returns like :func:`render_view`."""
+    return render_wild_appearance(cfg, take, wild_camera(rng, take.centre, cam_id), rng)
+
+
+def render_wild_appearance(
+    cfg: EmbeddedConfig, take: Take, cam: Camera, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``take`` through ``cam`` with a random light, procedural background, colour tint and
+    sensor noise (the wild domain's appearance); returns like :func:`render_view`."""
+    light = Light(
+        rng.uniform(0.2, 0.4),
+        rng.uniform(0.3, 0.6),
+        rng.uniform(0.3, 0.5),
+        cfg.light_falloff,
+    )
+    scene_seed = int(rng.integers(2**31))
+    tint = rng.uniform(0.9, 1.1, 3)
+    noise_seed = int(rng.integers(2**31))
+
+    def bg(xy: np.ndarray, root_w: np.ndarray) -> np.ndarray:
+        return texture_background(np.random.default_rng(scene_seed), xy, cam.image_wh)
+
+    arrays, img, mask = render_view(cfg, take, cam, light, bg)
+    noise = np.random.default_rng(noise_seed).normal(0, cfg.wild_noise / 255, img.shape)
+    return arrays, img * tint + noise, mask
+
+
 def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
     out = _Split()
     code = _DOMAIN_CODE["wild_test"]
@@ -445,24 +478,8 @@ def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
             take = make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
             for _ in range(cfg.wild_views):
-                cam = wild_camera(rng, take.centre, f"wild_c{n_cam:02d}")
+                out.add(*render_wild_view(cfg, take, f"wild_c{n_cam:02d}", rng))
                 n_cam += 1
-                light = Light(
-                    rng.uniform(0.2, 0.4),
-                    rng.uniform(0.3, 0.6),
-                    rng.uniform(0.3, 0.5),
-                    cfg.light_falloff,
-                )
-                scene_seed = int(rng.integers(2**31))
-                tint = rng.uniform(0.9, 1.1, 3)
-                noise_seed = int(rng.integers(2**31))
-
-                def bg(xy: np.ndarray, root_w: np.ndarray, cam=cam, s=scene_seed) -> np.ndarray:
-                    return texture_background(np.random.default_rng(s), xy, cam.image_wh)
-
-                arrays, img, mask = render_view(cfg, take, cam, light, bg)
-                noise = np.random.default_rng(noise_seed).normal(0, cfg.wild_noise / 255, img.shape)
-                out.add(arrays, img * tint + noise, mask)
             progress.update(1)
     return out
 

@@ -7,6 +7,7 @@ import torch.nn as nn
 from lbi.model.baselines import LifterGraFormer, LifterMLP
 from lbi.model.config import ModelConfig
 from lbi.model.encoder import load_pretrained
+from lbi.model.keypoints2d import Keypoint2DModel
 from lbi.model.lbi import LBIModel
 
 
@@ -16,8 +17,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     The weight-loading report (missing/unexpected keys) is printed and kept on the model
     as ``model.pretrained_report``.
     """
-    if cfg.arch == "lbi":
-        model: nn.Module = LBIModel(cfg)
+    if cfg.arch in ("lbi", "keypoints2d"):
+        model: nn.Module = LBIModel(cfg) if cfg.arch == "lbi" else Keypoint2DModel(cfg)
         if cfg.pretrained is not None:
             report = load_pretrained(model.encoder.backbone, cfg.pretrained)
             print(report.summary())

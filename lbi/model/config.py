@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-ARCHS: Final[tuple[str, ...]] = ("lbi", "lifter_mlp", "lifter_graformer")
+ARCHS: Final[tuple[str, ...]] = ("lbi", "lifter_mlp", "lifter_graformer", "keypoints2d")
 BACKBONES: Final[tuple[str, ...]] = (
     "hrnet_w32",
     "hrnet_w48",
@@ -38,10 +38,11 @@ class ModelConfig:
 
     Fields used by ``arch="lbi"``: everything but ``lifter_*``. The lifters use
     ``num_joints_*``, ``lifter_dim``, ``lifter_layers``, ``heads``, ``mlp_ratio``,
-    ``dropout`` and ``drop_path``.
+    ``dropout`` and ``drop_path``. ``keypoints2d`` (encoder pretraining) uses ``backbone``,
+    ``pretrained``, ``input_hw``, ``dim`` and ``num_joints_out``.
     """
 
-    arch: str = "lbi"  # "lbi" | "lifter_mlp" | "lifter_graformer"
+    arch: str = "lbi"  # "lbi" | "lifter_mlp" | "lifter_graformer" | "keypoints2d" (pretraining)
     backbone: str = "resnet18_s4"  # image encoder, one of BACKBONES
     pretrained: str | None = None  # local weight file for the encoder; never downloaded
     input_hw: tuple[int, int] = (128, 96)  # crop size (H, W) in px; paper: (256, 192)

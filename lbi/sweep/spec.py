@@ -129,9 +129,14 @@ class Base:
 
     @classmethod
     def from_params(cls, p: Any) -> Base:
-        """From :class:`lbi.params.Params`; stage 2 keeps ``prune.r`` tokens as the pipeline does."""
+        """From :class:`lbi.params.Params`; stage 2 keeps ``prune.r`` tokens as the pipeline does,
+        and the encoder starts from the pipeline's weights (:func:`lbi.params.encoder_init`)."""
+        from lbi.params import encoder_init
+
+        init = encoder_init(p)
+        init = str(Path(init).resolve()) if init is not None else None
         return cls(
-            model=dataclasses.replace(p.model, retention=p.prune.r),
+            model=dataclasses.replace(p.model, retention=p.prune.r, pretrained=init),
             train_stage1=p.train_stage1,
             train_stage2=p.train_stage2,
             store_in=Path(p.paths.store_in).resolve(),
@@ -268,6 +273,11 @@ def fingerprint(base: Base, source: str) -> dict[str, str]:
     ):
         if not f.exists():
             raise FileNotFoundError(f"{f}: missing; run `dvc repro detect2d` or fix params paths")
+        data.update(f.read_bytes())
+    if base.model.pretrained is not None:  # the encoder's initial weights
+        f = Path(base.model.pretrained)
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: encoder weights missing; run `dvc repro pretrain2d`")
         data.update(f.read_bytes())
     return {"code": code.hexdigest(), "data": data.hexdigest()}
 

@@ -1,0 +1,135 @@
+"""Where does the cross-domain error come from? The lab -> wild shift taken apart.
+
+The embedded wild test set differs from the lab in three ways at once: the motion (held-out
+clips and subjects), the camera geometry (random heights, distances, focal lengths) and the
+appearance (procedural backgrounds, random light, tint, noise; no floor). This script
+renders the wild takes (same clips, subjects, poses) four ways, cameras x appearance:
+
+============  ===================  =====================================================
+variant       cameras              appearance
+============  ===================  =====================================================
+wild/wild     random wild cameras  wild (the ``embedded_wild`` test store itself)
+wild/lab      random wild cameras  lab: the room, its floor and shadow, the studio light
+lab/wild      the lab rig          wild
+lab/lab       the lab rig          lab  (only the motion is new)
+============  ===================  =====================================================
+
+and evaluates the pipeline's trained models (coarse = stage 1, refined = stage 2, the 2D
+lifter) on each with ground-truth 2D and flip test: MPJPE (mm), frame-wise. Differences
+between rows isolate one factor at a time. All data are SYNTHETIC.
+
+    python benchmarks/bench_domain_shift.py                 # after `dvc repro`
+    python benchmarks/bench_domain_shift.py --source gt --models data/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lbi  # noqa: F401  (first: torchvision shim)
+from lbi.data import embedded as E
+from lbi.data import mocap
+from lbi.data.dataset import PoseDataset
+from lbi.data.render import Light
+from lbi.data.store import write_meta
+from lbi.evaluate import cross_metrics, run_model
+from lbi.params import load_params
+from lbi.train import load_model
+
+VARIANTS = (("wild", "wild"), ("wild", "lab"), ("lab", "wild"), ("lab", "lab"))
+
+
+def render_variant(cfg: E.EmbeddedConfig, cameras: str, appearance: str, out: Path) -> Path:
+    """The wild takes through ``cameras`` ("wild" | "lab") in ``appearance`` ("wild" | "lab").
+
+    Takes, wild cameras and wild appearance draw from the wild store's random streams, so
+    ``wild/wild`` reproduces the ``embedded_wild`` test store.
+    """
+    split = E._Split()
+    code = E._DOMAIN_CODE["wild_test"]
+    n_cam = 0
+    for si, size in enumerate(cfg.wild_subjects):
+        colors = E.palette(E._rng(cfg, 7, code, si), jitter=0.1)
+        for clip in cfg.wild_clips:
+            rng = E._rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
+            take = E.make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
+            for i in range(cfg.wild_views):
+                cam = E.wild_camera(rng, take.centre, f"wild_c{n_cam:02d}")
+                n_cam += 1
+                if cameras == "lab":
+                    cam = E.lab_cameras()[i % len(E.LAB_RIG)]
+                if appearance == "wild":
+                    split.add(*E.render_wild_appearance(cfg, take, cam, rng))
+                else:  # the studio: fixed light from the lab's key direction, the room
+                    lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
+                    bg = E.lab_background(cfg, lab_cam)
+                    split.add(
+                        *E.render_view(cfg, take, lab_cam, Light(falloff=cfg.light_falloff), bg)
+                    )
+    n = split.write(out, "test")
+    write_meta(out, dataset=f"embedded_shift_{cameras}cam_{appearance}app", synthetic=True,
+               crop_hw=cfg.crop_hw, fps=cfg.fps, splits={"test": n},
+               provenance={"generator": "benchmarks/bench_domain_shift.py", "synthetic": True})  # fmt: skip
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--source", default="gt", help="2D source the models were trained on")
+    ap.add_argument("--models", type=Path, default=None, help="default: params paths.models")
+    args = ap.parse_args()
+    p = load_params(args.params)
+    if p.data.dataset != "embedded":
+        raise SystemExit(
+            "bench_domain_shift renders the embedded benchmark: data.dataset: embedded"
+        )
+    folder = (args.models or Path(p.paths.models)) / args.source
+    models = {}
+    for name, file, stage, key in (("coarse", "stage1.pt", 1, "coarse"),
+                                   ("refined", "stage2.pt", 2, "refined"),
+                                   ("lifter", "baseline.pt", 1, "coarse")):  # fmt: skip
+        if not (folder / file).exists():
+            raise SystemExit(f"{folder / file}: missing; run `dvc repro` first")
+        models[name] = (load_model(folder / file)[0], stage, key)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"SYNTHETIC embedded benchmark, models from {folder}; MPJPE mm (GT 2D, flip test)")
+    print(
+        f"{'cameras/appearance':20s} {'N':>5s} {'render s':>9s} "
+        + " ".join(f"{k:>8s}" for k in models)
+    )
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for cams, app in VARIANTS:
+            t0 = time.perf_counter()
+            d = render_variant(p.embedded, cams, app, Path(tmp) / f"{cams}_{app}")
+            secs = time.perf_counter() - t0
+            ds = PoseDataset(d, "test", joints_in=None)
+            errs = {}
+            for name, (model, stage, key) in models.items():
+                if model.cfg.num_joints_in != ds.num_joints_in:
+                    ds = PoseDataset(d, "test", joints_in=model.cfg.num_joints_in)
+                pred = run_model(model, ds, stage=stage, flip_test=p.evaluate.flip_test).poses[key]
+                errs[name] = cross_metrics(pred, ds)["mpjpe_mm"]
+            rows[(cams, app)] = errs
+            print(f"{cams + '/' + app:20s} {len(ds):5d} {secs:9.1f} "
+                  + " ".join(f"{errs[k]:8.1f}" for k in models))  # fmt: skip
+    ww, wl, lw, ll = (rows[v] for v in VARIANTS)
+    print("\nshare of the gap, coarse minus lifter (mm):")
+    for label, r in (("motion only (lab/lab)", ll), ("+ appearance (lab/wild)", lw),
+                     ("+ cameras (wild/lab)", wl), ("all (wild/wild)", ww)):  # fmt: skip
+        print(f"  {label:26s} {r['coarse'] - r['lifter']:+7.1f}")
+    print(f"appearance costs the coarse pose {np.mean([lw['coarse'] - ll['coarse'], ww['coarse'] - wl['coarse']]):+.1f} mm, "
+          f"the lifter {np.mean([lw['lifter'] - ll['lifter'], ww['lifter'] - wl['lifter']]):+.1f} mm; "
+          f"cameras cost {np.mean([wl['coarse'] - ll['coarse'], ww['coarse'] - lw['coarse']]):+.1f} / "
+          f"{np.mean([wl['lifter'] - ll['lifter'], ww['lifter'] - lw['lifter']]):+.1f} mm")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
