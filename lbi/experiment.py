@@ -7,6 +7,7 @@ Both ``pipeline/train_*.py`` and ``sweeps/`` call :func:`make_datasets` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,12 +95,14 @@ def train_phase(
     out_path: Path,
     *,
     mlflow_module: Any | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train one phase with validation on test and cross sets; copy the final model to ``out_path``.
 
-    ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
+    After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run) and to
+    ``on_epoch(epoch, metrics)`` (e.g. a sweep's reporter). ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
     stage resumes); a stale checkpoint of another configuration is moved aside.
     """
     ckpt_dir = Path(ckpt_dir)
@@ -117,11 +120,13 @@ def train_phase(
         ):
             last.rename(last.with_suffix(".stale.pt"))
 
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+    def after_epoch(epoch: int, metrics: dict[str, float]) -> None:
         if mlflow_module is not None:
             mlflow_module.log_metrics(
                 {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch
             )
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
 
     result = fit(
         model,
@@ -130,7 +135,7 @@ def train_phase(
         cfg,
         ckpt_dir,
         val_sets={"test": ds.test, "cross": ds.cross},
-        on_epoch=on_epoch,
+        on_epoch=after_epoch,
         progress=progress,
         extra_state={"resume_key": _plain(key)},
     )

@@ -37,7 +37,7 @@ def main() -> None:
     log = {"model": to_dict(p.model), "train": to_dict(p.train_stage1), "source": args.source,
            "encoder_init": init}  # fmt: skip
     # A changed initialisation must not resume an old run.
-    extra = {"encoder_init_md5": file_md5(init) if init else None}
+    extra = {"encoder_init_md5": file_md5(Path(init)) if init else None}
     train_stage("train_stage1", "stage1", args.source, model_for, p.train_stage1, p,
                 out_name="stage1", log_params=log, progress=not args.no_progress,
                 extra_state=extra)  # fmt: skip

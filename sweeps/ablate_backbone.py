@@ -1,8 +1,9 @@
 """Table 10: image encoder (refined pose), plus the CPU backbone ``resnet18_s4``.
 
 The paper's encoders are COCO-pose pretrained; pass local weight files with
-``--pretrained hrnet_w32=/path/w32.pth`` (nothing is downloaded; without one the encoder
-starts from random weights, and the table says so only through the MLflow params).
+``--pretrained hrnet_w32=/path/w32.pth`` (nothing is downloaded). Without one, the
+pipeline's backbone starts as in ``train_stage1`` (the ``pretrain2d`` weights on the
+embedded default) and the others from random weights (the MLflow params say which).
 HRNet needs crops divisible by 32 (the store's crop size is the model input). Usage::
 
     python sweeps/ablate_backbone.py [--smoke] [--backbones resnet50 hrnet_w32]
@@ -14,6 +15,7 @@ import argparse
 
 from _common import axis, main, parser, seeds
 
+from lbi.params import load_params
 from lbi.sweep import Cell, SweepSpec
 
 LABELS = {"resnet50": "Resnet50", "resnet101": "Resnet101", "hrnet_w32": "HRNet-w32",
@@ -26,12 +28,17 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
     unknown = set(weights) - set(LABELS)
     if unknown:
         raise ValueError(f"--pretrained: unknown backbone(s) {sorted(unknown)}; use {list(LABELS)}")
-    cells = tuple(
-        Cell(b, {"model.backbone": b, "model.pretrained": weights.get(b)}, row=LABELS[b])
-        for b in axis(args, args.backbones, tuple(LABELS), SMOKE)
-    )
+    own = load_params(args.params).model.backbone  # the pipeline's encoder init is for it
+    cells = []
+    for b in axis(args, args.backbones, tuple(LABELS), SMOKE):
+        over: dict[str, object] = {"model.backbone": b}
+        if b in weights:
+            over["model.pretrained"] = weights[b]
+        elif b != own:
+            over["model.pretrained"] = None
+        cells.append(Cell(b, over, row=LABELS[b]))
     columns = {"MPJPE": "test_refined_p1_mm", "3DHP MPJPE": "cross_refined_mpjpe_mm"}
-    return SweepSpec("backbone", "10", cells, seeds(args), source, columns=columns)
+    return SweepSpec("backbone", "10", tuple(cells), seeds(args), source, columns=columns)
 
 
 def arguments() -> argparse.ArgumentParser:

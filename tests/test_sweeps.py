@@ -143,6 +143,7 @@ def test_stage1_key_ignores_only_stage2_settings(base):
         "ablate_layers",
         "ablate_normalization",
         "ablate_backbone",
+        "ablate_pretraining",
         "ablate_progressive",
         "search_hparams",
     ],
@@ -165,6 +166,11 @@ def test_every_driver_builds_valid_cells(name, smoke, base):
             resolve(base_to_dict(big), sample, 0)
     cells = {c.name for c in spec.cells}
     assert all(e.cell in cells for e in spec.summary_entries())
+    if name == "ablate_pretraining":  # random init vs the pipeline's encoder init
+        assert [c.overrides for c in spec.cells] == [{"model.pretrained": None}, {}]
+    if name == "ablate_backbone":  # only the pipeline's backbone keeps the pipeline's init
+        own = {c.name: c.overrides for c in spec.cells}
+        assert all(("model.pretrained" in o) == (n != "resnet18_s4") for n, o in own.items())
     assert spec.seeds == ((0,) if smoke or name == "search_hparams" else (0, 1, 2))
 
 
@@ -212,7 +218,7 @@ def test_epoch_reporter_counts_over_phases_and_replays(tmp_path):
     # stage 2 resumed from last.pt after epoch 2: the first live epoch is 3
     save_checkpoint(tmp_path / "last.pt", {"format": CKPT_FORMAT, "history": hist})
     rep.start_phase(tmp_path)
-    rep.log_metrics({"val_test_mpjpe_mm": 97.0}, step=3)
+    rep(3, {"val_test_mpjpe_mm": 97.0})
     rep.end_phase(hist)
     assert [r["epoch_global"] for r in sink.reported] == [1, 2, 3, 4, 5]
     assert [r["phase_index"] for r in sink.reported] == [1, 1, 2, 2, 2]
@@ -294,6 +300,8 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/stage1.pt"))) == 1
     res = pd.read_csv(tmp_path / "out" / "unit" / "results.csv")
     assert res[["cell", "seed", "status"]].values.tolist() == [["before", 3, "completed"]]
+    assert res[["dataset", "synthetic", "source_2d"]].values.tolist() == [["toy", True, "gt"]]
+    assert isinstance(res["git_commit"][0], str) and len(res["params_md5"][0]) == 32
     runs = _runs(db, "lbi-sweep-unit")
     assert len(runs) == 1 and runs.status[0] == "FINISHED"
     r = runs.iloc[0]
@@ -400,3 +408,24 @@ def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     assert len(runs) == 3 and set(runs.status) <= {"FINISHED", "KILLED"}
     done = res[res.status == "completed"]
     assert (runs.status == "FINISHED").sum() == len(done)
+
+
+def test_base_starts_from_the_pipeline_encoder_weights(tiny, tmp_path):
+    """Sweeps initialise the encoder as train_stage1 does; the weights are in the data key."""
+    from lbi.params import load_params
+    from lbi.sweep.spec import fingerprint
+
+    text = (tiny / "params.yaml").read_text()
+    text = text.replace("paths: {", f"paths: {{models: {tmp_path}/models, ")
+    f = tmp_path / "params.yaml"
+    f.write_text(text + "pretrain2d: {enabled: true}\n")
+    b = Base.from_params(load_params(f))
+    weights = tmp_path / "models" / "pretrain2d" / "backbone.pt"
+    assert b.model.pretrained == str(weights.resolve())
+    with pytest.raises(FileNotFoundError, match="dvc repro pretrain2d"):
+        fingerprint(b, "gt")
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"a")
+    first = fingerprint(b, "gt")["data"]
+    weights.write_bytes(b"b")
+    assert fingerprint(b, "gt")["data"] != first

@@ -45,6 +45,35 @@ class DatasetError(StoreError):
     """A user-supplied dataset file is missing, unreadable or inconsistent."""
 
 
+class FrameSourceConfig:
+    """Fields and checks the real-data configs share (:class:`lbi.data.h36m.H36MConfig`,
+    :class:`lbi.data.mpi3dhp.MPI3DHPConfig`): root, frames pattern, crop box, workers."""
+
+    root: str
+    frames_pattern: str
+    crop_hw: tuple[int, int]
+    box: str
+    box_extent_mm: float
+    box_margin: float
+    workers: int
+
+    def check_crop_fields(self) -> None:
+        """Raise ValueError naming the first bad crop/box/frames field."""
+        from lbi.config import check_choice, check_range
+
+        check_choice("box", self.box, ("3d", "2d"))
+        check_range("box_extent_mm", self.box_extent_mm, 0, lo_open=True)
+        check_range("box_margin", self.box_margin, 0, lo_open=True)
+        check_range("workers", self.workers, 0)
+        if len(self.crop_hw) != 2 or min(self.crop_hw) < 8:
+            raise ValueError(f"'crop_hw' = {self.crop_hw} must be two sizes >= 8 px")
+        check_pattern(self.frames_pattern)
+
+    def path(self, p: str) -> Path:
+        """``p`` resolved against ``root`` (absolute paths unchanged)."""
+        return Path(p) if Path(p).is_absolute() else Path(self.root) / p
+
+
 def check_pattern(pattern: str, name: str = "frames_pattern") -> None:
     """Raise ValueError if ``pattern`` uses unknown placeholders or no frame placeholder."""
     fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}

@@ -62,7 +62,7 @@ from lbi.config import check_choice, check_range
 from lbi.data.frames import (
     CropJob,
     DatasetError,
-    check_pattern,
+    FrameSourceConfig,
     frame_path,
     write_split_from_frames,
 )
@@ -87,7 +87,7 @@ DEFAULT_DETECTORS = {
 
 
 @dataclass(frozen=True)
-class H36MConfig:
+class H36MConfig(FrameSourceConfig):
     """``params.yaml`` section ``h36m``. Relative paths are relative to ``root``."""
 
     root: str = "data/raw/h36m"
@@ -108,13 +108,7 @@ class H36MConfig:
 
     def __post_init__(self) -> None:
         check_range("stride", self.stride, 1)
-        check_choice("box", self.box, ("3d", "2d"))
-        check_range("box_extent_mm", self.box_extent_mm, 0, lo_open=True)
-        check_range("box_margin", self.box_margin, 0, lo_open=True)
-        check_range("workers", self.workers, 0)
-        if len(self.crop_hw) != 2 or min(self.crop_hw) < 8:
-            raise ValueError(f"'crop_hw' = {self.crop_hw} must be two sizes >= 8 px")
-        check_pattern(self.frames_pattern)
+        self.check_crop_fields()
         if not self.train_subjects and not self.test_subjects:
             raise ValueError("'train_subjects' and 'test_subjects' are both empty")
         overlap = set(self.train_subjects) & set(self.test_subjects)
@@ -123,10 +117,6 @@ class H36MConfig:
         for name in self.detectors:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"detector name {name!r} must be alphanumeric (or _)")
-
-    def path(self, p: str) -> Path:
-        """``p`` resolved against ``root`` (absolute paths unchanged)."""
-        return Path(p) if Path(p).is_absolute() else Path(self.root) / p
 
 
 def required_files(cfg: H36MConfig) -> list[Path]:

@@ -62,7 +62,7 @@ from lbi.config import check_choice, check_range
 from lbi.data.frames import (
     CropJob,
     DatasetError,
-    check_pattern,
+    FrameSourceConfig,
     frame_path,
     write_split_from_frames,
 )
@@ -86,7 +86,7 @@ MAX_FIT_RMS_PX = 50.0
 
 
 @dataclass(frozen=True)
-class MPI3DHPConfig:
+class MPI3DHPConfig(FrameSourceConfig):
     """``params.yaml`` section ``mpi3dhp``. Relative paths are relative to ``root``."""
 
     root: str = "data/raw/mpi_inf_3dhp/mpi_inf_3dhp_test_set"
@@ -103,21 +103,11 @@ class MPI3DHPConfig:
     workers: int = 0  # crop processes, 0 = one per CPU
 
     def __post_init__(self) -> None:
-        check_choice("box", self.box, ("3d", "2d"))
-        check_range("box_extent_mm", self.box_extent_mm, 0, lo_open=True)
-        check_range("box_margin", self.box_margin, 0, lo_open=True)
-        check_range("workers", self.workers, 0)
-        if len(self.crop_hw) != 2 or min(self.crop_hw) < 8:
-            raise ValueError(f"'crop_hw' = {self.crop_hw} must be two sizes >= 8 px")
-        check_pattern(self.frames_pattern)
+        self.check_crop_fields()
         for s in self.sequences:
             check_choice("sequences", s, TEST_SEQUENCES)
         if not self.sequences:
             raise ValueError("'sequences' is empty")
-
-    def path(self, p: str) -> Path:
-        """``p`` resolved against ``root`` (absolute paths unchanged)."""
-        return Path(p) if Path(p).is_absolute() else Path(self.root) / p
 
 
 def _missing(path: Path, what: str) -> DatasetError:

@@ -59,12 +59,22 @@ def joint_discs(
     return dist <= radius_px  # (B, J, N)
 
 
-def _check(attn: Tensor, joints_px: Tensor, feat_hw: tuple[int, int]) -> None:
-    B, J, N = attn.shape
+def _attention_and_discs(
+    attn: Tensor,
+    joints_px: Tensor,
+    feat_hw: tuple[int, int],
+    crop_hw: tuple[int, int],
+    radius_px: float | None,
+) -> tuple[Tensor, Tensor]:
+    """Checked head-mean attention ``(B, J, N)`` and the joints' discs ``(B, J, N)`` bool."""
+    a = _head_mean(attn)  # (B, J, N)
+    B, J, N = a.shape
     if feat_hw[0] * feat_hw[1] != N:
         raise ValueError(f"attention has {N} tokens but feat_hw={feat_hw}")
     if joints_px.shape != (B, J, 2):
         raise ValueError(f"joints_px must be ({B}, {J}, 2) crop px, got {tuple(joints_px.shape)}")
+    rho = default_radius(crop_hw) if radius_px is None else radius_px
+    return a, joint_discs(joints_px, feat_hw, crop_hw, rho)
 
 
 def background_attention_ratio(
@@ -85,10 +95,8 @@ def background_attention_ratio(
     Each joint's background share (mass outside the union of all joints' discs over
     its total mass) is averaged over joints.
     """
-    a = _head_mean(attn)  # (B, J, N)
-    _check(a, joints_px, feat_hw)
-    rho = default_radius(crop_hw) if radius_px is None else radius_px
-    body = joint_discs(joints_px, feat_hw, crop_hw, rho).any(dim=1)  # (B, N)
+    a, discs = _attention_and_discs(attn, joints_px, feat_hw, crop_hw, radius_px)
+    body = discs.any(dim=1)  # (B, N)
     outside = (a * (~body)[:, None, :]).sum(dim=-1)  # (B, J)
     total = a.sum(dim=-1).clamp_min(1e-12)  # (B, J)
     return (outside / total).mean(dim=-1)  # (B,)
@@ -106,10 +114,8 @@ def joint_area_attention(
     Discs overlap, so a row can sum to more than 1 (the paper notes the areas overlap).
     Averaged over the batch.
     """
-    a = _head_mean(attn)  # (B, J, N)
-    _check(a, joints_px, feat_hw)
-    rho = default_radius(crop_hw) if radius_px is None else radius_px
-    discs = joint_discs(joints_px, feat_hw, crop_hw, rho).float()  # (B, K=J, N)
+    a, in_disc = _attention_and_discs(attn, joints_px, feat_hw, crop_hw, radius_px)
+    discs = in_disc.float()  # (B, K=J, N)
     total = a.sum(dim=-1, keepdim=True).clamp_min(1e-12)  # (B, J, 1)
     share = (a / total) @ discs.transpose(1, 2)  # (B, J, K)
     return share.mean(dim=0)  # (J, K)

@@ -75,6 +75,22 @@ class _Lifter(nn.Module):
     def stage2_parameters(self) -> Iterator[nn.Parameter]:
         yield from ()
 
+    def lift(self, pose2d: Tensor) -> Tensor:
+        """``(B, J_in, 2)`` normalised crop coords -> ``(B, 17, 3)`` root-relative metres."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        image: Tensor | None,
+        pose2d: Tensor,
+        *,
+        stage: int = 2,
+        return_attention: bool = False,
+    ) -> dict[str, Tensor]:
+        """``pose2d (B, J_in, 2)`` normalised crop coords -> ``{"coarse": (B, 17, 3)}`` mm."""
+        _check_pose(pose2d, self.cfg.num_joints_in)
+        return {"coarse": self.lift(pose2d) * self.out_scale_mm}
+
 
 class ResidualBlock(nn.Module):
     """Martinez et al.'s block: x + 2 x (Linear -> BatchNorm -> ReLU -> Dropout)."""
@@ -113,20 +129,10 @@ class LifterMLP(_Lifter):
         self.out = nn.Linear(W, cfg.num_joints_out * 3)
         self.register_buffer("out_scale_mm", torch.tensor(METRES_TO_MM), persistent=False)
 
-    def forward(
-        self,
-        image: Tensor | None,
-        pose2d: Tensor,
-        *,
-        stage: int = 2,
-        return_attention: bool = False,
-    ) -> dict[str, Tensor]:
-        """``pose2d (B, J_in, 2)`` normalised crop coords -> ``{"coarse": (B, 17, 3)}`` mm."""
-        _check_pose(pose2d, self.cfg.num_joints_in)
+    def lift(self, pose2d: Tensor) -> Tensor:
         x = self.inp(pose2d.flatten(1))  # (B, W)
         x = self.blocks(x)  # (B, W)
-        pose = self.out(x).view(-1, self.cfg.num_joints_out, 3)  # (B, 17, 3) metres
-        return {"coarse": pose * self.out_scale_mm}
+        return self.out(x).view(-1, self.cfg.num_joints_out, 3)  # (B, 17, 3) metres
 
 
 class GraphConv(nn.Module):
@@ -177,17 +183,8 @@ class LifterGraFormer(_Lifter):
         self.head = JointHead(D, J, cfg.num_joints_out)
         self.register_buffer("out_scale_mm", torch.tensor(METRES_TO_MM), persistent=False)
 
-    def forward(
-        self,
-        image: Tensor | None,
-        pose2d: Tensor,
-        *,
-        stage: int = 2,
-        return_attention: bool = False,
-    ) -> dict[str, Tensor]:
-        """``pose2d (B, J_in, 2)`` normalised crop coords -> ``{"coarse": (B, 17, 3)}`` mm."""
-        _check_pose(pose2d, self.cfg.num_joints_in)
+    def lift(self, pose2d: Tensor) -> Tensor:
         x = self.embed(pose2d) + self.joint_pos  # (B, J, D)
         for layer in self.layers:
             x = layer(x)  # (B, J, D)
-        return {"coarse": self.head(x) * self.out_scale_mm}  # (B, 17, 3)
+        return self.head(x)  # (B, 17, 3) metres

@@ -12,9 +12,21 @@ import pandas as pd
 
 from lbi.sweep.spec import SweepSpec
 
+_PROVENANCE = (
+    ("dataset", "lbi.dataset"),
+    ("synthetic", "lbi.synthetic"),
+    ("source_2d", "lbi.source_2d"),
+    ("git_commit", "lbi.git_commit"),
+    ("params_md5", "dvc.params_md5"),
+)
+
 
 def results_frame(grid: Any) -> pd.DataFrame:
-    """One row per trial: cell, seed, status, overrides, final metrics."""
+    """One row per trial: cell, seed, status, provenance, overrides, final metrics.
+
+    Provenance (from the runs' MLflow tags): ``dataset``, ``synthetic``, ``source_2d``,
+    ``git_commit``, ``params_md5``, so a CSV copied elsewhere still says what it measured.
+    """
     rows = []
     for r in grid:
         cfg, m = r.config or {}, dict(r.metrics or {})
@@ -34,6 +46,9 @@ def results_frame(grid: Any) -> pd.DataFrame:
             "epochs": m.get("epoch_global"),
             "seconds": m.get("time_total_s"),
         }
+        tags = cfg.get("runtime", {}).get("tags", {})
+        for col, tag in _PROVENANCE:
+            row[col] = tags.get(tag)
         row.update({f"search.{k}": v for k, v in cfg.get("search", {}).items()})
         row.update(
             {k: v for k, v in m.items() if k.startswith(("test_", "cross_", "val_", "train_loss"))}

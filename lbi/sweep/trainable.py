@@ -32,8 +32,7 @@ def file_lock(path: Path) -> Iterator[None]:
 class EpochReporter:
     """Per-epoch sink for ``train_phase``: logs to MLflow and reports to Ray Tune.
 
-    Implements the ``log_metrics(metrics, step)`` call ``train_phase(mlflow_module=...)``
-    makes after each epoch. Counts epochs over phases (``epoch_global``) and replays
+    Called as ``train_phase(on_epoch=reporter)`` after each epoch. Counts epochs over phases (``epoch_global``) and replays
     epochs a phase did not run here (resumed from ``last.pt``, or cached).
     """
 
@@ -50,7 +49,7 @@ class EpochReporter:
         self.ckpt_dir, self.done = ckpt_dir, 0
         self.phase_index += 1
 
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
         if step > self.done + 1 and self.ckpt_dir is not None:  # resumed mid-phase
             from lbi.train import load_checkpoint
 
@@ -96,7 +95,7 @@ def _train_stage1(cfg: dict[str, Any], ds: Any, folder: Path, rep: EpochReporter
         model = build_model(m1)
         rep.start_phase(folder / "ckpt")
         res = train_phase(
-            model, "stage1", ds, t1, folder / "ckpt", out, mlflow_module=rep, progress=False
+            model, "stage1", ds, t1, folder / "ckpt", out, on_epoch=rep, progress=False
         )
         rep.end_phase(res.history)
         save_json(folder / "key.json", {"model": to_dict(m1), "train": to_dict(t1)})
@@ -285,7 +284,7 @@ def _train_and_evaluate(
             t2,
             trial_dir / "stage2",
             trial_dir / "stage2.pt",
-            mlflow_module=rep,
+            on_epoch=rep,
             progress=False,
             extra_state={"retention": cfg["model"].retention},
         )
@@ -301,7 +300,7 @@ def _train_and_evaluate(
             te,
             trial_dir / mode,
             trial_dir / f"{mode}.pt",
-            mlflow_module=rep,
+            on_epoch=rep,
             progress=False,
         )
     rep.end_phase(res.history)
