@@ -609,3 +609,25 @@ def test_paper_numbers_match_the_paper_text() -> None:
     assert "Resnet50\t33.7\tHRNet-w32\t28.6" in text and "Resnet101\t37.5\tHRNet-w48\t30.3" in text
     assert "ImageNet\tImage Classification\t35.2" in text
     assert "MS COCO\t2D human pose estimation\t28.6" in text
+
+
+def test_header_says_how_the_encoder_started(tmp_path) -> None:
+    from lbi.params import load_params
+    from lbi.report.build import describe_encoder_init
+
+    root = Path(__file__).resolve().parents[1]
+    p = load_params(root / "params.yaml")
+    p = replace(p, paths=replace(p.paths, models=str(tmp_path / "models")))
+    assert "record" in describe_encoder_init(p) and "missing" in describe_encoder_init(p)
+    rec = tmp_path / "models" / "pretrain2d" / "backbone.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text(
+        json.dumps({"train_samples": 5628, "val_test_error_px": 3.79, "val_cross_error_px": 5.09})
+    )
+    text = describe_encoder_init(p)
+    assert "pretrain2d" in text and "5628 crops" in text and "SYNTHETIC" in text
+    assert "3.8 px in-domain test / 5.1 px cross-domain" in text
+    off = replace(p, pretrain2d=replace(p.pretrain2d, enabled=False))
+    assert describe_encoder_init(off) == "random initialisation"
+    own = replace(off, model=replace(off.model, pretrained="w32.pth"))
+    assert describe_encoder_init(own) == "`w32.pth`"

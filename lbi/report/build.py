@@ -13,6 +13,7 @@ or the sweeps' runs (:mod:`lbi.report.collect`); the paper's come from
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class ReportConfig:
     baseline_name: str = "lifter_graformer"
     sweeps_dir: Path = Path("data/sweeps")
     tracking_uri: str | None = None  # None: lbi.tracking.tracking_uri()
+    encoder_init: str = "random initialisation"  # how stage 1's encoder started (header)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,30 @@ def config_from_params(p: Any, sweeps_dir: str | Path = "data/sweeps") -> Report
         ),
         baseline_name=p.baseline.model.arch,
         sweeps_dir=Path(sweeps_dir),
+        encoder_init=describe_encoder_init(p),
+    )
+
+
+def describe_encoder_init(p: Any) -> str:
+    """One line: where stage 1's encoder backbone started (read from the pretrain2d record)."""
+    from lbi.params import pretrain2d_dir
+
+    if not p.pretrain2d.enabled:
+        return f"`{p.model.pretrained}`" if p.model.pretrained else "random initialisation"
+    record = pretrain2d_dir(p) / "backbone.json"
+    if not record.exists():
+        return f"the `pretrain2d` stage's backbone (record `{record}` missing)"
+    r = json.loads(record.read_text())
+    err = ""
+    if r.get("val_test_error_px") is not None and r.get("val_cross_error_px") is not None:
+        err = (
+            f"; final 2D error {r['val_test_error_px']:.1f} px in-domain test / "
+            f"{r['val_cross_error_px']:.1f} px cross-domain"
+        )
+    return (
+        f"{p.model.backbone} pretrained on 2D keypoints by the `pretrain2d` stage "
+        f"({r.get('train_samples')} crops of the embedded 2D set, SYNTHETIC, the COCO "
+        f"stand-in{err}), then fine-tuned in stage 1"
     )
 
 
@@ -225,6 +251,7 @@ def readme_text(
         out += [f"> **{SYNTHETIC_BANNER}**", ""]
     out += [
         f"- Built at git commit `{commit}`; our data: {lab.words}.",
+        f"- Our image encoder's initialisation: {cfg.encoder_init}.",
         "- Paper numbers: `lbi/report/paper.py`, transcribed from the paper, only in rows or "
         'columns labelled "paper (...)". Our numbers: read from the files and runs listed '
         "under each table, never typed in.",
