@@ -73,6 +73,16 @@ class FrameSourceConfig:
         """``p`` resolved against ``root`` (absolute paths unchanged)."""
         return Path(p) if Path(p).is_absolute() else Path(self.root) / p
 
+    def optional_inputs(self) -> list[Path]:
+        """The camera file and frames folder, where the config names them."""
+        names = (getattr(self, "cameras_file", None), getattr(self, "frames_root", None))
+        return [self.path(n) for n in names if n]
+
+
+def first_missing(paths: Sequence[Path]) -> Path | None:
+    """The first of ``paths`` that does not exist, or None."""
+    return next((p for p in paths if not p.exists()), None)
+
 
 def check_pattern(pattern: str, name: str = "frames_pattern") -> None:
     """Raise ValueError if ``pattern`` uses unknown placeholders or no frame placeholder."""

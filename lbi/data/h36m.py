@@ -63,6 +63,7 @@ from lbi.data.frames import (
     CropJob,
     DatasetError,
     FrameSourceConfig,
+    first_missing,
     frame_path,
     write_split_from_frames,
 )
@@ -122,13 +123,10 @@ class H36MConfig(FrameSourceConfig):
 def required_files(cfg: H36MConfig) -> list[Path]:
     """The files (and frames folder) the config needs; error naming the first missing one."""
     files = [cfg.path(cfg.positions_file), *(cfg.path(f) for f in cfg.detectors.values())]
-    if cfg.cameras_file:
-        files.append(cfg.path(cfg.cameras_file))
-    if cfg.frames_root is not None:
-        files.append(cfg.path(cfg.frames_root))
-    for f in files:
-        if not f.exists():
-            raise DatasetError(f"{f}: not found. {H36M_HELP}")
+    files += cfg.optional_inputs()
+    missing = first_missing(files)
+    if missing is not None:
+        raise DatasetError(f"{missing}: not found. {H36M_HELP}")
     return files
 
 

@@ -63,6 +63,7 @@ from lbi.data.frames import (
     CropJob,
     DatasetError,
     FrameSourceConfig,
+    first_missing,
     frame_path,
     write_split_from_frames,
 )
@@ -121,13 +122,10 @@ def required_files(cfg: MPI3DHPConfig) -> list[Path]:
         if cfg.subset_file
         else [cfg.path(f"{s}/annot_data.mat") for s in cfg.sequences]
     )
-    if cfg.cameras_file:
-        files.append(cfg.path(cfg.cameras_file))
-    if cfg.frames_root is not None:
-        files.append(cfg.path(cfg.frames_root))
-    for f in files:
-        if not f.exists():
-            raise _missing(f, "file" if f.suffix else "folder")
+    files += cfg.optional_inputs()
+    missing = first_missing(files)
+    if missing is not None:
+        raise _missing(missing, "file" if missing.suffix else "folder")
     return files
 
 
