@@ -82,3 +82,18 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     assert f"{Path('data/models/gt/stage2.pt')}" in r.stderr or str(bad) in r.stderr
     assert "cannot load checkpoint" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_pretrain2d_disabled_records_the_given_weights(tmp_path):
+    import json
+
+    f = _params(tmp_path, pretrain2d={"enabled": False}, model={"pretrained": "w32.pth"})
+    r = _stage("pretrain2d", "--params", str(f), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((tmp_path / "data" / "models" / "pretrain2d" / "backbone.json").read_text())
+    assert rec == {"enabled": False, "pretrained": "w32.pth"}
+    assert (tmp_path / "data" / "store" / "pose2d").is_dir()
+    f = _params(tmp_path, model={"pretrained": "w32.pth"})  # both: one clear error
+    r = _stage("pretrain2d", "--params", str(f), cwd=tmp_path)
+    assert r.returncode == 1 and "pretrain2d.enabled is true and model.pretrained is set" in r.stderr
+    assert "Traceback" not in r.stderr
