@@ -95,5 +95,7 @@ def test_pretrain2d_disabled_records_the_given_weights(tmp_path):
     assert (tmp_path / "data" / "store" / "pose2d").is_dir()
     f = _params(tmp_path, model={"pretrained": "w32.pth"})  # both: one clear error
     r = _stage("pretrain2d", "--params", str(f), cwd=tmp_path)
-    assert r.returncode == 1 and "pretrain2d.enabled is true and model.pretrained is set" in r.stderr
+    assert (
+        r.returncode == 1 and "pretrain2d.enabled is true and model.pretrained is set" in r.stderr
+    )
     assert "Traceback" not in r.stderr
