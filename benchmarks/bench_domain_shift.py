@@ -30,11 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import lbi  # noqa: F401  (first: torchvision shim)
 from lbi.data import embedded as E
-from lbi.data import mocap
 from lbi.data.dataset import PoseDataset
 from lbi.data.render import Light
 from lbi.data.store import write_meta
@@ -52,26 +50,16 @@ def render_variant(cfg: E.EmbeddedConfig, cameras: str, appearance: str, out: Pa
     ``wild/wild`` reproduces the ``embedded_wild`` test store.
     """
     split = E._Split()
-    code = E._DOMAIN_CODE["wild_test"]
-    n_cam = 0
-    for si, size in enumerate(cfg.wild_subjects):
-        colors = E.palette(E._rng(cfg, 7, code, si), jitter=0.1)
-        for clip in cfg.wild_clips:
-            rng = E._rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
-            take = E.make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
-            for i in range(cfg.wild_views):
-                cam = E.wild_camera(rng, take.centre, f"wild_c{n_cam:02d}")
-                n_cam += 1
-                if cameras == "lab":
-                    cam = E.lab_cameras()[i % len(E.LAB_RIG)]
-                if appearance == "wild":
-                    split.add(*E.render_wild_appearance(cfg, take, cam, rng))
-                else:  # the studio: fixed light from the lab's key direction, the room
-                    lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
-                    bg = E.lab_background(cfg, lab_cam)
-                    split.add(
-                        *E.render_view(cfg, take, lab_cam, Light(falloff=cfg.light_falloff), bg)
-                    )
+    for take, cam_id, view, rng in E.wild_views(cfg):
+        cam = E.wild_camera(rng, take.centre, cam_id)  # drawn always: keeps rng in step
+        if cameras == "lab":
+            cam = E.lab_cameras()[view % len(E.LAB_RIG)]
+        if appearance == "wild":
+            split.add(*E.render_wild_appearance(cfg, take, cam, rng))
+        else:  # the studio: fixed light from the lab's key direction, the room
+            lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
+            bg = E.lab_background(cfg, lab_cam)
+            split.add(*E.render_view(cfg, take, lab_cam, Light(falloff=cfg.light_falloff), bg))
     n = split.write(out, "test")
     write_meta(out, dataset=f"embedded_shift_{cameras}cam_{appearance}app", synthetic=True,
                crop_hw=cfg.crop_hw, fps=cfg.fps, splits={"test": n},
@@ -98,7 +86,6 @@ def main() -> None:
         if not (folder / file).exists():
             raise SystemExit(f"{folder / file}: missing; run `dvc repro` first")
         models[name] = (load_model(folder / file)[0], stage, key)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"SYNTHETIC embedded benchmark, models from {folder}; MPJPE mm (GT 2D, flip test)")
     print(
         f"{'cameras/appearance':20s} {'N':>5s} {'render s':>9s} "
@@ -110,7 +97,7 @@ def main() -> None:
             t0 = time.perf_counter()
             d = render_variant(p.embedded, cams, app, Path(tmp) / f"{cams}_{app}")
             secs = time.perf_counter() - t0
-            ds = PoseDataset(d, "test", joints_in=None)
+            ds = PoseDataset(d, "test")
             errs = {}
             for name, (model, stage, key) in models.items():
                 if model.cfg.num_joints_in != ds.num_joints_in:

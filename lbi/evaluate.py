@@ -25,10 +25,13 @@ from lbi.data.dataset import PoseDataset, collate_batch, flip_test_inputs, unfli
 from lbi.metrics import actionwise_mean, auc, framewise_mean, mpjpe, p_mpjpe, pck
 from lbi.skeleton import EVAL14_3DHP
 
+OUTPUTS = ("coarse", "refined", "pose2d_px")  # model outputs run_model collects
+
 
 @dataclass
 class Predictions:
-    """Predictions of one model on one dataset, (N, 17, 3) mm each."""
+    """Predictions of one model on one dataset: 3D poses (N, 17, 3) mm, or the 2D keypoint
+    model's ``pose2d_px`` (N, J, 2) crop px."""
 
     poses: dict[str, np.ndarray]
     attention: np.ndarray | None = None  # (N, J, HW) stage-1 last layer, mean over heads
@@ -64,7 +67,9 @@ def run_model(
         b = {k: v.to(device) for k, v in batch.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model(b["image"], b["pose2d"], stage=stage, return_attention=with_attention)
-        res = {k: out[k].float() for k in ("coarse", "refined") if out.get(k) is not None}
+        res = {k: out[k].float() for k in OUTPUTS if out.get(k) is not None}
+        if flip_test and "pose2d_px" in res:
+            raise ValueError("flip test averages 3D poses; run 2D keypoint models without it")
         if flip_test:
             fb = flip_test_inputs(b, crop_w, ds.num_joints_in)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):

@@ -102,7 +102,9 @@ def train_phase(
     """Train one phase with validation on test and cross sets; copy the final model to ``out_path``.
 
     After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run) and to
-    ``on_epoch(epoch, metrics)`` (e.g. a sweep's reporter). ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
+    ``on_epoch(epoch, metrics)`` (e.g. a sweep's reporter).
+
+    ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
     stage resumes); a stale checkpoint of another configuration is moved aside.
     """
     ckpt_dir = Path(ckpt_dir)

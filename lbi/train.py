@@ -227,20 +227,16 @@ def evaluate_mpjpe(
     return float(mpjpe(torch.from_numpy(pred), torch.from_numpy(gt)).mean())
 
 
-@torch.no_grad()
 def evaluate_px(model: nn.Module, ds: Dataset, *, cfg: TrainConfig, device: torch.device) -> float:
     """Mean 2D joint error (Euclidean, crop px) of a ``pose2d``-phase model on ``ds``."""
-    model.eval()
-    total, n = 0.0, 0
-    use_amp = cfg.amp and device.type == "cuda"
-    loader = DataLoader(ds, batch_size=cfg.val_batch_size, shuffle=False, collate_fn=collate_batch)
-    for batch in loader:
-        b = _to_device(batch, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            pred = model(b["image"], b["pose2d"])["pose2d_px"].float()
-        total += float((pred - b["pose2d_px"]).norm(dim=-1).mean(-1).sum())
-        n += len(pred)
-    return total / max(n, 1)
+    from lbi.evaluate import run_model
+
+    pred = run_model(
+        model, ds, stage=1, flip_test=False, batch_size=cfg.val_batch_size, device=device,
+        amp=cfg.amp,
+    ).poses["pose2d_px"]  # fmt: skip
+    gt = ds.pose2d_px  # type: ignore[attr-defined]
+    return float(np.linalg.norm(pred - gt, axis=-1).mean())
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -468,8 +468,13 @@ def render_wild_appearance(
     return arrays, img * tint + noise, mask
 
 
-def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
-    out = _Split()
+def wild_views(cfg: EmbeddedConfig) -> Iterator[tuple[Take, str, int, np.random.Generator]]:
+    """``(take, camera id, view index, rng)`` per view of the wild store, in its order.
+
+    Rendering each with :func:`render_wild_view` (which draws the camera and appearance from
+    ``rng``) gives the ``embedded_wild`` test split; ``benchmarks/bench_domain_shift.py``
+    renders the same takes with other cameras or appearance.
+    """
     code = _DOMAIN_CODE["wild_test"]
     n_cam = 0
     for si, size in enumerate(cfg.wild_subjects):
@@ -477,9 +482,16 @@ def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
         for clip in cfg.wild_clips:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
             take = make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
-            for _ in range(cfg.wild_views):
-                out.add(*render_wild_view(cfg, take, f"wild_c{n_cam:02d}", rng))
+            for view in range(cfg.wild_views):
+                yield take, f"wild_c{n_cam:02d}", view, rng
                 n_cam += 1
+
+
+def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
+    out = _Split()
+    for take, cam_id, view, rng in wild_views(cfg):
+        out.add(*render_wild_view(cfg, take, cam_id, rng))
+        if view == cfg.wild_views - 1:
             progress.update(1)
     return out
 

@@ -56,6 +56,8 @@ class FrameSourceConfig:
     box_extent_mm: float
     box_margin: float
     workers: int
+    cameras_file: str | None
+    frames_root: str | None
 
     def check_crop_fields(self) -> None:
         """Raise ValueError naming the first bad crop/box/frames field."""
@@ -75,8 +77,10 @@ class FrameSourceConfig:
 
     def optional_inputs(self) -> list[Path]:
         """The camera file and frames folder, where the config names them."""
-        names = (getattr(self, "cameras_file", None), getattr(self, "frames_root", None))
-        return [self.path(n) for n in names if n]
+        files = [self.path(self.cameras_file)] if self.cameras_file else []
+        if self.frames_root is not None:
+            files.append(self.path(self.frames_root))
+        return files
 
 
 def first_missing(paths: Sequence[Path]) -> Path | None:

@@ -32,7 +32,8 @@ def file_lock(path: Path) -> Iterator[None]:
 class EpochReporter:
     """Per-epoch sink for ``train_phase``: logs to MLflow and reports to Ray Tune.
 
-    Called as ``train_phase(on_epoch=reporter)`` after each epoch. Counts epochs over phases (``epoch_global``) and replays
+    Called as ``train_phase(on_epoch=reporter)`` after each epoch. Counts epochs over
+    phases (``epoch_global``) and replays
     epochs a phase did not run here (resumed from ``last.pt``, or cached).
     """
 
