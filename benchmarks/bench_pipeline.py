@@ -18,18 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from lbi.io import copy_worktree
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def copy_repo(dst: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    for f in files:
-        if (ROOT / f).is_file() and not f.startswith(("reports/generated", "metrics/", "plots/")):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
 
 
 def main() -> None:
@@ -39,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lbi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    copy_repo(work)
+    copy_worktree(ROOT, work)
     shutil.copy2(args.params, work / "params.yaml")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "TQDM_DISABLE": "1"}  # fmt: skip

@@ -15,7 +15,9 @@ root-relative 3D joints (we compute it in metres: mm / 1000). bf16 autocast on C
 gradient clipping, per-epoch validation (MPJPE, mm) on named validation sets, and an
 atomic checkpoint every epoch with optimizer, scheduler and RNG state. A killed run
 resumes from ``<ckpt_dir>/last.pt`` and finishes with the same weights as an
-uninterrupted run (data order and flips depend only on (seed, epoch)).
+uninterrupted run (data order and flips depend only on (seed, epoch)). With ``ema_decay``
+> 0 an exponential moving average of the weights (:mod:`lbi.ema`) is validated, saved in
+``model.pt`` and carried in ``last.pt``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from tqdm import tqdm
 
 from lbi.config import check_choice, check_range
 from lbi.data.dataset import collate_batch
+from lbi.ema import WeightAverage
 from lbi.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,9 @@ class TrainConfig:
     num_workers: int = 0
     flip_augment: bool = True
     background_augment: float = 0.0  # P(background -> random texture); synthetic stores only
-    color_augment: float = 0.0  # P(photometric jitter: channel gain, brightness, noise)
+    color_augment: float = 0.0  # P(photometric jitter: gamma, contrast, saturation, gain, noise)
     freeze_backbone: bool = False  # keep the (pretrained) encoder backbone fixed, BN in eval
+    ema_decay: float = 0.0  # >0: validate and save an EMA of the weights (lbi/ema.py)
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     max_batches_per_epoch: int = 0  # 0 = whole epoch; >0 caps it (smoke runs, sweeps)
@@ -83,6 +87,7 @@ class TrainConfig:
         check_range("num_workers", self.num_workers, 0)
         check_range("background_augment", self.background_augment, 0.0, 1.0)
         check_range("color_augment", self.color_augment, 0.0, 1.0)
+        check_range("ema_decay", self.ema_decay, 0.0, 0.99999)
         check_range("max_batches_per_epoch", self.max_batches_per_epoch, 0)
         check_range("val_batch_size", self.val_batch_size, 1)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
@@ -318,6 +323,7 @@ def fit(
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     stage, supervised = _outputs_for_phase(phase)
     use_amp = cfg.amp and device.type == "cuda"
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     result = FitResult()
     start_epoch = 0
     last = ckpt_dir / "last.pt"
@@ -332,6 +338,13 @@ def fit(
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         _set_rng_state(st["rng"])
+        if ema is not None:
+            if st.get("ema") is None:
+                raise CheckpointError(
+                    f"{last}: checkpoint has no EMA state but ema_decay={cfg.ema_decay}; "
+                    "delete it or set ema_decay: 0.0"
+                )
+            ema.load_state_dict(st["ema"])
         start_epoch = int(st["epoch"])
         result.history = list(st["history"])
         result.resumed_from_epoch = start_epoch
@@ -371,6 +384,8 @@ def fit(
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            if ema is not None:
+                ema.update(model)
             bs = b["pose3d"].shape[0]
             seen += bs
             loss_sum += float(loss.detach()) * bs
@@ -385,13 +400,16 @@ def fit(
             "lr": opt.param_groups[0]["lr"],
             "train_samples_per_s": seen / max(secs, 1e-9),
         }
-        for name, vds in (val_sets or {}).items():
-            if phase == "pose2d":
-                metrics[f"val_{name}_error_px"] = evaluate_px(model, vds, cfg=cfg, device=device)
-                continue
-            metrics[f"val_{name}_mpjpe_mm"] = evaluate_mpjpe(
-                model, vds, stage=stage, output=supervised[-1], cfg=cfg, device=device
-            )
+        with ema.applied(model) if ema is not None else nullcontext():
+            for name, vds in (val_sets or {}).items():
+                if phase == "pose2d":
+                    metrics[f"val_{name}_error_px"] = evaluate_px(
+                        model, vds, cfg=cfg, device=device
+                    )
+                    continue
+                metrics[f"val_{name}_mpjpe_mm"] = evaluate_mpjpe(
+                    model, vds, stage=stage, output=supervised[-1], cfg=cfg, device=device
+                )
         result.history.append(metrics)
         log.info(
             "%s epoch %d/%d %s",
@@ -409,6 +427,7 @@ def fit(
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
             "rng": _rng_state(),
+            "ema": None if ema is None else ema.state_dict(),
             "history": result.history,
             "n_train": n_train,
             **(extra_state or {}),
@@ -416,6 +435,8 @@ def fit(
         save_checkpoint(last, state)
         if on_epoch is not None:
             on_epoch(epoch + 1, metrics)
+    if ema is not None:  # the model leaves fit() holding the averaged weights
+        model.load_state_dict(ema.state)
     final = {
         "format": CKPT_FORMAT,
         "phase": phase,

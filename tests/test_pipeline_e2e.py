@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from lbi.io import copy_worktree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,18 +38,6 @@ def tiny_params() -> dict:
     return p
 
 
-def _copy_repo(dst: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    for f in files:
-        if f.startswith(("reports/generated", "metrics/", "plots/")) or not (ROOT / f).exists():
-            continue
-        (dst / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, dst / f)
-
-
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
@@ -59,7 +48,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
 def test_dvc_repro_end_to_end(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    _copy_repo(repo)
+    copy_worktree(ROOT, repo)
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",

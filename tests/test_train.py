@@ -37,13 +37,22 @@ def _states_equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_after_interruption_matches_uninterrupted(store, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_interruption_matches_uninterrupted(store, tmp_path, ema_decay):
     train = PoseDataset(store, "train", flip=True, seed=1)
     val = {"test": PoseDataset(store, "test")}
     torch.manual_seed(0)
     ref_model = build_model(ModelConfig(**TINY))
     init = {k: v.clone() for k, v in ref_model.state_dict().items()}
-    ref = fit(ref_model, "stage1", train, _cfg(), tmp_path / "ref", val_sets=val, progress=False)
+    ref = fit(
+        ref_model,
+        "stage1",
+        train,
+        _cfg(ema_decay=ema_decay),
+        tmp_path / "ref",
+        val_sets=val,
+        progress=False,
+    )
 
     def kill_after_first(epoch, metrics):
         if epoch == 1:
@@ -56,7 +65,7 @@ def test_resume_after_interruption_matches_uninterrupted(store, tmp_path):
             m1,
             "stage1",
             train,
-            _cfg(),
+            _cfg(ema_decay=ema_decay),
             tmp_path / "run",
             val_sets=val,
             on_epoch=kill_after_first,
@@ -64,7 +73,15 @@ def test_resume_after_interruption_matches_uninterrupted(store, tmp_path):
         )
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
     m2 = build_model(ModelConfig(**TINY))  # a fresh process would start from new random weights
-    res = fit(m2, "stage1", train, _cfg(), tmp_path / "run", val_sets=val, progress=False)
+    res = fit(
+        m2,
+        "stage1",
+        train,
+        _cfg(ema_decay=ema_decay),
+        tmp_path / "run",
+        val_sets=val,
+        progress=False,
+    )
     assert res.resumed_from_epoch == 1
     assert _states_equal(m2.state_dict(), ref_model.state_dict())
     assert [h["val_test_mpjpe_mm"] for h in res.history] == [
@@ -195,3 +212,40 @@ def test_seeded_construction_is_reproducible_and_leaves_global_rng():
         c = build_model(ModelConfig(**TINY)).state_dict()
     assert not _states_equal(a, c)
     assert torch.equal(torch.get_rng_state(), before)  # seeded() restores the caller's RNG
+
+
+def test_ema_weights_are_validated_and_saved(store, tmp_path):
+    train = PoseDataset(store, "train")
+    val = {"test": PoseDataset(store, "test")}
+    torch.manual_seed(0)
+    init = build_model(ModelConfig(**TINY)).state_dict()
+    models, results = {}, {}
+    for decay in (0.0, 0.9):
+        m = build_model(ModelConfig(**TINY))
+        m.load_state_dict(init)
+        results[decay] = fit(
+            m,
+            "stage1",
+            train,
+            _cfg(ema_decay=decay),
+            tmp_path / str(decay),
+            val_sets=val,
+            progress=False,
+        )
+        models[decay] = m
+    # Same raw trajectory (same seed and data order), but the averaged weights differ ...
+    last = load_checkpoint(tmp_path / "0.9" / "last.pt")
+    assert _states_equal(last["model"], models[0.0].state_dict())
+    assert not _states_equal(models[0.9].state_dict(), models[0.0].state_dict())
+    # ... and they are what the final checkpoint holds and what validation measured.
+    assert _states_equal(
+        load_checkpoint(results[0.9].checkpoint)["model"], models[0.9].state_dict()
+    )
+    assert _states_equal(
+        last["ema"]["state"],
+        {k: v.float() if v.is_floating_point() else v for k, v in models[0.9].state_dict().items()},
+    )
+    assert (
+        results[0.9].history[-1]["val_test_mpjpe_mm"]
+        != results[0.0].history[-1]["val_test_mpjpe_mm"]
+    )

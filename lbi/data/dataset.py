@@ -178,17 +178,27 @@ class PoseDataset(Dataset):
         images[sel] = np.where(keep, images[sel], bg)
 
     def _photometric(self, images: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Per-channel gain, brightness and sensor noise on some crops ``(B, H, W, 3)``."""
+        """Gamma, contrast, saturation, per-channel gain, brightness and sensor noise on some
+        crops ``(B, H, W, 3)``."""
         g = np.random.default_rng([self.seed, self.epoch, 11])
         pick = g.random(len(self))[idx] < self.color_augment  # (B,)
         if not pick.any():
             return images
         sel = np.nonzero(pick)[0]
         rng = np.random.default_rng([self.seed, self.epoch, 13, int(idx[sel[0]]), int(idx[sel].sum())])
-        gain = rng.uniform(0.8, 1.2, (len(sel), 1, 1, 3)) * rng.uniform(0.8, 1.2, (len(sel), 1, 1, 1))
-        noise = rng.normal(0.0, 1.0, (len(sel), *images.shape[1:])) * rng.uniform(0, 6, (len(sel), 1, 1, 1))
+        n = len(sel)
+        x = images[sel].astype(np.float32) / 255.0  # (n, H, W, 3) in [0, 1]
+        # Light-like changes first: gamma (shading fall-off), contrast about the crop mean
+        # (key vs ambient light), saturation; then camera-like ones: gain, brightness, noise.
+        x = x ** rng.uniform(0.7, 1.4, (n, 1, 1, 1)).astype(np.float32)
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) * rng.uniform(0.6, 1.4, (n, 1, 1, 1)).astype(np.float32) + mean
+        gray = x.mean(axis=3, keepdims=True)
+        x = (x - gray) * rng.uniform(0.6, 1.4, (n, 1, 1, 1)).astype(np.float32) + gray
+        gain = rng.uniform(0.8, 1.2, (n, 1, 1, 3)) * rng.uniform(0.8, 1.2, (n, 1, 1, 1))
+        noise = rng.normal(0.0, 1.0, x.shape) * rng.uniform(0, 6, (n, 1, 1, 1))
         out = images.copy()
-        out[sel] = np.clip(images[sel] * gain + noise, 0, 255).astype(np.uint8)
+        out[sel] = np.clip(x * 255.0 * gain + noise, 0, 255).astype(np.uint8)
         return out
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:

@@ -47,6 +47,14 @@ import numpy as np
 from lbi.camera import box_from_3d, crop_affine, project
 from lbi.config import to_dict
 from lbi.data import mocap
+from lbi.data.embedded_scene import (
+    LAB_RIG,
+    LAB_TARGET_MM,
+    Camera,
+    lab_cameras,
+    palette,
+    wild_camera,
+)
 from lbi.data.render import (
     Light,
     Room,
@@ -162,100 +170,6 @@ def tiny_config(**overrides: Any) -> EmbeddedConfig:
     )  # fmt: skip
     base.update(overrides)
     return EmbeddedConfig(**base)
-
-
-# --- cameras --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: world (mm, z up) -> camera frame ``X_cam = R (X - C)``."""
-
-    id: str
-    R: np.ndarray  # (3, 3) world -> camera rotation (rows: camera x right, y down, z forward)
-    C: np.ndarray  # (3,) centre, world mm
-    intrinsics: np.ndarray  # (9,) fx, fy, cx, cy, k1, k2, k3, p1, p2 (no distortion)
-    image_wh: tuple[int, int]
-    key_light: np.ndarray = field(default_factory=lambda: np.array([0.3, 0.2, 1.0]))  # world
-
-
-def look_at(C: np.ndarray, target: np.ndarray, roll_rad: float = 0.0) -> np.ndarray:
-    """World -> camera rotation ``(3, 3)`` of a camera at ``C`` looking at ``target`` (z up)."""
-    f = target - C
-    f = f / np.linalg.norm(f)
-    r = np.cross(f, [0.0, 0.0, 1.0])
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
-    c, s = np.cos(roll_rad), np.sin(roll_rad)
-    r, d = c * r + s * d, -s * r + c * d
-    return np.stack([r, d, f])
-
-
-# Fixed lab rig, H36M-like: (azimuth deg, distance mm, height mm, fx, fy, cx, cy).
-LAB_RIG: tuple[tuple[float, ...], ...] = (
-    (47.0, 4600.0, 1550.0, 1145.0, 1144.0, 512.0, 515.0),
-    (131.0, 4300.0, 1750.0, 1149.0, 1147.0, 508.0, 498.0),
-    (227.0, 4900.0, 1620.0, 1150.0, 1152.0, 519.0, 501.0),
-    (314.0, 4500.0, 1800.0, 1146.0, 1148.0, 505.0, 508.0),
-)
-LAB_TARGET_MM = np.array([0.0, 0.0, 950.0])
-
-
-def lab_cameras() -> list[Camera]:
-    """The fixed lab rig, 1000x1000 px cameras aimed at the capture centre."""
-    cams = []
-    for i, (az, dist, hgt, fx, fy, cx, cy) in enumerate(LAB_RIG):
-        a = np.deg2rad(az)
-        C = np.array([dist * np.cos(a), dist * np.sin(a), hgt])
-        K = np.array([fx, fy, cx, cy, 0, 0, 0, 0, 0], np.float64)
-        cams.append(Camera(f"lab_c{i}", look_at(C, LAB_TARGET_MM), C, K, (1000, 1000)))
-    return cams
-
-
-def wild_camera(rng: np.random.Generator, centre: np.ndarray, cam_id: str) -> Camera:
-    """A random outdoor-like camera aimed near ``centre`` (world mm)."""
-    wh = (2048, 2048) if rng.random() < 0.5 else (1920, 1080)
-    a = rng.uniform(0, 2 * np.pi)
-    dist, hgt = rng.uniform(3500, 6500), rng.uniform(300, 2800)
-    C = centre + np.array([dist * np.cos(a), dist * np.sin(a), 0.0])
-    C[2] = hgt
-    target = centre + np.array([*rng.normal(0, 150, 2), rng.uniform(700, 1200)])
-    R = look_at(C, target, np.deg2rad(rng.uniform(-4, 4)))
-    f = rng.uniform(1350, 1750)
-    K = np.array(
-        [
-            f,
-            f * rng.uniform(0.995, 1.005),
-            wh[0] / 2 + rng.uniform(-20, 20),
-            wh[1] / 2 + rng.uniform(-20, 20),
-            0,
-            0,
-            0,
-            0,
-            0,
-        ]
-    )
-    el, az = rng.uniform(np.deg2rad(20), np.deg2rad(80)), rng.uniform(0, 2 * np.pi)
-    key = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    return Camera(cam_id, R, C, K, wh, key)
-
-
-# --- appearance -----------------------------------------------------------------------------
-_LIMB_COLORS = {
-    "r_thigh": (0.80, 0.22, 0.18), "r_shin": (0.93, 0.50, 0.15), "r_foot": (0.45, 0.12, 0.08),
-    "r_upperarm": (0.90, 0.78, 0.15), "r_forearm": (0.95, 0.55, 0.50), "r_hand": (0.75, 0.35, 0.05),
-    "l_thigh": (0.15, 0.35, 0.80), "l_shin": (0.20, 0.70, 0.80), "l_foot": (0.08, 0.15, 0.45),
-    "l_upperarm": (0.20, 0.70, 0.30), "l_forearm": (0.55, 0.85, 0.55), "l_hand": (0.10, 0.45, 0.35),
-    "nose": (0.80, 0.15, 0.15),
-}  # fmt: skip
-_SKIN = ((0.94, 0.78, 0.65), (0.85, 0.65, 0.50), (0.65, 0.45, 0.33), (0.45, 0.30, 0.22))
-
-
-def palette(rng: np.random.Generator, jitter: float) -> np.ndarray:
-    """Albedo per body part ``(len(mocap.PARTS), 3)`` in [0, 1] for one subject."""
-    skin = np.array(_SKIN[rng.integers(len(_SKIN))])
-    shirt = rng.uniform(0.25, 0.85, 3)
-    cols = {"torso": shirt, "pelvis": rng.uniform(0.1, 0.4, 3), "skin": skin, "head": skin * 0.97}
-    out = np.array([cols.get(p, _LIMB_COLORS.get(p)) for p in mocap.PARTS], np.float64)
-    return np.clip(out + rng.uniform(-jitter, jitter, out.shape), 0.02, 0.98)
 
 
 # --- takes ----------------------------------------------------------------------------------
