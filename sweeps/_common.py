@@ -103,15 +103,21 @@ def make_base(args: argparse.Namespace) -> tuple[Base, str]:
             base = dataclasses.replace(
                 base, **{section: dataclasses.replace(getattr(base, section), epochs=flag)}
             )
+    if args.stage1_epochs is not None or args.stage2_epochs is not None:
+        # The lifter keeps the LBI budget (stage 1 + stage 2 epochs), as in the pipeline.
+        budget = base.train_stage1.epochs + base.train_stage2.epochs
+        base = dataclasses.replace(
+            base, baseline_train=dataclasses.replace(base.baseline_train, epochs=budget)
+        )
     if args.max_batches is not None:
         base = dataclasses.replace(
             base,
-            train_stage1=dataclasses.replace(
-                base.train_stage1, max_batches_per_epoch=args.max_batches
-            ),
-            train_stage2=dataclasses.replace(
-                base.train_stage2, max_batches_per_epoch=args.max_batches
-            ),
+            **{
+                section: dataclasses.replace(
+                    getattr(base, section), max_batches_per_epoch=args.max_batches
+                )
+                for section in ("train_stage1", "train_stage2", "baseline_train")
+            },
         )
     source = args.source or p.data.train_sources[0]
     if source not in p.data.sources:

@@ -103,6 +103,26 @@ def test_resolve_applies_overrides_and_seed(base):
     assert cfg["model"].stage1 == ("tl", "tl", "tl")
     assert cfg["model"].retention == 0.3  # prune.r of the params file
     assert d["train_stage1"]["lr"] == 1e-3  # the base is not mutated
+    cfg = resolve(d, {"baseline_model.lifter_dim": 64, "train.lr": 5e-4}, seed=7)
+    assert (
+        cfg["baseline_model"].arch == "lifter_graformer" and cfg["baseline_model"].lifter_dim == 64
+    )
+    assert cfg["baseline_train"].seed == 7 and cfg["baseline_train"].lr == 1e-3  # train.* is LBI's
+
+
+def test_trial_keys_depend_on_what_each_mode_trains(base):
+    from lbi.sweep.spec import trial_key
+
+    def key(mode: str, **over: object) -> str:
+        cell = {"name": "c", "mode": mode, "overrides": over}
+        cfg = {"base": base_to_dict(base), "cell": cell, "seed": 0, "source": "gt",
+               "fingerprint": {"code": "c", "data": "d"}}  # fmt: skip
+        return trial_key(cfg)
+
+    assert key("lifter") == key("lifter", **{"model.dim": 32})  # LBI settings: not the lifter's
+    assert key("lifter") != key("lifter", **{"baseline_train.lr": 1e-4})
+    assert key("progressive") == key("progressive", **{"baseline_model.lifter_dim": 64})
+    assert key("progressive") != key("lifter")
 
 
 def test_resolve_rejects_unknown_keys_and_bad_values(base):
@@ -145,6 +165,7 @@ def test_stage1_key_ignores_only_stage2_settings(base):
         "ablate_backbone",
         "ablate_pretraining",
         "ablate_progressive",
+        "compare_lifter",
         "search_hparams",
     ],
 )
@@ -308,6 +329,40 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
     assert (r["tags.lbi.table"], r["tags.lbi.row"], r["tags.lbi.seed"]) == ("11", "before", "3")
     assert r["params.model.pgtl_variant"] == "before"
     assert r["metrics.test_coarse_p1_mm"] == pytest.approx(m["test_coarse_p1_mm"])
+
+
+def test_runner_lifter_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch):
+    """Mode ``lifter``: the params' 2D-only baseline, trained by the loop, pipeline keys."""
+    import ray
+
+    from lbi.sweep import init_ray, run_sweep
+
+    for k, v in QUIET.items():
+        monkeypatch.setenv(k, v)
+    db = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    mod = _driver("compare_lifter")
+    spec = mod.build(mod.arguments().parse_args(["--params", str(tiny / "params.yaml")]), "gt")
+    spec = SweepSpec(spec.name, spec.table, spec.cells[1:], (0,), "gt", spec.entries[4:])
+    small = base.smoke(epochs=1)
+    opts = RunOptions(out_dir=tmp_path / "out", num_cpus=1, ray_tmp=ray_tmp, verbose=0)
+    init_ray(opts)
+    try:
+        grid = run_sweep(spec, small, opts)
+    finally:
+        ray.shutdown()
+    assert len(grid) == 1 and not grid.errors
+    m = grid[0].metrics
+    assert m["epoch_global"] == small.baseline_train.epochs == 2
+    assert math.isfinite(m["test_baseline_p1_mm"]) and math.isfinite(m["cross_baseline_mpjpe_mm"])
+    assert "test_refined_p1_mm" not in m  # no LBI was trained
+    assert (tmp_path / "out" / "lifter" / "ckpt").exists()
+    assert not (tmp_path / "out" / "stage1_cache").exists()
+    r = _runs(db, "lbi-sweep-lifter").iloc[0]
+    assert (r["tags.lbi.mode"], r["tags.lbi.column"]) == ("lifter", "baseline")
+    assert r["params.model.arch"] == "lifter_graformer" and r["params.train.seed"] == "0"
+    summary = summarize(spec, pd.read_csv(tmp_path / "out" / "lifter" / "results.csv"))
+    assert "2D-only lifter (lifter_graformer)" in format_summary(summary)
 
 
 def _cli(

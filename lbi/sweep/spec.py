@@ -15,7 +15,7 @@ from lbi.config import from_dict, to_dict
 from lbi.model import ModelConfig
 from lbi.train import TrainConfig
 
-MODES = ("progressive", "stage1", "e2e_fine", "e2e_both")
+MODES = ("progressive", "stage1", "e2e_fine", "e2e_both", "lifter")
 # Train fields that do not change the result (where and how fast it runs).
 _RUNTIME_TRAIN_FIELDS = ("device", "num_workers", "val_batch_size")
 # Library files whose source decides what a training run produces (code fingerprint).
@@ -27,7 +27,9 @@ class Cell:
     """One setting of the ablated factor: a table cell, run once per seed.
 
     ``overrides`` are dotted keys into the sweep's base config: ``model.<field>``,
-    ``train_stage1.<field>``, ``train_stage2.<field>`` or ``train.<field>`` (both stages).
+    ``train_stage1.<field>``, ``train_stage2.<field>``, ``train.<field>`` (both stages),
+    ``baseline_model.<field>`` or ``baseline_train.<field>`` (mode ``lifter``: the 2D-only
+    baseline of ``params.yaml`` ``baseline``, trained by the same loop).
     ``row``/``column`` name where it sits in the paper table (MLflow tags ``lbi.row``,
     ``lbi.column``); ``name`` must be unique in the sweep.
     """
@@ -126,6 +128,10 @@ class Base:
     flip_test: bool = True
     eval_batch_size: int = 256
     attention_radius_px: float = 0.0
+    baseline_model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(arch="lifter_graformer")
+    )
+    baseline_train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
     def from_params(cls, p: Any) -> Base:
@@ -145,6 +151,8 @@ class Base:
             flip_test=p.evaluate.flip_test,
             eval_batch_size=p.evaluate.batch_size,
             attention_radius_px=p.evaluate.attention_radius_px,
+            baseline_model=p.baseline.model,
+            baseline_train=p.baseline.train,
         )
 
     def smoke(self, epochs: int = 1, max_batches: int = 2, batch_size: int = 16) -> Base:
@@ -162,6 +170,7 @@ class Base:
             self,
             train_stage1=cut(self.train_stage1, epochs),
             train_stage2=cut(self.train_stage2, epochs),
+            baseline_train=cut(self.baseline_train, 2 * epochs),  # stage 1 + stage 2 budget
         )
 
 
@@ -178,27 +187,33 @@ def base_to_dict(base: Base) -> dict[str, Any]:
 def resolve(base: dict[str, Any], overrides: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """Apply dotted ``overrides`` and ``seed`` to a base dict; validate by building configs.
 
-    Returns ``{"model": ModelConfig, "train_stage1": TrainConfig, "train_stage2": TrainConfig}``
-    plus the base's other keys. Unknown keys raise ``ValueError`` naming the key.
+    Returns ``{"model", "baseline_model": ModelConfig, "train_stage1", "train_stage2",
+    "baseline_train": TrainConfig}`` plus the base's other keys; ``seed`` goes to every
+    training section. Unknown keys raise ``ValueError`` naming the key.
     """
     d = json.loads(json.dumps(base))  # deep copy of plain data
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         targets = ("train_stage1", "train_stage2") if section == "train" else (section,)
         for t in targets:
-            if t not in ("model", "train_stage1", "train_stage2") or name not in d[t]:
+            if t not in _MODEL_SECTIONS + _TRAIN_SECTIONS or name not in d[t]:
                 raise ValueError(
                     f"override {key!r}: unknown key; use model.<field>, train_stage1.<field>, "
-                    "train_stage2.<field> or train.<field>"
+                    "train_stage2.<field>, train.<field>, baseline_model.<field> or "
+                    "baseline_train.<field>"
                 )
             d[t][name] = list(value) if isinstance(value, tuple) else value
-    for t in ("train_stage1", "train_stage2"):
-        d[t]["seed"] = int(seed)
     out = dict(d)
-    out["model"] = from_dict(ModelConfig, d["model"], where="sweep config", prefix="model.")
-    for t in ("train_stage1", "train_stage2"):
+    for t in _MODEL_SECTIONS:
+        out[t] = from_dict(ModelConfig, d[t], where="sweep config", prefix=f"{t}.")
+    for t in _TRAIN_SECTIONS:
+        d[t]["seed"] = int(seed)
         out[t] = from_dict(TrainConfig, d[t], where="sweep config", prefix=f"{t}.")
     return out
+
+
+_MODEL_SECTIONS = ("model", "baseline_model")
+_TRAIN_SECTIONS = ("train_stage1", "train_stage2", "baseline_train")
 
 
 def _hash(obj: Any) -> str:
@@ -237,15 +252,20 @@ def stage1_key(cfg: dict[str, Any], source: str, fingerprint: dict[str, str]) ->
 def trial_key(config: dict[str, Any]) -> str:
     """Stable hash of one trial's resolved config (its checkpoint folder and MLflow key)."""
     cfg = resolve(config["base"], trial_overrides(config), config["seed"])
-    return _hash(
-        {
+    mode = config["cell"]["mode"]
+    if mode == "lifter":  # what the lifter depends on
+        what = {
+            "baseline_model": to_dict(cfg["baseline_model"]),
+            "baseline_train": _train_key(cfg["baseline_train"]),
+        }
+    else:
+        what = {
             "model": to_dict(cfg["model"]),
             "train_stage1": _train_key(cfg["train_stage1"]),
             "train_stage2": _train_key(cfg["train_stage2"]),
-            "mode": config["cell"]["mode"],
-            "source": config["source"],
-            "fingerprint": config["fingerprint"],
         }
+    return _hash(
+        {**what, "mode": mode, "source": config["source"], "fingerprint": config["fingerprint"]}
     )
 
 

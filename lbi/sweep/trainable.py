@@ -149,6 +149,41 @@ def evaluate_stage1(
     return flat
 
 
+def _train_lifter(
+    cfg: dict[str, Any], ds: Any, base: dict[str, Any], rep: EpochReporter, trial_dir: Path
+) -> dict[str, float]:
+    """The 2D-only baseline (``baseline_model`` / ``baseline_train``), as the pipeline's
+    ``train_baseline`` stage trains it; metrics under the pipeline's ``*_baseline_*`` keys."""
+    from lbi.evaluate import cross_metrics, indomain_metrics, run_model
+    from lbi.experiment import train_phase
+    from lbi.model import build_model
+    from lbi.train import resolve_device, seed_everything
+
+    tb = cfg["baseline_train"]
+    seed_everything(tb.seed)
+    model = build_model(cfg["baseline_model"])
+    ds.train.flip = tb.flip_augment
+    rep.start_phase(trial_dir / "lifter")
+    res = train_phase(
+        model, "lifter", ds, tb, trial_dir / "lifter", trial_dir / "lifter.pt", on_epoch=rep,
+        progress=False,
+    )  # fmt: skip
+    rep.end_phase(res.history)
+    flat: dict[str, float] = {}
+    for split, d in (("test", ds.test), ("cross", ds.cross)):
+        pose = run_model(
+            model,
+            d,
+            stage=1,
+            flip_test=base["flip_test"],
+            batch_size=base["eval_batch_size"],
+            device=str(resolve_device(tb.device)),
+        ).poses["coarse"]
+        m = indomain_metrics(pose, d)[0] if split == "test" else cross_metrics(pose, d)
+        flat.update({f"{split}_baseline_{k}": v for k, v in m.items()})
+    return flat
+
+
 def _find_run(client: Any, exp_id: str, key: str, trial_id: str) -> str | None:
     """The unfinished MLflow run this trial continues: its own (a retry, or a sweep
     restored after an interruption, which may have ended it KILLED), else one of the same
@@ -193,7 +228,8 @@ def trial(config: dict[str, Any]) -> None:
         background_augment=t1.background_augment,
         color_augment=t1.color_augment,
     )
-    cfg["model"] = dataclasses.replace(cfg["model"], num_joints_in=ds.train.num_joints_in)
+    for m in ("model", "baseline_model"):
+        cfg[m] = dataclasses.replace(cfg[m], num_joints_in=ds.train.num_joints_in)
     key = trial_key(config)
 
     mlflow.set_tracking_uri(rt["tracking_uri"])
@@ -217,10 +253,18 @@ def trial(config: dict[str, Any]) -> None:
         mlflow.start_run(
             experiment_id=rt["experiment_id"], run_name=f"{cell['name']}-s{seed}", tags=tags
         )
-        params = {
-            "model": to_dict(cfg["model"]),
-            "train_stage1": to_dict(cfg["train_stage1"]),
-            "train_stage2": to_dict(cfg["train_stage2"]),
+        if cell["mode"] == "lifter":
+            params = {
+                "model": to_dict(cfg["baseline_model"]),
+                "train": to_dict(cfg["baseline_train"]),
+            }
+        else:
+            params = {
+                "model": to_dict(cfg["model"]),
+                "train_stage1": to_dict(cfg["train_stage1"]),
+                "train_stage2": to_dict(cfg["train_stage2"]),
+            }
+        params |= {
             "mode": cell["mode"],
             "source": config["source"],
             "seed": seed,
@@ -271,6 +315,8 @@ def _train_and_evaluate(
 
     t1, t2 = cfg["train_stage1"], cfg["train_stage2"]
     device = str(resolve_device(t1.device))
+    if mode == "lifter":
+        return _train_lifter(cfg, ds, base, rep, trial_dir)
     if mode in ("progressive", "stage1"):
         s1 = _train_stage1(cfg, ds, stage1_dir, rep)
         if mode == "stage1":
