@@ -217,6 +217,15 @@ def built(tmp_path_factory: pytest.TempPathFactory):
             {"test_refined_p1_mm": 45.0},
         )
     ]
+    lifter = client.create_experiment("lbi-sweep-lifter")  # sweeps/compare_lifter.py
+    for s in (0, 1):
+        _log(
+            client,
+            lifter,
+            {"lbi.table": "lifter", "lbi.row": "2D-only lifter", "lbi.column": "baseline",
+             "lbi.seed": str(s)},
+            {"test_baseline_p1_mm": 60.0 + 2 * s, "cross_baseline_mpjpe_mm": 90.0},
+        )  # fmt: skip
     pipe = client.create_experiment("lbi-pipeline")  # not a sweep: its table tags are ignored
     _log(client, pipe, {"lbi.table": "7", "lbi.row": "0.3"}, {"test_refined_p1_mm": 777.7})
     # The evaluate stage's run: the one whose metrics equal metrics/gt.json is named.
@@ -377,7 +386,10 @@ def test_tables_4_9_10_11_fallbacks_and_missing(built) -> None:
     assert search.header[1] == "train.lr"  # the searched value, from MLflow params
     assert [r[1] for r in search.rows] == ["0.0003", "0.001"]  # best first
     other = _table(rep, "sweeps_other").blocks[0]
-    assert other.rows[0][:2] == ("stage2-depth", "2") and "45.0" in other.rows[0]
+    rows = {r[:2]: r for r in other.rows}
+    assert "45.0" in rows[("stage2-depth", "2")]
+    # A lifter run (column tag "baseline") shows the lifter's own metrics.
+    assert rows[("lifter", "2D-only lifter")][3:6] == ("61.0 ± 1.4", "90.0 ± 0.0", "2")
 
 
 def test_synthetic_label_everywhere_and_provenance(built) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lbi.report.ablations import origins
+from lbi.report.ablations import origins, value
 from lbi.report.collect import RunRecord
 from lbi.report.labels import data_label, runs_provenance
 from lbi.report.render import MISSING, Block, Table, aggregate, fmt, fmt_stat
@@ -30,23 +30,28 @@ def other_sweeps(runs: Sequence[RunRecord]) -> Table | None:
     lab = data_label([(r.synthetic, r.dataset) for r in rest])
     rows = []
     for (table, row, src), recs in sorted(groups.items()):
-        a = aggregate(r.metrics.get("test_refined_p1_mm") for r in recs)
-        b = aggregate(r.metrics.get("cross_refined_mpjpe_mm") for r in recs)
+        # The refined pose, or the output the run's column tag names (a lifter: "baseline").
+        a = aggregate(value(r, "test_{m}_p1_mm", "refined") for r in recs)
+        b = aggregate(value(r, "cross_{m}_mpjpe_mm", "refined") for r in recs)
         n = len({r.run_id for r in recs})
         rows.append((table, row, src or MISSING, fmt_stat(a), fmt_stat(b), str(n), origins(recs)))
     header = (
         "group (lbi.table)",
         "setting (lbi.row)",
         "2D",
-        f"in-domain MPJPE, refined · {lab.in_domain}",
-        f"cross-domain MPJPE, refined · {lab.cross_domain}",
+        f"in-domain MPJPE · {lab.in_domain}",
+        f"cross-domain MPJPE · {lab.cross_domain}",
         "n",
         "from",
     )
     return Table(
         key="sweeps_other",
         title="Other sweeps (not in the paper)",
-        caption=f"Grid-sweep settings that are no paper table; mm. Ours: {lab.in_domain}.",
+        caption=(
+            "Grid-sweep settings that are no paper table (e.g. `sweeps/compare_lifter.py`); "
+            "mm; the refined pose, or the model the run's `lbi.column` tag names (a lifter "
+            f"row: the lifter's pose). Ours: {lab.in_domain}."
+        ),
         blocks=(Block("", header, tuple(rows)),),
         provenance=tuple(runs_provenance(rest)),
     )
