@@ -176,9 +176,8 @@ def main(
     out = Path(args.out) / spec.name
     if search is None:
         summary = summarize(spec, results_frame(grid))
-        print(
-            f"\n{spec.name} (paper Table {spec.table}), mean ± std over seeds {list(spec.seeds)}:"
-        )
+        where = f"paper Table {spec.table}" if spec.table.isdigit() else "not a paper table"
+        print(f"\n{spec.name} ({where}), mean ± std over seeds {list(spec.seeds)}:")
         print(format_summary(summary))
     else:
         df = results_frame(grid)
