@@ -61,8 +61,14 @@ def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
             raise ConnectionError(f"MLflow SQLite store {db}: folder {db.parent} is not writable")
 
 
+# Committed files that `dvc repro` itself rewrites (default `paths`): they do not make the
+# tree "dirty", or every stage after the first, and the report, would say so.
+PIPELINE_FILES = ("dvc.lock", "metrics", "plots", "reports")
+
+
 def git_commit(root: Path | None = None) -> str:
-    """Current git commit (``+dirty`` if the tree has changes), or ``unknown``."""
+    """Current git commit (``+dirty`` if tracked files other than the pipeline's own
+    outputs, :data:`PIPELINE_FILES`, have changes), or ``unknown``."""
     root = root or repo_root()
     try:
         sha = subprocess.run(
@@ -74,7 +80,8 @@ def git_commit(root: Path | None = None) -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+            + [f":(exclude){p}" for p in PIPELINE_FILES],
             cwd=root,
             capture_output=True,
             text=True,

@@ -36,3 +36,26 @@ def test_copy_worktree_skips_ignored_files_and_pipeline_outputs(tmp_path: Path) 
     assert sorted(copied) == [".gitignore", "lbi/x.py", "new.txt", "params.yaml"]
     assert (dst / "lbi/x.py").read_text() == "lbi/x.py"
     assert not (dst / "metrics").exists() and not (dst / "data").exists()
+
+
+def test_git_commit_ignores_the_pipelines_own_outputs(tmp_path: Path) -> None:
+    from lbi.tracking import git_commit
+
+    assert git_commit(tmp_path) == "unknown"  # not a repository
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    run("config", "user.email", "t@t.invalid")
+    run("config", "user.name", "t")
+    for f in ("lbi.py", "dvc.lock", "reports/README.md", "metrics/gt.json"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("a")
+    run("add", ".")
+    run("commit", "-qm", "x")
+    sha = git_commit(tmp_path)
+    assert len(sha) == 40
+    for f in ("dvc.lock", "reports/README.md", "metrics/gt.json"):
+        (tmp_path / f).write_text("b")  # what `dvc repro` rewrites
+    (tmp_path / "new.py").write_text("untracked")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "lbi.py").write_text("b")
+    assert git_commit(tmp_path) == sha + "+dirty"
