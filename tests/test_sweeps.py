@@ -484,3 +484,31 @@ def test_base_starts_from_the_pipeline_encoder_weights(tiny, tmp_path):
     first = fingerprint(b, "gt")["data"]
     weights.write_bytes(b"b")
     assert fingerprint(b, "gt")["data"] != first
+
+
+def test_weight_fingerprint_is_content_not_bytes(tmp_path):
+    """Identical weights saved twice (torch names the zip after the temp file) hash alike."""
+    import hashlib
+
+    import torch
+
+    from lbi.sweep.spec import _update_with_weights
+    from lbi.train import save_checkpoint
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+    def digest(path: Path) -> str:
+        h = hashlib.md5()
+        _update_with_weights(h, path)
+        return h.hexdigest()
+
+    save_checkpoint(tmp_path / "a.pt", net.state_dict())
+    save_checkpoint(tmp_path / "b.pt", net.state_dict())
+    assert (tmp_path / "a.pt").read_bytes() != (tmp_path / "b.pt").read_bytes()
+    assert digest(tmp_path / "a.pt") == digest(tmp_path / "b.pt")
+    with torch.no_grad():
+        net[0].weight[0, 0, 0, 0] += 1.0
+    save_checkpoint(tmp_path / "c.pt", net.state_dict())
+    assert digest(tmp_path / "c.pt") != digest(tmp_path / "a.pt")
+    (tmp_path / "d.bin").write_bytes(b"not torch")
+    assert len(digest(tmp_path / "d.bin")) == 32  # other formats: their bytes

@@ -298,8 +298,38 @@ def fingerprint(base: Base, source: str) -> dict[str, str]:
         f = Path(base.model.pretrained)
         if not f.exists():
             raise FileNotFoundError(f"{f}: encoder weights missing; run `dvc repro pretrain2d`")
-        data.update(f.read_bytes())
+        _update_with_weights(data, f)
     return {"code": code.hexdigest(), "data": data.hexdigest()}
+
+
+def _update_with_weights(h: Any, path: Path) -> None:
+    """Feed a weight file's tensors (names, dtypes, shapes, values) to the hash ``h``.
+
+    Not its bytes: ``torch.save`` through a temp file names the zip's inner folder after
+    that file, so identical weights written twice differ byte-wise (and a rerun of
+    ``pretrain2d`` would orphan every cached sweep checkpoint). Non-PyTorch files (e.g.
+    an HRNet checkpoint in another format) fall back to their bytes.
+    """
+    import torch
+
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file: hash what is there
+        h.update(path.read_bytes())
+        return
+    st = st.get("state_dict", st) if isinstance(st, dict) else st
+    if not isinstance(st, dict):
+        h.update(path.read_bytes())
+        return
+    for k in sorted(st):
+        v = st[k]
+        h.update(str(k).encode())
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(v).encode())
 
 
 # ----------------------------------------------------------------------------------
