@@ -531,7 +531,10 @@ def test_tags_and_row_rules() -> None:
     assert sorted(r.start_time for r in kept) == [0.0, 2.0]
     t1, t2 = rec("s", seed=0, t0=1.0), rec("s", seed=0, t0=2.0)
     trials = [replace(t1, trial_key="a"), replace(t2, trial_key="b"), replace(t2, trial_key="a")]
-    assert len(latest_per_seed(trials)) == 2  # same seed, different sampled configs
+    search = [replace(t, table="search") for t in trials]
+    assert len(latest_per_seed(search)) == 2  # same seed, different sampled configs
+    # A grid trial rerun on new code/data (new trial key): only the latest counts.
+    assert [r.trial_key for r in latest_per_seed(trials[:2])] == ["b"]
 
 
 def test_data_labels_never_claim_real_data_without_evidence() -> None:

@@ -29,8 +29,9 @@ trial). The contract (tags on MLflow runs, columns in the CSV):
 - ``lbi.seed``, ``lbi.source_2d``, ``lbi.synthetic``, ``lbi.dataset``, ``lbi.git_commit``.
 - metrics: the pipeline's flat keys (``test_refined_p1_mm``, ``cross_coarse_mpjpe_mm``, ...).
 
-A trial run twice counts once, the latest: same ``lbi.trial_key`` tag (CSV:
-``trial_id``), or without one the same (table, row, column, cell, source, seed).
+A trial run twice counts once, the latest: the same (sweep, table, row, column, cell,
+source, seed), so a rerun after a code or data change replaces the old run; search
+trials (table ``search``) once per ``lbi.trial_key`` tag (CSV: ``trial_id``).
 """
 
 from __future__ import annotations
@@ -336,14 +337,17 @@ def csv_runs(sweeps_dir: Path) -> list[RunRecord]:
 
 
 def latest_per_seed(runs: Iterable[RunRecord]) -> list[RunRecord]:
-    """The latest run per trial (``trial_key``, else cell and seed); unseeded runs all count."""
+    """The latest run per (sweep, table, row, column, cell, 2D source, seed): a grid trial
+    rerun on other code or data (another ``trial_key``) replaces the older run. Search
+    trials (table ``search``: one cell, many sampled configs) count once per ``trial_key``.
+    Unseeded runs all count."""
     best: dict[tuple[Any, ...], RunRecord] = {}
     rest: list[RunRecord] = []
     for r in runs:
-        if r.trial_key is not None:
+        if r.trial_key is not None and r.table == "search":
             key: tuple[Any, ...] = (r.origin, r.table, r.trial_key)
         elif r.seed is not None:
-            key = (r.origin, r.table, r.row, r.column, r.cell, r.source_2d, r.seed)
+            key = (r.origin, r.sweep, r.table, r.row, r.column, r.cell, r.source_2d, r.seed)
         else:
             rest.append(r)
             continue
