@@ -291,7 +291,8 @@ def _runs(db: Path, experiment: str) -> pd.DataFrame:
     return mlflow.search_runs(experiment_names=[experiment])
 
 
-def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch):
+def _run_in_process(spec: SweepSpec, base: Base, tmp_path: Path, ray_tmp: str, monkeypatch):
+    """Run ``spec`` on a one-CPU local Ray cluster, MLflow in ``tmp_path``; (grid, db)."""
     import ray
 
     from lbi.sweep import init_ray, run_sweep
@@ -300,6 +301,15 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
         monkeypatch.setenv(k, v)
     db = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    opts = RunOptions(out_dir=tmp_path / "out", num_cpus=1, ray_tmp=ray_tmp, verbose=0)
+    init_ray(opts)
+    try:
+        return run_sweep(spec, base, opts), db
+    finally:
+        ray.shutdown()
+
+
+def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch):
     spec = SweepSpec(
         "unit",
         "11",
@@ -307,12 +317,7 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
         seeds=(3,),
         columns={"H3.6M": "test_coarse_p1_mm"},
     )
-    opts = RunOptions(out_dir=tmp_path / "out", num_cpus=1, ray_tmp=ray_tmp, verbose=0)
-    init_ray(opts)
-    try:
-        grid = run_sweep(spec, base, opts)
-    finally:
-        ray.shutdown()
+    grid, db = _run_in_process(spec, base, tmp_path, ray_tmp, monkeypatch)
     assert len(grid) == 1 and not grid.errors
     m = grid[0].metrics
     assert m["final"] == 1.0 and m["epoch_global"] == base.train_stage1.epochs
@@ -333,24 +338,11 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
 
 def test_runner_lifter_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch):
     """Mode ``lifter``: the params' 2D-only baseline, trained by the loop, pipeline keys."""
-    import ray
-
-    from lbi.sweep import init_ray, run_sweep
-
-    for k, v in QUIET.items():
-        monkeypatch.setenv(k, v)
-    db = tmp_path / "mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     mod = _driver("compare_lifter")
     spec = mod.build(mod.arguments().parse_args(["--params", str(tiny / "params.yaml")]), "gt")
     spec = SweepSpec(spec.name, spec.table, spec.cells[1:], (0,), "gt", spec.entries[4:])
     small = base.smoke(epochs=1)
-    opts = RunOptions(out_dir=tmp_path / "out", num_cpus=1, ray_tmp=ray_tmp, verbose=0)
-    init_ray(opts)
-    try:
-        grid = run_sweep(spec, small, opts)
-    finally:
-        ray.shutdown()
+    grid, db = _run_in_process(spec, small, tmp_path, ray_tmp, monkeypatch)
     assert len(grid) == 1 and not grid.errors
     m = grid[0].metrics
     assert m["epoch_global"] == small.baseline_train.epochs == 2

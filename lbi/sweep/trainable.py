@@ -128,6 +128,20 @@ def evaluate_stage1(
     model: torch.nn.Module, ds: Any, base: dict[str, Any], device: str
 ) -> dict[str, float]:
     """Coarse-pose metrics (pipeline keys ``{test,cross}_coarse_*``) and stage-1 attention."""
+    return _stage1_output_metrics(model, ds, base, device, "coarse", with_attention=True)
+
+
+def _stage1_output_metrics(
+    model: torch.nn.Module,
+    ds: Any,
+    base: dict[str, Any],
+    device: str,
+    name: str,
+    *,
+    with_attention: bool = False,
+) -> dict[str, float]:
+    """Flat ``{test,cross}_<name>_*`` metrics of the model's ``stage=1`` pose (an LBI's
+    coarse pose, a lifter's only pose), plus ``*_stage1_*`` attention if asked."""
     from lbi.evaluate import attention_metrics, cross_metrics, indomain_metrics, run_model
 
     flat: dict[str, float] = {}
@@ -139,13 +153,14 @@ def evaluate_stage1(
             flip_test=base["flip_test"],
             batch_size=base["eval_batch_size"],
             device=device,
-            with_attention=True,  # from the un-mirrored pass
+            with_attention=with_attention,  # from the un-mirrored pass
         )
-        coarse = pred.poses["coarse"]
-        m = indomain_metrics(coarse, d)[0] if split == "test" else cross_metrics(coarse, d)
-        flat.update({f"{split}_coarse_{k}": v for k, v in m.items()})
-        att = attention_metrics(pred, d, base["attention_radius_px"])
-        flat.update({f"{split}_stage1_{k}": v for k, v in att.items()})
+        pose = pred.poses["coarse"]
+        m = indomain_metrics(pose, d)[0] if split == "test" else cross_metrics(pose, d)
+        flat.update({f"{split}_{name}_{k}": v for k, v in m.items()})
+        if with_attention:
+            att = attention_metrics(pred, d, base["attention_radius_px"])
+            flat.update({f"{split}_stage1_{k}": v for k, v in att.items()})
     return flat
 
 
@@ -154,7 +169,6 @@ def _train_lifter(
 ) -> dict[str, float]:
     """The 2D-only baseline (``baseline_model`` / ``baseline_train``), as the pipeline's
     ``train_baseline`` stage trains it; metrics under the pipeline's ``*_baseline_*`` keys."""
-    from lbi.evaluate import cross_metrics, indomain_metrics, run_model
     from lbi.experiment import train_phase
     from lbi.model import build_model
     from lbi.train import resolve_device, seed_everything
@@ -169,19 +183,7 @@ def _train_lifter(
         progress=False,
     )  # fmt: skip
     rep.end_phase(res.history)
-    flat: dict[str, float] = {}
-    for split, d in (("test", ds.test), ("cross", ds.cross)):
-        pose = run_model(
-            model,
-            d,
-            stage=1,
-            flip_test=base["flip_test"],
-            batch_size=base["eval_batch_size"],
-            device=str(resolve_device(tb.device)),
-        ).poses["coarse"]
-        m = indomain_metrics(pose, d)[0] if split == "test" else cross_metrics(pose, d)
-        flat.update({f"{split}_baseline_{k}": v for k, v in m.items()})
-    return flat
+    return _stage1_output_metrics(model, ds, base, str(resolve_device(tb.device)), "baseline")
 
 
 def _find_run(client: Any, exp_id: str, key: str, trial_id: str) -> str | None:
@@ -313,10 +315,10 @@ def _train_and_evaluate(
     from lbi.model import build_model
     from lbi.train import load_model, resolve_device, seed_everything
 
-    t1, t2 = cfg["train_stage1"], cfg["train_stage2"]
-    device = str(resolve_device(t1.device))
     if mode == "lifter":
         return _train_lifter(cfg, ds, base, rep, trial_dir)
+    t1, t2 = cfg["train_stage1"], cfg["train_stage2"]
+    device = str(resolve_device(t1.device))
     if mode in ("progressive", "stage1"):
         s1 = _train_stage1(cfg, ds, stage1_dir, rep)
         if mode == "stage1":
