@@ -12,7 +12,7 @@ import torch
 
 from lbi.data.dataset import PoseDataset
 from lbi.model import ModelConfig, build_model
-from lbi.train import TrainConfig, fit, load_checkpoint, load_model
+from lbi.train import CheckpointError, TrainConfig, fit, load_checkpoint, load_model
 from tests._store_fixture import make_store
 
 TINY = dict(input_hw=(32, 24), dim=16, heads=2, stage2_layers=1, dropout=0.1)
@@ -115,6 +115,16 @@ def test_stage2_keeps_stage1_frozen(store, tmp_path):
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith(("stage2", "refine")) for k in changed), sorted(changed)[:5]
+
+
+def test_resume_with_ema_from_a_checkpoint_without_it_is_refused(store, tmp_path):
+    train = PoseDataset(store, "train")
+    model = build_model(ModelConfig(**TINY))
+    fit(model, "stage1", train, _cfg(epochs=1), tmp_path / "c", progress=False)
+    before = (tmp_path / "c" / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=r"last\.pt.*no EMA state.*ema_decay: 0\.0"):
+        fit(model, "stage1", train, _cfg(epochs=2, ema_decay=0.9), tmp_path / "c", progress=False)
+    assert (tmp_path / "c" / "last.pt").read_bytes() == before  # nothing lost
 
 
 def test_checkpoint_of_other_phase_is_refused(store, tmp_path):
