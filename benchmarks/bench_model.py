@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_model.py                     # CPU, both presets
     python benchmarks/bench_model.py --device cuda --amp --channels-last --batch 128
+    python benchmarks/bench_model.py --device cuda --amp --compile --preset paper --cases stage1
 
 For each preset it times (a) stage-1 training (loss on ``coarse``), (b) progressive
 stage-2 training (stage 1 frozen, loss on ``refined``) and (c) end-to-end training
@@ -19,6 +20,8 @@ import torch
 import lbi  # noqa: F401  (torchvision shim before timm)
 from lbi.model import PRESETS, ModelConfig, build_model
 
+CASES = ("stage1", "stage2_frozen", "end_to_end")
+
 
 def bench_case(
     cfg: ModelConfig,
@@ -30,6 +33,7 @@ def bench_case(
     device: torch.device,
     amp: bool,
     channels_last: bool,
+    compile_model: bool = False,
 ) -> float:
     """Samples/s of ``steps`` timed optimizer steps of one training case."""
     model = build_model(cfg).to(device)
@@ -38,6 +42,7 @@ def bench_case(
     if case == "stage2_frozen":
         model.freeze_stage1()
     model.train()
+    fwd = torch.compile(model) if compile_model else model
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4)
     image = torch.randint(0, 256, (batch, 3, *cfg.input_hw), dtype=torch.uint8, device=device)
@@ -50,7 +55,7 @@ def bench_case(
 
     def step() -> None:
         with autocast:
-            out = model(image, pose2d, stage=stage)
+            out = fwd(image, pose2d, stage=stage)
         if case == "stage1":
             loss = (out["coarse"].float() - target).square().mean()
         elif case == "stage2_frozen":
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=None, help="default: 16 cpu preset, 2 paper")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = ap.parse_args(argv)
     if args.threads:
@@ -90,12 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     names = list(PRESETS) if args.preset == "all" else [args.preset]
     print(
         f"device={device} amp={args.amp} channels_last={args.channels_last} "
-        f"threads={torch.get_num_threads()} torch={torch.__version__}"
+        f"compile={args.compile} threads={torch.get_num_threads()} torch={torch.__version__}"
     )
     for name in names:
         cfg = PRESETS[name]
         batch = args.batch or (16 if name == "cpu" else 2)
-        for case in ("stage1", "stage2_frozen", "end_to_end"):
+        for case in args.cases:
             sps = bench_case(
                 cfg,
                 case,
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                 device=device,
                 amp=args.amp,
                 channels_last=args.channels_last,
+                compile_model=args.compile,
             )
             print(f"{name:6s} {cfg.backbone:12s} batch={batch:4d} {case:14s} {sps:9.1f} samples/s")
 

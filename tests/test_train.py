@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -259,3 +260,53 @@ def test_ema_weights_are_validated_and_saved(store, tmp_path):
         results[0.9].history[-1]["val_test_mpjpe_mm"]
         != results[0.0].history[-1]["val_test_mpjpe_mm"]
     )
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_fit_resumes_and_its_checkpoint_runs_on_cpu(store, tmp_path):
+    """The loop's CUDA path: bf16 autocast training of both stages, resume after a kill,
+    and a checkpoint that loads (weights_only) and predicts on a CPU-only machine."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from lbi.evaluate import run_model
+
+    train = PoseDataset(store, "train", flip=True, seed=1)
+    val = {"test": PoseDataset(store, "test")}
+    cfg = _cfg(device="cuda", amp=True)
+    torch.manual_seed(0)
+    ref_model = build_model(ModelConfig(**TINY))
+    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
+    ref = fit(ref_model, "stage1", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
+    assert all(math.isfinite(h["train_loss_m2"]) for h in ref.history)
+    assert next(ref_model.parameters()).device.type == "cuda"
+
+    def kill_after_first(epoch, metrics):
+        if epoch == 1:
+            raise KilledError
+
+    m1 = build_model(ModelConfig(**TINY))
+    m1.load_state_dict(init)
+    with pytest.raises(KilledError):
+        fit(m1, "stage1", train, cfg, tmp_path / "run", val_sets=val,
+            on_epoch=kill_after_first, progress=False)  # fmt: skip
+    m2 = build_model(ModelConfig(**TINY))
+    res = fit(m2, "stage1", train, cfg, tmp_path / "run", val_sets=val, progress=False)
+    assert res.resumed_from_epoch == 1
+    a, b = m2.state_dict(), ref_model.state_dict()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst < 1e-3, f"resumed CUDA run drifted from the uninterrupted one by {worst}"
+
+    # stage 2 on CUDA keeps stage 1 fixed
+    before = {k: v.clone() for k, v in m2.state_dict().items()}
+    fit(m2, "stage2", train, _cfg(device="cuda", amp=True, epochs=1), tmp_path / "s2",
+        progress=False)  # fmt: skip
+    changed = {k for k, v in m2.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and all(k.startswith(("stage2", "refine")) for k in changed)
+
+    # the CUDA-trained stage-1 checkpoint on CPU predicts as the model did on the GPU
+    cpu_model, _ = load_model(res.checkpoint)
+    on_cpu = run_model(cpu_model, val["test"], stage=1, flip_test=True).poses["coarse"]
+    on_gpu = run_model(m2, val["test"], stage=1, flip_test=True, device="cuda").poses["coarse"]
+    assert abs(on_cpu - on_gpu).max() < 5e-3  # metres; fp32 (cuDNN convs may use TF32)
+    bf16 = run_model(m2, val["test"], stage=1, flip_test=True, device="cuda", amp=True)
+    assert abs(bf16.poses["coarse"] - on_cpu).max() < 0.05  # bf16 rounding only
