@@ -282,13 +282,15 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(st: dict[str, Any]) -> None:
-    torch.set_rng_state(st["torch"])
+    """Restore :func:`_rng_state`; its tensors may have been loaded onto the GPU
+    (``map_location``) but generator states are CPU byte tensors."""
+    torch.set_rng_state(st["torch"].cpu())
     np.random.set_state(
         ("MT19937", np.array(st["numpy"], dtype=np.uint32), st["numpy_pos"], 0, 0.0)
     )
     random.setstate((3, tuple(st["python"]), None))
     if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
+        torch.cuda.set_rng_state_all([t.cpu() for t in st["cuda"]])
 
 
 def fit(

@@ -307,6 +307,6 @@ def test_cuda_bf16_fit_resumes_and_its_checkpoint_runs_on_cpu(store, tmp_path):
     cpu_model, _ = load_model(res.checkpoint)
     on_cpu = run_model(cpu_model, val["test"], stage=1, flip_test=True).poses["coarse"]
     on_gpu = run_model(m2, val["test"], stage=1, flip_test=True, device="cuda").poses["coarse"]
-    assert abs(on_cpu - on_gpu).max() < 5e-3  # metres; fp32 (cuDNN convs may use TF32)
+    assert abs(on_cpu - on_gpu).max() < 0.1  # mm; fp32 (cuDNN convs may use TF32)
     bf16 = run_model(m2, val["test"], stage=1, flip_test=True, device="cuda", amp=True)
-    assert abs(bf16.poses["coarse"] - on_cpu).max() < 0.05  # bf16 rounding only
+    assert abs(bf16.poses["coarse"] - on_cpu).max() < 10.0  # mm; bf16 rounding only
