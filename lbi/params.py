@@ -96,11 +96,13 @@ class Pretrain2DConfig:
     enabled: bool = False  # the repo's params.yaml turns it on for the embedded default
     takes_per_clip: int = 1  # of each training clip x training subject (lbi.data.pose2d_set)
     views: int = 4  # random cameras per take
+    head_dim: int = 64  # width of the heatmap head (discarded: only the backbone is kept)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         check_range("takes_per_clip", self.takes_per_clip, 1, 50)
         check_range("views", self.views, 1, 32)
+        check_range("head_dim", self.head_dim, 1, 4096)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ weight file that ``train_stage1`` loads (:func:`lbi.params.encoder_init`). Valid
 ``pretrain2d.enabled: false`` (real data: point ``model.pretrained`` at the COCO file):
 writes only ``backbone.json`` saying so.
 Reads params: ``data.dataset``, ``embedded``, ``pretrain2d``, ``model.backbone``,
-``model.input_hw``, ``model.dim``. Writes ``${paths.models}/pretrain2d/`` and
+``model.input_hw``. Writes ``${paths.models}/pretrain2d/`` and
 ``${paths.store_pose2d}``.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
         source="gt", synthetic=True, dataset=POSE2D_DATASET,
     )  # fmt: skip
     mcfg = ModelConfig(
-        arch="keypoints2d", backbone=p.model.backbone, input_hw=p.model.input_hw, dim=p.model.dim
+        arch="keypoints2d", backbone=p.model.backbone, input_hw=p.model.input_hw, dim=cfg.head_dim
     )
     log = {"model": to_dict(mcfg), "train": to_dict(t), "pose2d_set": to_dict(set_cfg)}
     res = train_stage("pretrain2d", "pose2d", "pretrain2d", lambda _ds: build_model(mcfg), t, p,

@@ -6,7 +6,10 @@ here, so this sweep repeats both over seeds and reports mean ± std, in-domain (
 1, action-wise) and cross-domain (MPJPE). Usage::
 
     python sweeps/compare_lifter.py                 # seeds 0 1 2
+    python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
     python sweeps/compare_lifter.py --smoke         # seed 0, tiny budget
+
+Each LBI row names its token width (``model.dim``), so runs at other widths stay apart.
 """
 
 from __future__ import annotations
@@ -22,14 +25,22 @@ COLUMNS = {"in-domain P1": "test_{m}_p1_mm", "cross-domain MPJPE": "cross_{m}_mp
 
 
 def build(args: argparse.Namespace, source: str) -> SweepSpec:
-    arch = load_params(args.params).baseline.model.arch
-    lifter_row = f"2D-only lifter ({arch})"
-    cells = (
-        Cell("lbi", mode="progressive", row="LBI", column="refined"),
-        Cell("lifter", mode="lifter", row=lifter_row, column="baseline"),
-    )
-    rows = (("LBI refined", "lbi", "refined"), ("LBI coarse", "lbi", "coarse"),
-            (lifter_row, "lifter", "baseline"))  # fmt: skip
+    p = load_params(args.params)
+    lifter_row = f"2D-only lifter ({p.baseline.model.arch})"
+    dims = args.dims or [p.model.dim]
+    lbi = [
+        Cell(
+            f"lbi_d{d}",
+            {"model.dim": d},
+            mode="progressive",
+            row=f"LBI (dim {d})",
+            column="refined",
+        )
+        for d in dims
+    ]
+    cells = (*lbi, Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))
+    rows = [(f"LBI {m} (dim {d})", f"lbi_d{d}", m) for d in dims for m in ("refined", "coarse")]
+    rows.append((lifter_row, "lifter", "baseline"))
     entries = tuple(
         Entry(row, col, cell, key.format(m=m))
         for row, cell, m in rows
@@ -39,7 +50,11 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    return parser(__doc__.splitlines()[0])
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument(
+        "--dims", type=int, nargs="+", default=None, help="LBI token widths (default: model.dim)"
+    )
+    return ap
 
 
 if __name__ == "__main__":

@@ -226,6 +226,16 @@ def built(tmp_path_factory: pytest.TempPathFactory):
              "lbi.seed": str(s)},
             {"test_baseline_p1_mm": 60.0 + 2 * s, "cross_baseline_mpjpe_mm": 90.0},
         )  # fmt: skip
+        _log(
+            client,
+            lifter,
+            {"lbi.table": "lifter", "lbi.row": "LBI (dim 128)", "lbi.column": "refined",
+             "lbi.seed": str(s), "lbi.source_2d": "gt"},
+            {"test_refined_p1_mm": 50.0 + 2 * s, "cross_refined_mpjpe_mm": 80.0 + 4 * s,
+             "cross_refined_pck150_pct": 85.0, "cross_refined_auc_pct": 55.0 + s,
+             "test_coarse_p1_mm": 52.0, "cross_coarse_mpjpe_mm": 84.0},
+            {"model.arch": "lbi", "model.dim": "128"},
+        )  # fmt: skip
     pipe = client.create_experiment("lbi-pipeline")  # not a sweep: its table tags are ignored
     _log(client, pipe, {"lbi.table": "7", "lbi.row": "0.3"}, {"test_refined_p1_mm": 777.7})
     # The evaluate stage's run: the one whose metrics equal metrics/gt.json is named.
@@ -322,6 +332,16 @@ def test_table8_protocol2_and_table3_cross(built) -> None:
     assert (paper["PCK"], paper["AUC"], paper["MPJPE"]) == ("88.2", "59.3", "68.9")
     ours = _row(t3.blocks[1], "LBI refined (stage 2), trained on gt")
     assert (ours["PCK"], ours["AUC"], ours["MPJPE"]) == ("81.2", "51.2", "91.2")
+    # Below the single run: the compare_lifter sweep's runs over seeds, in-domain P1 beside.
+    seeds = t3.blocks[2]
+    assert "over seeds" in seeds.title
+    lbi = _row(seeds, "LBI (dim 128), refined")
+    assert (lbi["PCK"], lbi["AUC"], lbi["MPJPE"]) == ("85.0 ± 0.0", "55.5 ± 0.7", "82.0 ± 2.8")
+    assert (lbi["in-domain P1 (action-wise)"], lbi["n"], lbi["2D"]) == ("51.0 ± 1.4", "2", "gt")
+    assert _row(seeds, "LBI (dim 128), coarse")["MPJPE"] == "84.0 ± 0.0"
+    lifter = _row(seeds, "2D-only lifter")
+    assert (lifter["PCK"], lifter["MPJPE"], lifter["n"]) == ("–", "90.0 ± 0.0", "2")
+    assert any("LBI token width (model.dim) 128" in p for p in t3.provenance)
 
 
 def test_table7_mean_std_over_seeds_from_mlflow(built) -> None:

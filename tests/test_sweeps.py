@@ -125,6 +125,31 @@ def test_trial_keys_depend_on_what_each_mode_trains(base):
     assert key("progressive") != key("lifter")
 
 
+def test_compare_lifter_rows_name_the_token_width(tiny, base):
+    """``--dims``: one LBI cell per width, rows named by it; the params' own width keeps
+    the trial key of a run without the override (its cached trials stay valid)."""
+    from lbi.sweep.spec import trial_key
+
+    mod = _driver("compare_lifter")
+    own = base.model.dim
+    argv = ["--params", str(tiny / "params.yaml")]
+    spec = mod.build(mod.arguments().parse_args(argv), "gt")
+    assert spec.cells[0].row == f"LBI (dim {own})"
+    spec = mod.build(mod.arguments().parse_args([*argv, "--dims", str(own), "48"]), "gt")
+    assert [(c.name, c.overrides) for c in spec.cells[:2]] == [
+        (f"lbi_d{own}", {"model.dim": own}),
+        ("lbi_d48", {"model.dim": 48}),
+    ]
+    assert {e.row for e in spec.entries} >= {f"LBI refined (dim {own})", "LBI coarse (dim 48)"}
+
+    def key(over: dict) -> str:
+        cell = {"name": "c", "mode": "progressive", "overrides": over}
+        return trial_key({"base": base_to_dict(base), "cell": cell, "seed": 0, "source": "gt",
+                          "fingerprint": {"code": "c", "data": "d"}})  # fmt: skip
+
+    assert key(spec.cells[0].overrides) == key({}) != key(spec.cells[1].overrides)
+
+
 def test_resolve_rejects_unknown_keys_and_bad_values(base):
     d = base_to_dict(base)
     with pytest.raises(ValueError, match=r"model\.retnetion"):

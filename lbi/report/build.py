@@ -131,7 +131,7 @@ def make_tables(inputs: Inputs, cfg: ReportConfig) -> tuple[list[Table], dict[st
     series: dict[str, list[Series]] = {}
     tables: list[Table] = [table1(runs, lab)]
     tables.append(per_action_table(inputs.sources, "p1", cfg.baseline_name, lab))
-    tables.append(cross_table(inputs.sources, cfg.baseline_name, lab))
+    tables.append(cross_table(inputs.sources, cfg.baseline_name, lab, runs))
     t, series["table4"] = table4(runs, fb, srcs, lab)
     tables += [t, table5(runs, fb, srcs, lab)]
     for fn in (table6, table7):

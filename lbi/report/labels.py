@@ -122,8 +122,13 @@ def runs_provenance(runs: Sequence[RunRecord], limit: int = 12) -> list[str]:
         sweeps = sorted({r.sweep for r in rs if r.sweep})
         lab = data_label([(r.synthetic, r.dataset) for r in rs])
         what = "MLflow runs" if origin == "mlflow" else "CSV rows"
+        widths = sorted(
+            {r.params["model.dim"] for r in rs if r.params.get("model.arch") == "lbi"
+             and r.params.get("model.dim")}, key=int,
+        )  # fmt: skip
+        width = f"; LBI token width (model.dim) {', '.join(widths)}" if widths else ""
         lines.append(
             f"sweep {what} ({', '.join(sweeps) or 'unnamed'}; {len(ids)}): {shown}; "
-            f"git {', '.join(commits)}; {lab.words}"
+            f"git {', '.join(commits)}; {lab.words}{width}"
         )
     return lines
