@@ -38,22 +38,14 @@ def _states_equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
-def test_resume_after_interruption_matches_uninterrupted(store, tmp_path, ema_decay):
-    train = PoseDataset(store, "train", flip=True, seed=1)
-    val = {"test": PoseDataset(store, "test")}
+def _uninterrupted_and_resumed(train, val, cfg, tmp_path):
+    """The same stage-1 run twice from the same weights: uninterrupted, and killed after
+    epoch 1 then resumed by a new model (as a fresh process would); returns
+    ``(ref_model, ref_result, resumed_model, resumed_result)``."""
     torch.manual_seed(0)
     ref_model = build_model(ModelConfig(**TINY))
     init = {k: v.clone() for k, v in ref_model.state_dict().items()}
-    ref = fit(
-        ref_model,
-        "stage1",
-        train,
-        _cfg(ema_decay=ema_decay),
-        tmp_path / "ref",
-        val_sets=val,
-        progress=False,
-    )
+    ref = fit(ref_model, "stage1", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
 
     def kill_after_first(epoch, metrics):
         if epoch == 1:
@@ -62,28 +54,22 @@ def test_resume_after_interruption_matches_uninterrupted(store, tmp_path, ema_de
     m1 = build_model(ModelConfig(**TINY))
     m1.load_state_dict(init)
     with pytest.raises(KilledError):
-        fit(
-            m1,
-            "stage1",
-            train,
-            _cfg(ema_decay=ema_decay),
-            tmp_path / "run",
-            val_sets=val,
-            on_epoch=kill_after_first,
-            progress=False,
-        )
+        fit(m1, "stage1", train, cfg, tmp_path / "run", val_sets=val,
+            on_epoch=kill_after_first, progress=False)  # fmt: skip
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
     m2 = build_model(ModelConfig(**TINY))  # a fresh process would start from new random weights
-    res = fit(
-        m2,
-        "stage1",
-        train,
-        _cfg(ema_decay=ema_decay),
-        tmp_path / "run",
-        val_sets=val,
-        progress=False,
-    )
+    res = fit(m2, "stage1", train, cfg, tmp_path / "run", val_sets=val, progress=False)
     assert res.resumed_from_epoch == 1
+    return ref_model, ref, m2, res
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_interruption_matches_uninterrupted(store, tmp_path, ema_decay):
+    train = PoseDataset(store, "train", flip=True, seed=1)
+    val = {"test": PoseDataset(store, "test")}
+    ref_model, ref, m2, res = _uninterrupted_and_resumed(
+        train, val, _cfg(ema_decay=ema_decay), tmp_path
+    )
     assert _states_equal(m2.state_dict(), ref_model.state_dict())
     assert [h["val_test_mpjpe_mm"] for h in res.history] == [
         h["val_test_mpjpe_mm"] for h in ref.history
@@ -272,26 +258,11 @@ def test_cuda_bf16_fit_resumes_and_its_checkpoint_runs_on_cpu(store, tmp_path):
 
     train = PoseDataset(store, "train", flip=True, seed=1)
     val = {"test": PoseDataset(store, "test")}
-    cfg = _cfg(device="cuda", amp=True)
-    torch.manual_seed(0)
-    ref_model = build_model(ModelConfig(**TINY))
-    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
-    ref = fit(ref_model, "stage1", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
+    ref_model, ref, m2, res = _uninterrupted_and_resumed(
+        train, val, _cfg(device="cuda", amp=True), tmp_path
+    )
     assert all(math.isfinite(h["train_loss_m2"]) for h in ref.history)
     assert next(ref_model.parameters()).device.type == "cuda"
-
-    def kill_after_first(epoch, metrics):
-        if epoch == 1:
-            raise KilledError
-
-    m1 = build_model(ModelConfig(**TINY))
-    m1.load_state_dict(init)
-    with pytest.raises(KilledError):
-        fit(m1, "stage1", train, cfg, tmp_path / "run", val_sets=val,
-            on_epoch=kill_after_first, progress=False)  # fmt: skip
-    m2 = build_model(ModelConfig(**TINY))
-    res = fit(m2, "stage1", train, cfg, tmp_path / "run", val_sets=val, progress=False)
-    assert res.resumed_from_epoch == 1
     a, b = m2.state_dict(), ref_model.state_dict()
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert worst < 1e-3, f"resumed CUDA run drifted from the uninterrupted one by {worst}"
