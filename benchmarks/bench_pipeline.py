@@ -71,15 +71,30 @@ def main() -> None:
 
 
 def _topological(work: Path, env: dict[str, str]) -> list[str]:
-    """Stage names in an order DVC would run them (dependencies first)."""
-    out = subprocess.run(
-        ["dvc", "repro", "--dry"], cwd=work, env=env, capture_output=True, text=True, check=True
-    )
-    names = []
-    for line in out.stdout.splitlines():
-        if line.startswith("Running stage '"):
-            names.append(line.split("'")[1])
-    return names
+    """Stage names, dependencies first (``dvc dag --dot`` edges; ties in dvc.yaml order).
+
+    Not ``dvc repro --dry``: on a fresh copy it stops at the first stage whose input an
+    earlier stage has not written yet.
+    """
+
+    def dvc(*cmd: str) -> str:
+        return subprocess.run(
+            ["dvc", *cmd], cwd=work, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    names = dvc("stage", "list", "--name-only").split()
+    after: dict[str, set[str]] = {n: set() for n in names}
+    for line in dvc("dag", "--dot").splitlines():
+        if "->" in line:
+            a, b = (part.strip(' ";') for part in line.split("->"))
+            after[b].add(a)
+    order: list[str] = []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in order and after[n] <= set(order)]
+        if not ready:
+            raise RuntimeError(f"dvc dag has a cycle among {sorted(set(names) - set(order))}")
+        order.append(ready[0])
+    return order
 
 
 if __name__ == "__main__":
