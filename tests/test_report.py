@@ -223,7 +223,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
             client,
             lifter,
             {"lbi.table": "lifter", "lbi.row": "2D-only lifter", "lbi.column": "baseline",
-             "lbi.seed": str(s)},
+             "lbi.seed": str(s), "lbi.source_2d": "gt"},
             {"test_baseline_p1_mm": 60.0 + 2 * s, "cross_baseline_mpjpe_mm": 90.0},
         )  # fmt: skip
         _log(
@@ -342,6 +342,11 @@ def test_table8_protocol2_and_table3_cross(built) -> None:
     lifter = _row(seeds, "2D-only lifter")
     assert (lifter["PCK"], lifter["MPJPE"], lifter["n"]) == ("–", "90.0 ± 0.0", "2")
     assert any("LBI token width (model.dim) 128" in p for p in t3.provenance)
+    paired = [n for n in t3.notes if "paired by seed" in n]
+    assert paired == [
+        "LBI (dim 128) refined minus the lifter, paired by seed: in-domain P1 -10.0 ± 0.0 mm "
+        "(LBI ahead in 2 of 2); cross MPJPE -8.0 ± 2.8 mm (LBI ahead in 2 of 2)."
+    ]
 
 
 def test_table7_mean_std_over_seeds_from_mlflow(built) -> None:
