@@ -164,7 +164,8 @@ def seeds_block(runs: Sequence[RunRecord], lab: DataLabel) -> tuple[Block, list[
             label = row if m == "baseline" else f"{row}, {m}"
             rows.append((f"{label} · {lab.cross_domain}", src, *map(fmt_stat, stats),
                          fmt_stat(p1), fmt_n(*stats, p1)))  # fmt: skip
-    header = ("Method", "2D", "PCK", "AUC", "MPJPE", "in-domain P1 (action-wise)", "n")
+    p1_col = f"in-domain P1 (action-wise) · {lab.in_domain}"
+    header = ("Method", "2D", "PCK", "AUC", "MPJPE", p1_col, "n")
     title = f"{lab.cross_domain}, over seeds (`sweeps/compare_lifter.py`, mean ± std)"
     return Block(title, header, tuple(rows)), used
 
@@ -221,9 +222,7 @@ def cross_table(
     for src, s in sources.items():
         for key, name in MODELS:
             label = f"{name} ({baseline_name})" if key == "baseline" else name
-            vals = [
-                s.metrics.get(f"cross_{key}_{m}") for m in ("pck150_pct", "auc_pct", "mpjpe_mm")
-            ]
+            vals = [s.metrics.get(f"cross_{key}_{m}") for m in CROSS_KEYS]
             n = "1" if any(v is not None for v in vals) else MISSING
             rows.append(
                 (f"{label}, trained on {src} 2D · {lab.cross_domain}", *(fmt(v) for v in vals), n)
