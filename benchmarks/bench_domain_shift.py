@@ -14,7 +14,10 @@ lab/wild      the lab rig          wild
 lab/lab       the lab rig          lab  (only the motion is new)
 ============  ===================  =====================================================
 
-and evaluates the pipeline's trained models (coarse = stage 1, refined = stage 2, the 2D
+then, on the lab rig in the lab's appearance, changes one wild appearance factor at a time
+(``lab/light``: the wild key-light direction and intensities; ``lab/background``: the
+procedural backgrounds, no floor or contact shadow; ``lab/sensor``: colour tint and sensor
+noise), and evaluates the pipeline's trained models (coarse = stage 1, refined = stage 2, the 2D
 lifter) on each with ground-truth 2D and flip test: MPJPE (mm), frame-wise. Differences
 between rows isolate one factor at a time. All data are SYNTHETIC.
 
@@ -41,30 +44,56 @@ from lbi.params import load_params
 from lbi.train import load_model
 
 VARIANTS = (("wild", "wild"), ("wild", "lab"), ("lab", "wild"), ("lab", "lab"))
+FACTORS = ("light", "background", "sensor")  # one wild appearance factor on lab/lab
 
 
 def render_variant(cfg: E.EmbeddedConfig, cameras: str, appearance: str, out: Path) -> Path:
-    """The wild takes through ``cameras`` ("wild" | "lab") in ``appearance`` ("wild" | "lab").
+    """The wild takes through ``cameras`` ("wild" | "lab") in ``appearance``: "wild", "lab",
+    or the lab with one wild factor (:data:`FACTORS`: "light", "background", "sensor").
 
     Takes, wild cameras and wild appearance draw from the wild store's random streams, so
-    ``wild/wild`` reproduces the ``embedded_wild`` test store.
+    ``wild/wild`` reproduces the ``embedded_wild`` test store; a factor variant draws the
+    same values as ``wild`` and uses only its own.
     """
     split = E._Split()
     for take, cam_id, view, rng in E.wild_views(cfg):
         cam = E.wild_camera(rng, take.centre, cam_id)  # drawn always: keeps rng in step
+        key = cam.key_light
         if cameras == "lab":
             cam = E.lab_cameras()[view % len(E.LAB_RIG)]
         if appearance == "wild":
             split.add(*E.render_wild_appearance(cfg, take, cam, rng))
-        else:  # the studio: fixed light from the lab's key direction, the room
-            lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
-            bg = E.lab_background(cfg, lab_cam)
-            split.add(*E.render_view(cfg, take, lab_cam, Light(falloff=cfg.light_falloff), bg))
+            continue
+        # the studio: fixed light from the lab's key direction, the room ...
+        lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
+        light = Light(falloff=cfg.light_falloff)
+        bg = E.lab_background(cfg, lab_cam)
+        # ... with the wild draws of render_wild_appearance, in its order
+        ambient, key_i, fill = rng.uniform(0.2, 0.4), rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.5)
+        scene_seed, tint = int(rng.integers(2**31)), rng.uniform(0.9, 1.1, 3)
+        noise_seed = int(rng.integers(2**31))
+        if appearance == "light":  # the wild key direction and intensities
+            lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh, key)
+            light = Light(ambient, key_i, fill, cfg.light_falloff)
+        elif appearance == "background":  # procedural texture: no floor, no contact shadow
+            bg = _texture(scene_seed, cam.image_wh)
+        arrays, img, mask = E.render_view(cfg, take, lab_cam, light, bg)
+        if appearance == "sensor":  # colour tint and sensor noise
+            noise = np.random.default_rng(noise_seed).normal(0, cfg.wild_noise / 255, img.shape)
+            img = img * tint + noise
+        split.add(arrays, img, mask)
     n = split.write(out, "test")
     write_meta(out, dataset=f"embedded_shift_{cameras}cam_{appearance}app", synthetic=True,
                crop_hw=cfg.crop_hw, fps=cfg.fps, splits={"test": n},
                provenance={"generator": "benchmarks/bench_domain_shift.py", "synthetic": True})  # fmt: skip
     return out
+
+
+def _texture(seed: int, wh: tuple[int, int]) -> E.Background:
+    def bg(xy: np.ndarray, root_w: np.ndarray) -> np.ndarray:
+        return E.texture_background(np.random.default_rng(seed), xy, wh)
+
+    return bg
 
 
 def main() -> None:
@@ -93,7 +122,7 @@ def main() -> None:
     )
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for cams, app in VARIANTS:
+        for cams, app in (*VARIANTS, *(("lab", f) for f in FACTORS)):
             t0 = time.perf_counter()
             d = render_variant(p.embedded, cams, app, Path(tmp) / f"{cams}_{app}")
             secs = time.perf_counter() - t0
@@ -116,6 +145,10 @@ def main() -> None:
           f"the lifter {np.mean([lw['lifter'] - ll['lifter'], ww['lifter'] - wl['lifter']]):+.1f} mm; "
           f"cameras cost {np.mean([wl['coarse'] - ll['coarse'], ww['coarse'] - lw['coarse']]):+.1f} / "
           f"{np.mean([wl['lifter'] - ll['lifter'], ww['lifter'] - lw['lifter']]):+.1f} mm")  # fmt: skip
+    print("one wild appearance factor on lab/lab (lab cameras), cost in mm (coarse / lifter):")
+    for f in FACTORS:
+        r = rows[("lab", f)]
+        print(f"  {f:12s} {r['coarse'] - ll['coarse']:+7.1f} / {r['lifter'] - ll['lifter']:+.1f}")
 
 
 if __name__ == "__main__":

@@ -289,3 +289,11 @@ def test_domain_shift_variants_isolate_one_factor(stores, tmp_path):
     bl = lambda p: np.linalg.norm(p[:, 1] - p[:, 0], axis=-1)  # noqa: E731
     np.testing.assert_allclose(bl(a["pose3d"]), bl(b["pose3d"]), rtol=1e-4)
     assert not np.allclose(a["pose3d"], b["pose3d"])
+    # lab appearance keeps the wild store's cameras (every view's draws stay in step)
+    wl = open_store(bench.render_variant(cfg, "wild", "lab", tmp_path / "wl"))
+    np.testing.assert_array_equal(wl.arrays("test")["pose3d"], b["pose3d"])
+    # one wild factor at a time on lab/lab: same poses, other pixels
+    for f in bench.FACTORS:
+        one = open_store(bench.render_variant(cfg, "lab", f, tmp_path / f))
+        np.testing.assert_array_equal(one.arrays("test")["pose3d"], a["pose3d"])
+        assert not np.array_equal(one.crops("test"), lab.crops("test")), f
