@@ -15,7 +15,7 @@ pretrain2d     :class:`Pretrain2DConfig` (below)                pretrain2d, trai
 model          :class:`lbi.model.ModelConfig`               pretrain2d, train_stage1
 train_stage1   :class:`lbi.train.TrainConfig`               train_stage1
 prune          :class:`PruneConfig` (below)                 prune
-train_stage2   :class:`lbi.train.TrainConfig`               train_stage2
+train_stage2   :class:`Stage2TrainConfig` (below)            train_stage2
 baseline       :class:`BaselineConfig` (below)              train_baseline
 evaluate       :class:`EvalConfig` (below)                  evaluate
 =============  ===========================================  ==========================
@@ -116,6 +116,23 @@ class PruneConfig:
 
 
 @dataclass(frozen=True)
+class Stage2TrainConfig(TrainConfig):
+    """``train_stage2``: the loop's settings, and what stage 2 does with stage 1.
+
+    ``finetune_stage1: false`` freezes stage 1, the paper's progressive schedule (phase
+    ``stage2`` of :func:`lbi.train.fit`); ``true`` trains it on with stage 2, the loss on
+    the coarse and the refined pose (phase ``e2e_both``, started from the trained stage 1).
+    """
+
+    finetune_stage1: bool = False
+
+    @property
+    def phase(self) -> str:
+        """The :func:`lbi.train.fit` phase stage 2 trains as."""
+        return "e2e_both" if self.finetune_stage1 else "stage2"
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     """The 2D-only lifter trained by the same loop and budget as LBI."""
 
@@ -150,7 +167,7 @@ class Params:
     model: ModelConfig = field(default_factory=ModelConfig)
     train_stage1: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
-    train_stage2: TrainConfig = field(default_factory=TrainConfig)
+    train_stage2: Stage2TrainConfig = field(default_factory=Stage2TrainConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 

@@ -54,7 +54,9 @@ def main() -> None:
                 "dataset": ds.dataset,
                 "synthetic": ds.synthetic,
                 "source_method": ds.test.source_meta.get("method"),
-                "retention": st2.get("retention"),
+                "retention": st2["model_args"].get("retention"),
+                # "stage2": stage 1 frozen (the paper); "e2e_both": stage 1 trained on with it
+                "stage2_phase": st2.get("phase"),
             }
         )
         # Figures: attention maps / kept tokens of a few samples, joint-to-joint-area matrix.

@@ -1,5 +1,8 @@
-"""Stage ``train_stage2@<source>``: stage 1 frozen, stage 2 on the AFSM-kept tokens.
+"""Stage ``train_stage2@<source>``: stage 2 on the AFSM-kept tokens, from the trained stage 1.
 
+``train_stage2.finetune_stage1: false`` freezes stage 1 (the paper's progressive schedule);
+``true`` (the embedded default, not the paper's) trains stage 1 on with stage 2, loss on
+the coarse and the refined pose.
 Reads params: ``data``, ``train_stage2``; the retention r comes from the prune stage's
 output. Writes ``${paths.models}/<source>/stage2.pt`` and ``${paths.plots}/<source>/stage2.json``.
 """
@@ -30,7 +33,7 @@ def main() -> None:
         "prune.r": r,
         "stage1": str(stage1),
     }
-    train_stage("train_stage2", "stage2", args.source, model, p.train_stage2, p, out_name="stage2",
+    train_stage("train_stage2", p.train_stage2.phase, args.source, model, p.train_stage2, p, out_name="stage2",
                 log_params=log, progress=not args.no_progress, extra_state={"retention": r, "stage1_md5": file_md5(stage1)})  # fmt: skip
 
 

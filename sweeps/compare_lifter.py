@@ -8,8 +8,11 @@ here, so this sweep repeats both over seeds and reports mean ± std, in-domain (
     python sweeps/compare_lifter.py                 # seeds 0 1 2
     python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
     python sweeps/compare_lifter.py --smoke         # seed 0, tiny budget
+    python sweeps/compare_lifter.py --stage2 frozen finetune  # both stage-2 schedules
 
-Each LBI row names its token width (``model.dim``), so runs at other widths stay apart.
+Each LBI row names its token width (``model.dim``) and, when stage 2 trains stage 1 on
+(``train_stage2.finetune_stage1``; ``--stage2`` defaults to params.yaml's), says so, so
+runs of other settings stay apart.
 """
 
 from __future__ import annotations
@@ -28,18 +31,25 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
     p = load_params(args.params)
     lifter_row = f"2D-only lifter ({p.baseline.model.arch})"
     dims = args.dims or [p.model.dim]
-    lbi = [
-        Cell(
-            f"lbi_d{d}",
-            {"model.dim": d},
-            mode="progressive",
-            row=f"LBI (dim {d})",
-            column="refined",
+    stage2 = args.stage2 or ["finetune" if p.train_stage2.finetune_stage1 else "frozen"]
+    lbi = {  # cell name -> (row label, cell)
+        f"lbi_d{d}{'_ft' if s == 'finetune' else ''}": (
+            label := f"dim {d}{', stage 1 fine-tuned' if s == 'finetune' else ''}",
+            Cell(
+                f"lbi_d{d}{'_ft' if s == 'finetune' else ''}",
+                {"model.dim": d, "train_stage2.finetune_stage1": s == "finetune"},
+                mode="progressive",
+                row=f"LBI ({label})",
+                column="refined",
+            ),
         )
         for d in dims
-    ]
-    cells = (*lbi, Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))
-    rows = [(f"LBI {m} (dim {d})", f"lbi_d{d}", m) for d in dims for m in ("refined", "coarse")]
+        for s in stage2
+    }
+    cells = (*(c for _, c in lbi.values()),
+             Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))  # fmt: skip
+    rows = [(f"LBI {m} ({label})", name, m) for name, (label, _) in lbi.items()
+            for m in ("refined", "coarse")]  # fmt: skip
     rows.append((lifter_row, "lifter", "baseline"))
     entries = tuple(
         Entry(row, col, cell, key.format(m=m))
@@ -53,6 +63,13 @@ def arguments() -> argparse.ArgumentParser:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument(
         "--dims", type=int, nargs="+", default=None, help="LBI token widths (default: model.dim)"
+    )
+    ap.add_argument(
+        "--stage2",
+        nargs="+",
+        choices=("frozen", "finetune"),
+        help="stage 1 in stage 2: frozen (the paper) and/or finetune "
+        "(default: train_stage2.finetune_stage1 of params.yaml)",
     )
     return ap
 

@@ -563,6 +563,53 @@ def test_tags_and_row_rules() -> None:
     assert [r.trial_key for r in latest_per_seed(trials[:2])] == ["b"]
 
 
+def test_table4_keeps_runs_that_fine_tuned_stage_1_apart_from_the_paper_rows() -> None:
+    from lbi.report.ablations import FT_LABEL, PipelineConfig, pipeline_records, table4
+    from lbi.report.collect import SourceResult
+
+    def rec(seed: int, ft: bool, cross_refined: float) -> RunRecord:
+        m = {"test_coarse_p1_mm": 80.0, "test_refined_p1_mm": 79.0,
+             "cross_coarse_mpjpe_mm": 101.0, "cross_refined_mpjpe_mm": cross_refined}  # fmt: skip
+        return RunRecord(f"r{seed}{ft}", "mlflow", "4", "progressive", m, "Human3.6m,3DHP",
+                         "progressive_ft" if ft else "progressive", seed, source_2d="gt",
+                         synthetic=True, dataset="embedded", finetune_stage1=ft)  # fmt: skip
+
+    runs = [rec(0, False, 100.0), rec(1, False, 102.0), rec(0, True, 96.0), rec(1, True, 98.0)]
+    t, _ = table4(runs, [], [])
+    rows = {r[0]: dict(zip(t.blocks[0].header, r, strict=True)) for r in t.blocks[0].rows}
+    cross = next(h for h in t.blocks[0].header if h.startswith("cross-domain"))
+    assert rows["Refined Pose"][cross] == "101.0 ± 1.4"  # the paper's frozen schedule only
+    assert rows[f"Refined Pose {FT_LABEL}"][cross] == "97.0 ± 1.4"
+    assert rows[f"Coarse Pose {FT_LABEL}"][cross] == "101.0 ± 0.0"  # its own output, not refined
+    assert rows[f"Refined Pose {FT_LABEL}"]["H3.6M MPJPE · paper (Human3.6M)"] == MISSING
+    # The pipeline's own model fills the fine-tuned rows only, when its stage 2 fine-tunes.
+    tables = {"stage2_phase": "e2e_both"}  # what the evaluate stage records
+    src = SourceResult("gt", rec(0, True, 95.0).metrics, None, tables, None, None, {}, {}, None)
+    fb = pipeline_records(src, PipelineConfig())
+    t, _ = table4([], fb, [src])
+    rows = {r[0]: r for r in t.blocks[0].rows}
+    assert (
+        rows["Refined Pose"][-1] == MISSING and rows[f"Refined Pose {FT_LABEL}"][-1] == "pipeline"
+    )
+
+
+def test_pipeline_rows_say_when_stage_2_fine_tuned_stage_1() -> None:
+    from lbi.report.collect import SourceResult
+    from lbi.report.tables import model_label
+
+    def src(phase: str | None) -> SourceResult:
+        return SourceResult("gt", {}, None, {"stage2_phase": phase}, None, None, {}, {}, None)
+
+    assert model_label("refined", "LBI refined (stage 2)", src("stage2"), "x") == (
+        "LBI refined (stage 2)"
+    )
+    assert "fine-tuned" in model_label("refined", "LBI refined (stage 2)", src("e2e_both"), "x")
+    assert "fine-tuned" in model_label("coarse", "LBI coarse (stage 1)", src("e2e_both"), "x")
+    assert model_label("baseline", "2D-only baseline", src("e2e_both"), "mlp") == (
+        "2D-only baseline (mlp)"
+    )
+
+
 def test_data_labels_never_claim_real_data_without_evidence() -> None:
     from lbi.report.labels import data_label
 

@@ -136,11 +136,17 @@ def test_compare_lifter_rows_name_the_token_width(tiny, base):
     spec = mod.build(mod.arguments().parse_args(argv), "gt")
     assert spec.cells[0].row == f"LBI (dim {own})"
     spec = mod.build(mod.arguments().parse_args([*argv, "--dims", str(own), "48"]), "gt")
+    frozen = {"train_stage2.finetune_stage1": False}  # the tiny params' (and the paper's)
     assert [(c.name, c.overrides) for c in spec.cells[:2]] == [
-        (f"lbi_d{own}", {"model.dim": own}),
-        ("lbi_d48", {"model.dim": 48}),
+        (f"lbi_d{own}", {"model.dim": own, **frozen}),
+        ("lbi_d48", {"model.dim": 48, **frozen}),
     ]
     assert {e.row for e in spec.entries} >= {f"LBI refined (dim {own})", "LBI coarse (dim 48)"}
+    # --stage2: stage 1 frozen and/or fine-tuned in stage 2, rows and cells apart
+    both = mod.build(mod.arguments().parse_args([*argv, "--stage2", "frozen", "finetune"]), "gt")
+    ft = next(c for c in both.cells if c.name == f"lbi_d{own}_ft")
+    assert ft.overrides["train_stage2.finetune_stage1"] is True
+    assert ft.row == f"LBI (dim {own}, stage 1 fine-tuned)"
 
     def key(over: dict) -> str:
         cell = {"name": "c", "mode": "progressive", "overrides": over}
@@ -148,6 +154,9 @@ def test_compare_lifter_rows_name_the_token_width(tiny, base):
                           "fingerprint": {"code": "c", "data": "d"}})  # fmt: skip
 
     assert key(spec.cells[0].overrides) == key({}) != key(spec.cells[1].overrides)
+    # frozen is the paper's default and is left out of the key: runs made before the
+    # option existed keep their keys; fine-tuning is another trial
+    assert key(ft.overrides) != key({"model.dim": own})
 
 
 def test_resolve_rejects_unknown_keys_and_bad_values(base):
@@ -171,6 +180,7 @@ def test_stage1_key_ignores_only_stage2_settings(base):
     assert key(**{"model.stage2_layers": 4}) == ref
     assert key(**{"train_stage2.lr": 1e-4, "train_stage2.epochs": 9}) == ref
     assert key(**{"train_stage1.device": "cpu"}) == ref  # where it runs is not what it is
+    assert key(**{"train_stage2.finetune_stage1": True}) == ref  # stage 2 reuses stage 1
     assert key(seed=1) != ref
     assert key(**{"train_stage1.lr": 1e-4}) != ref
     assert key(**{"model.stage1": ("tl", "tl", "tl")}) != ref
@@ -235,9 +245,15 @@ def test_table_mappings():
     assert {(e.row, e.column) for e in spec.summary_entries()} >= {("MPJPE", "Coarse Pose")}
     prog = _driver("ablate_progressive")
     spec = prog.build(prog.arguments().parse_args([]), "gt")
-    assert [c.mode for c in spec.cells] == ["e2e_fine", "e2e_both", "progressive"]
+    assert [c.mode for c in spec.cells] == ["e2e_fine", "e2e_both", "progressive", "progressive"]
+    # the paper's progressive schedule freezes stage 1; progressive_ft trains it on
+    assert {c.name: c.overrides for c in spec.cells if c.mode == "progressive"} == {
+        "progressive": {"train_stage2.finetune_stage1": False},
+        "progressive_ft": {"train_stage2.finetune_stage1": True},
+    }
     rows = [e.row for e in spec.summary_entries()]
     assert rows.index("Coarse Pose") < rows.index("Refined Pose")
+    assert "Refined Pose (stage 1 fine-tuned)" in rows
 
 
 # --- reporting and results -----------------------------------------------------------
@@ -359,6 +375,23 @@ def test_runner_one_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch)
     assert (r["tags.lbi.table"], r["tags.lbi.row"], r["tags.lbi.seed"]) == ("11", "before", "3")
     assert r["params.model.pgtl_variant"] == "before"
     assert r["metrics.test_coarse_p1_mm"] == pytest.approx(m["test_coarse_p1_mm"])
+
+
+def test_runner_progressive_trial_that_fine_tunes_stage1_is_tagged(tiny, base, tmp_path, ray_tmp,
+                                                                    monkeypatch):  # fmt: skip
+    cell = Cell("ft", {"train_stage2.finetune_stage1": True}, mode="progressive", row="progressive")
+    spec = SweepSpec("unitft", "4", (cell,), seeds=(0,), columns={"3DHP": "cross_refined_mpjpe_mm"})
+    grid, db = _run_in_process(spec, base, tmp_path, ray_tmp, monkeypatch)
+    assert len(grid) == 1 and not grid.errors and grid[0].metrics["final"] == 1.0
+    r = _runs(db, "lbi-sweep-unitft").iloc[0]
+    assert r["tags.lbi.finetune_stage1"] == "true"
+    assert r["params.train_stage2.finetune_stage1"] == "True"
+    res = pd.read_csv(tmp_path / "out" / "unitft" / "results.csv")
+    assert res["finetune_stage1"].tolist() == [True]
+    from lbi.train import load_checkpoint
+
+    (ckpt,) = (tmp_path / "out" / "unitft").rglob("stage2.pt")
+    assert load_checkpoint(ckpt)["phase"] == "e2e_both"  # stage 1 trained on, both poses
 
 
 def test_runner_lifter_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypatch):

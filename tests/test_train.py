@@ -104,6 +104,23 @@ def test_stage2_keeps_stage1_frozen(store, tmp_path):
     assert changed and all(k.startswith(("stage2", "refine")) for k in changed), sorted(changed)[:5]
 
 
+def test_stage2_with_finetune_stage1_trains_both_stages_on_both_poses(store, tmp_path):
+    from lbi.params import Stage2TrainConfig
+
+    assert Stage2TrainConfig().phase == "stage2"  # the paper: stage 1 frozen
+    cfg = Stage2TrainConfig(**{**_cfg(epochs=1).__dict__, "finetune_stage1": True})
+    train = PoseDataset(store, "train")
+    model = build_model(ModelConfig(**TINY))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res = fit(model, cfg.phase, train, cfg, tmp_path / "s2", progress=False)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("encoder.backbone") for k in changed)
+    assert any(k.startswith(("stage2", "refine")) for k in changed)
+    # trained end to end with both poses supervised (the checkpoint says so)
+    assert load_checkpoint(res.checkpoint)["phase"] == "e2e_both"
+
+
 def test_resume_with_ema_from_a_checkpoint_without_it_is_refused(store, tmp_path):
     train = PoseDataset(store, "train")
     model = build_model(ModelConfig(**TINY))

@@ -78,14 +78,21 @@ def value(r: RunRecord, template: str, model: str) -> float | None:
     return r.metrics.get(template.format(m=r.model or model))
 
 
+FT = "+ft"  # row-key suffix of runs whose stage 2 trained stage 1 on (not the paper's)
+FT_LABEL = "[stage 1 fine-tuned in stage 2]"
+
+
 def _group(
     records: Sequence[RunRecord], match: Callable[[RunRecord], list[str]]
 ) -> tuple[dict[str, list[RunRecord]], dict[str, str]]:
-    """Runs by row key (``key@source`` for a non-gt 2D source); the first row tag per key."""
+    """Runs by row key (``key+ft`` when stage 2 fine-tuned stage 1, ``key@source`` for a
+    non-gt 2D source); the first row tag per key."""
     out: dict[str, list[RunRecord]] = {}
     raw: dict[str, str] = {}
     for r in records:
         for k in match(r):
+            if r.finetune_stage1:
+                k += FT
             if r.source_2d not in (None, "gt"):
                 k = f"{k}@{r.source_2d}"
             out.setdefault(k, []).append(r)
@@ -131,14 +138,19 @@ def ablation(
     rows, series = [], []
     for k in keys:
         base, _, src = k.partition("@")
+        core = base.removesuffix(FT)  # the paper row a fine-tuned run is a variant of
         spec, recs = spec_by_key.get(k), row_runs[k]
         if spec is not None:
             lead = spec.lead
         else:
-            lead = extra_lead(base, raw[k]) if extra_lead else (raw[k],)
-            if src:
-                lead = (f"{lead[0]} [{src} 2D]", *lead[1:])
-        model = spec_by_key[base].model if base in spec_by_key else default_model
+            if core in spec_by_key:
+                lead = spec_by_key[core].lead
+            else:
+                lead = extra_lead(core, raw[k]) if extra_lead else (raw[k],)
+            tags = ([FT_LABEL] if core != base else []) + ([f"[{src} 2D]"] if src else [])
+            if tags:
+                lead = (*lead[:-1], " ".join([lead[-1], *tags]))
+        model = spec_by_key[core].model if core in spec_by_key else default_model
         cells: list[str] = []
         stats: list[Stat | None] = []
         for i, m in enumerate(metrics):
@@ -200,6 +212,7 @@ def pipeline_records(s: SourceResult | None, cfg: PipelineConfig) -> list[RunRec
             source_2d=s.source,
             synthetic=s.synthetic,
             dataset=s.dataset,
+            finetune_stage1=s.finetunes_stage1,  # its rows say so
         )
         for t, rs in rows.items()
         for row in rs

@@ -252,6 +252,14 @@ def readme_text(
     out += [
         f"- Built at git commit `{commit}`; our data: {lab.words}.",
         f"- Our image encoder's initialisation: {cfg.encoder_init}.",
+        "- Our stage 2: "
+        + (
+            "stage 1 trained on with it, loss on the coarse and the refined pose "
+            "(`train_stage2.finetune_stage1: true`; **not the paper's schedule**, which freezes "
+            'stage 1; rows from such runs say "stage 1 fine-tuned").'
+            if any(s.finetunes_stage1 for s in inputs.sources.values())
+            else "stage 1 frozen, as in the paper (`train_stage2.finetune_stage1: false`)."
+        ),
         "- Paper numbers: `lbi/report/paper.py`, transcribed from the paper, only in rows or "
         'columns labelled "paper (...)". Our numbers: read from the files and runs listed '
         "under each table, never typed in.",

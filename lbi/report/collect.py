@@ -88,6 +88,12 @@ class SourceResult:
         return bool(self.tables["synthetic"])
 
     @property
+    def finetunes_stage1(self) -> bool:
+        """Its stage 2 trained stage 1 on (checkpoint phase ``e2e_both``, recorded by the
+        evaluate stage) instead of freezing it as the paper does."""
+        return self.tables is not None and self.tables.get("stage2_phase") == "e2e_both"
+
+    @property
     def source_method(self) -> str | None:
         return None if self.tables is None else self.tables.get("source_method")
 
@@ -117,6 +123,8 @@ class RunRecord:
     start_time: float = 0.0
     params: Mapping[str, str] = field(default_factory=dict)
     trial_key: str | None = None  # identity of a sweep trial (config hash) when tagged
+    # Stage 2 trained stage 1 on (train_stage2.finetune_stage1); the paper freezes it.
+    finetune_stage1: bool = False
 
     @property
     def model(self) -> str | None:
@@ -245,6 +253,9 @@ def _record(
         start_time=start_time,
         params={str(k): str(v) for k, v in (params or {}).items()},
         trial_key=tags.get("lbi.trial_key", tags.get("trial_id")) or None,
+        finetune_stage1=bool(
+            _bool(tags.get("lbi.finetune_stage1", tags.get("finetune_stage1"))) or False
+        ),
     )
 
 
@@ -347,7 +358,8 @@ def latest_per_seed(runs: Iterable[RunRecord]) -> list[RunRecord]:
         if r.trial_key is not None and r.table == "search":
             key: tuple[Any, ...] = (r.origin, r.table, r.trial_key)
         elif r.seed is not None:
-            key = (r.origin, r.sweep, r.table, r.row, r.column, r.cell, r.source_2d, r.seed)
+            key = (r.origin, r.sweep, r.table, r.row, r.column, r.cell, r.source_2d, r.seed,
+                   r.finetune_stage1)  # fmt: skip
         else:
             rest.append(r)
             continue

@@ -37,6 +37,19 @@ MODELS: tuple[tuple[str, str], ...] = (
 )
 
 
+def model_label(key: str, name: str, s: SourceResult | None, baseline_name: str) -> str:
+    """A pipeline model's row label; LBI's say when stage 2 trained stage 1 on (the
+    evaluate stage records the stage-2 checkpoint's phase)."""
+    if key == "baseline":
+        return f"{name} ({baseline_name})"
+    if s is not None and s.finetunes_stage1:
+        return {
+            "refined": "LBI refined (stage 2, stage 1 fine-tuned in it)",
+            "coarse": "LBI coarse (stage 1, fine-tuned in stage 2)",
+        }.get(key, name)
+    return name
+
+
 def _paper_block(pt: PaperTable, label: str, title: str, digits: int = 1) -> Block:
     rows = tuple(
         (f"{row} · {label}", *(fmt(v, digits) for v in values)) for row, values in pt.rows.items()
@@ -85,7 +98,7 @@ def _ours_block(
     actions = ordered_actions(sorted({a for m in per.values() for a in m.get(protocol, {})}))
     rows = []
     for key, name in MODELS:
-        label = f"{name} ({baseline_name})" if key == "baseline" else name
+        label = model_label(key, name, s, baseline_name)
         by_action = per.get(key, {}).get(protocol, {})
         avg = s.metrics.get(f"test_{key}_{protocol}_mm")
         frame = s.metrics.get(f"test_{key}_{protocol}_framewise_mm")
@@ -221,7 +234,7 @@ def cross_table(
     rows = []
     for src, s in sources.items():
         for key, name in MODELS:
-            label = f"{name} ({baseline_name})" if key == "baseline" else name
+            label = model_label(key, name, s, baseline_name)
             vals = [s.metrics.get(f"cross_{key}_{m}") for m in CROSS_KEYS]
             n = "1" if any(v is not None for v in vals) else MISSING
             rows.append(

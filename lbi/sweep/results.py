@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from lbi.sweep.spec import SweepSpec
+from lbi.sweep.spec import SweepSpec, finetunes_stage1
 
 _PROVENANCE = (
     ("dataset", "lbi.dataset"),
@@ -45,6 +45,8 @@ def results_frame(grid: Any) -> pd.DataFrame:
             "trial_id": m.get("trial_id"),
             "epochs": m.get("epoch_global"),
             "seconds": m.get("time_total_s"),
+            # stage 2 trained stage 1 on (train_stage2.finetune_stage1), not the paper's frozen
+            "finetune_stage1": finetunes_stage1(cfg) if "base" in cfg and cell else None,
         }
         tags = cfg.get("runtime", {}).get("tags", {})
         for col, tag in _PROVENANCE:

@@ -13,6 +13,7 @@ from typing import Any
 import lbi
 from lbi.config import from_dict, to_dict
 from lbi.model import ModelConfig
+from lbi.params import Stage2TrainConfig
 from lbi.train import TrainConfig
 
 MODES = ("progressive", "stage1", "e2e_fine", "e2e_both", "lifter")
@@ -121,7 +122,7 @@ class Base:
 
     model: ModelConfig
     train_stage1: TrainConfig
-    train_stage2: TrainConfig
+    train_stage2: Stage2TrainConfig
     store_in: Path
     store_cross: Path
     detections: Path
@@ -208,7 +209,8 @@ def resolve(base: dict[str, Any], overrides: Mapping[str, Any], seed: int) -> di
         out[t] = from_dict(ModelConfig, d[t], where="sweep config", prefix=f"{t}.")
     for t in _TRAIN_SECTIONS:
         d[t]["seed"] = int(seed)
-        out[t] = from_dict(TrainConfig, d[t], where="sweep config", prefix=f"{t}.")
+        cls = Stage2TrainConfig if t == "train_stage2" else TrainConfig
+        out[t] = from_dict(cls, d[t], where="sweep config", prefix=f"{t}.")
     return out
 
 
@@ -220,8 +222,17 @@ def _hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Training fields added after runs were keyed: left out of keys at these values, so the
+# keys (stage-1 cache, MLflow trials) of runs made before the field existed stay valid.
+_KEY_DEFAULTS = {"finetune_stage1": False}
+
+
 def _train_key(t: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in to_dict(t).items() if k not in _RUNTIME_TRAIN_FIELDS}
+    return {
+        k: v
+        for k, v in to_dict(t).items()
+        if k not in _RUNTIME_TRAIN_FIELDS and not (k in _KEY_DEFAULTS and v == _KEY_DEFAULTS[k])
+    }
 
 
 def stage1_model_config(m: ModelConfig) -> ModelConfig:
@@ -267,6 +278,15 @@ def trial_key(config: dict[str, Any]) -> str:
     return _hash(
         {**what, "mode": mode, "source": config["source"], "fingerprint": config["fingerprint"]}
     )
+
+
+def finetunes_stage1(config: dict[str, Any]) -> bool:
+    """Whether a trial's stage 2 trains stage 1 on (mode ``progressive`` with
+    ``train_stage2.finetune_stage1``) rather than freezing it as the paper does."""
+    if config["cell"]["mode"] != "progressive":
+        return False
+    cfg = resolve(config["base"], trial_overrides(config), config["seed"])
+    return bool(cfg["train_stage2"].finetune_stage1)
 
 
 def trial_overrides(config: dict[str, Any]) -> dict[str, Any]:

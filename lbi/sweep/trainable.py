@@ -13,7 +13,14 @@ import torch
 
 from lbi.config import to_dict
 from lbi.model import ModelConfig
-from lbi.sweep.spec import resolve, stage1_key, stage1_model_config, trial_key, trial_overrides
+from lbi.sweep.spec import (
+    finetunes_stage1,
+    resolve,
+    stage1_key,
+    stage1_model_config,
+    trial_key,
+    trial_overrides,
+)
 from lbi.train import TrainConfig
 
 
@@ -250,6 +257,7 @@ def trial(config: dict[str, Any]) -> None:
         "lbi.source_2d": config["source"],
         "lbi.trial_key": key,
         "lbi.tune_trial_id": trial_id,
+        "lbi.finetune_stage1": str(finetunes_stage1(config)).lower(),
     }
     if run_id is None:
         mlflow.start_run(
@@ -328,7 +336,7 @@ def _train_and_evaluate(
         rep.start_phase(trial_dir / "stage2")
         res = train_phase(
             model,
-            "stage2",
+            t2.phase,  # stage 1 frozen, or trained on (train_stage2.finetune_stage1)
             ds,
             t2,
             trial_dir / "stage2",
