@@ -32,31 +32,27 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
     lifter_row = f"2D-only lifter ({p.baseline.model.arch})"
     dims = args.dims or [p.model.dim]
     stage2 = args.stage2 or ["finetune" if p.train_stage2.finetune_stage1 else "frozen"]
-    lbi = {  # cell name -> (row label, cell)
-        f"lbi_d{d}{'_ft' if s == 'finetune' else ''}": (
-            label := f"dim {d}{', stage 1 fine-tuned' if s == 'finetune' else ''}",
-            Cell(
-                f"lbi_d{d}{'_ft' if s == 'finetune' else ''}",
-                {"model.dim": d, "train_stage2.finetune_stage1": s == "finetune"},
-                mode="progressive",
-                row=f"LBI ({label})",
-                column="refined",
-            ),
-        )
-        for d in dims
-        for s in stage2
-    }
-    cells = (*(c for _, c in lbi.values()),
-             Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))  # fmt: skip
-    rows = [(f"LBI {m} ({label})", name, m) for name, (label, _) in lbi.items()
-            for m in ("refined", "coarse")]  # fmt: skip
+    cells, rows = [], []
+    for d in dims:
+        for s in stage2:
+            ft = s == "finetune"
+            name, label = (
+                f"lbi_d{d}{'_ft' if ft else ''}",
+                f"dim {d}{', stage 1 fine-tuned' if ft else ''}",
+            )
+            over = {"model.dim": d, "train_stage2.finetune_stage1": ft}
+            cells.append(
+                Cell(name, over, mode="progressive", row=f"LBI ({label})", column="refined")
+            )
+            rows += [(f"LBI {m} ({label})", name, m) for m in ("refined", "coarse")]
+    cells.append(Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))
     rows.append((lifter_row, "lifter", "baseline"))
     entries = tuple(
         Entry(row, col, cell, key.format(m=m))
         for row, cell, m in rows
         for col, key in COLUMNS.items()
     )
-    return SweepSpec("lifter", "lifter", cells, seeds(args), source, entries)
+    return SweepSpec("lifter", "lifter", tuple(cells), seeds(args), source, entries)
 
 
 def arguments() -> argparse.ArgumentParser:
