@@ -1,7 +1,7 @@
 """Stage ``train_stage2@<source>``: stage 2 on the AFSM-kept tokens, from the trained stage 1.
 
 ``train_stage2.finetune_stage1: false`` freezes stage 1 (the paper's progressive schedule);
-``true`` (the embedded default, not the paper's) trains stage 1 on with stage 2, loss on
+``true`` (params.yaml's default, not the paper's) trains stage 1 on with stage 2, loss on
 the coarse and the refined pose.
 Reads params: ``data``, ``train_stage2``; the retention r comes from the prune stage's
 output. Writes ``${paths.models}/<source>/stage2.pt`` and ``${paths.plots}/<source>/stage2.json``.
