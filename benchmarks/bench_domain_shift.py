@@ -17,7 +17,8 @@ lab/lab       the lab rig          lab  (only the motion is new)
 then, on the lab rig in the lab's appearance, changes one wild appearance factor at a time
 (``lab/light``: the wild key-light direction and intensities; ``lab/background``: the
 procedural backgrounds, no floor or contact shadow; ``lab/sensor``: colour tint and sensor
-noise), and evaluates the pipeline's trained models (coarse = stage 1, refined = stage 2, the 2D
+noise), and evaluates the pipeline's trained models (coarse = ``stage1.pt``, refined =
+``stage2.pt``, whose stage 1 was trained on with it under ``train_stage2.finetune_stage1``; the 2D
 lifter) on each with ground-truth 2D and flip test: MPJPE (mm), frame-wise. Differences
 between rows isolate one factor at a time. All data are SYNTHETIC.
 
