@@ -19,24 +19,26 @@ from _common import main, parser, seeds
 
 from lbi.sweep import Cell, Entry, SweepSpec
 
-MODES = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision",
-         "progressive": "progressive", "progressive_ft": "progressive"}  # fmt: skip
-# Cell -> (training mode, stage 1 trained on in stage 2); the row tag stays "progressive"
-# and the runs' lbi.finetune_stage1 tag sets the fine-tuned rows apart in the report.
-CELLS = {"e2e_fine": ("e2e_fine", False), "e2e_both": ("e2e_both", False),
-         "progressive": ("progressive", False), "progressive_ft": ("progressive", True)}  # fmt: skip
+# Cell -> (row tag, training mode, stage 1 trained on in stage 2). Both progressive cells
+# are tagged "progressive"; the runs' lbi.finetune_stage1 tag sets the fine-tuned rows apart.
+MODES = {
+    "e2e_fine": ("end-to-end w/ fine supervision", "e2e_fine", False),
+    "e2e_both": ("end-to-end w/ both supervision", "e2e_both", False),
+    "progressive": ("progressive", "progressive", False),
+    "progressive_ft": ("progressive", "progressive", True),
+}
 COLUMNS = ("Human3.6m", "3DHP")
 
 
 def build(args: argparse.Namespace, source: str) -> SweepSpec:
     cells, entries = [], []
     for m in args.modes or tuple(MODES):
-        mode, ft = CELLS[m]
+        row_tag, mode, ft = MODES[m]
         over = {"train_stage2.finetune_stage1": ft} if mode == "progressive" else {}
-        cells.append(Cell(m, over, mode=mode, row=MODES[m], column=",".join(COLUMNS)))
+        cells.append(Cell(m, over, mode=mode, row=row_tag, column=",".join(COLUMNS)))
         suffix = " (stage 1 fine-tuned)" if ft else ""
         rows = (
-            {MODES[m]: "refined"}
+            {row_tag: "refined"}
             if mode != "progressive"
             else {f"Coarse Pose{suffix}": "coarse", f"Refined Pose{suffix}": "refined"}
         )

@@ -253,9 +253,7 @@ def _record(
         start_time=start_time,
         params={str(k): str(v) for k, v in (params or {}).items()},
         trial_key=tags.get("lbi.trial_key", tags.get("trial_id")) or None,
-        finetune_stage1=bool(
-            _bool(tags.get("lbi.finetune_stage1", tags.get("finetune_stage1"))) or False
-        ),
+        finetune_stage1=_bool(tags.get("lbi.finetune_stage1", tags.get("finetune_stage1"))) is True,
     )
 
 
