@@ -171,6 +171,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
                 "test_coarse_p1_mm": 33.0 + 2 * s,
                 "cross_refined_mpjpe_mm": 70.0 + s,
             },
+            {"mode": "progressive", "train_stage1.epochs": 20, "train_stage2.epochs": 15},
         )
         for s in (0, 1, 2)
     ]
@@ -428,6 +429,9 @@ def test_synthetic_label_everywhere_and_provenance(built) -> None:
         assert any("git commit" in p for p in t.provenance)
     prov = " ".join(_table(rep, "table2_p1").provenance)
     assert f"MLflow run {ids['eval_gt'][0]}" in prov and "MLflow run not found" in prov
+    # Training budgets: the pipeline's from its curves, a sweep's from its runs' params.
+    assert "epochs: stage 1 3 + stage 2 2, lifter 5" in prov
+    assert "epochs: stage 1 20 + stage 2 15" in " ".join(_table(rep, "table7").provenance)
     for t in rep.tables:
         assert t.title in readme
 
@@ -561,6 +565,24 @@ def test_tags_and_row_rules() -> None:
     assert len(latest_per_seed(search)) == 2  # same seed, different sampled configs
     # A grid trial rerun on new code/data (new trial key): only the latest counts.
     assert [r.trial_key for r in latest_per_seed(trials[:2])] == ["b"]
+
+
+def test_run_budget_reads_epochs_by_mode() -> None:
+    from lbi.report.labels import run_budget
+
+    def rec(**params: object) -> RunRecord:
+        return RunRecord("id", "mlflow", "4", "x", {"x": 1.0},
+                         params={k: str(v) for k, v in params.items()})  # fmt: skip
+
+    s12 = {"train_stage1.epochs": 20, "train_stage2.epochs": 15}
+    assert run_budget(rec(mode="progressive", **s12)) == "stage 1 20 + stage 2 15"
+    assert run_budget(rec(mode="e2e_fine", **s12)) == "end to end 35"
+    assert run_budget(rec(mode="stage1", **s12)) == "stage 1 20"
+    assert run_budget(rec(mode="lifter", **{"train.epochs": 35})) == "lifter 35"
+    capped = rec(mode="lifter", **{"train.epochs": 2, "train.max_batches_per_epoch": 4})
+    assert run_budget(capped) == "lifter 2 (capped at 4 batches/epoch)"
+    assert run_budget(rec(mode="progressive", epochs=35)) == "progressive 35"  # a CSV row
+    assert run_budget(rec(mode="progressive")) is None and run_budget(rec()) is None
 
 
 def test_table4_keeps_runs_that_fine_tuned_stage_1_apart_from_the_paper_rows() -> None:

@@ -338,7 +338,8 @@ def csv_runs(sweeps_dir: Path) -> list[RunRecord]:
             for line, row in enumerate(csv.DictReader(f), start=2):
                 if row.get("status") not in (None, "", "completed"):
                     continue  # early-stopped or failed trial
-                params = {k: v for k, v in row.items() if k.startswith("search.")}
+                params = {k: v for k, v in row.items()
+                          if k.startswith("search.") or k in ("mode", "epochs")}  # fmt: skip
                 rec = _record(f"{path}#{line}", "csv", sweep, row, row, float(line), params)
                 if rec is not None:
                     out.append(rec)
