@@ -108,9 +108,9 @@ def source_provenance(s: SourceResult) -> str:
     parts = [" + ".join(f"stage {i} {n[f'stage{i}']}" for i in (1, 2) if f"stage{i}" in n)]
     parts.append(f"lifter {n['baseline']}" if "baseline" in n else "")
     epochs = ", ".join(x for x in parts if x)
+    tail = f"; epochs: {epochs}" if epochs else ""
     return (
-        f"pipeline, 2D source `{s.source}`: {files}; {run}; {lab.words}; 2D method: {method}"
-        + (f"; epochs: {epochs}" if epochs else "")
+        f"pipeline, 2D source `{s.source}`: {files}; {run}; {lab.words}; 2D method: {method}{tail}"
     )
 
 
