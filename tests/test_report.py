@@ -219,24 +219,31 @@ def built(tmp_path_factory: pytest.TempPathFactory):
         )
     ]
     lifter = client.create_experiment("lbi-sweep-lifter")  # sweeps/compare_lifter.py
-    for s in (0, 1):
-        _log(
-            client,
-            lifter,
-            {"lbi.table": "lifter", "lbi.row": "2D-only lifter", "lbi.column": "baseline",
-             "lbi.seed": str(s), "lbi.source_2d": "gt"},
-            {"test_baseline_p1_mm": 60.0 + 2 * s, "cross_baseline_mpjpe_mm": 90.0},
-        )  # fmt: skip
-        _log(
-            client,
-            lifter,
-            {"lbi.table": "lifter", "lbi.row": "LBI (dim 128)", "lbi.column": "refined",
-             "lbi.seed": str(s), "lbi.source_2d": "gt"},
-            {"test_refined_p1_mm": 50.0 + 2 * s, "cross_refined_mpjpe_mm": 80.0 + 4 * s,
-             "cross_refined_pck150_pct": 85.0, "cross_refined_auc_pct": 55.0 + s,
-             "test_coarse_p1_mm": 52.0, "cross_coarse_mpjpe_mm": 84.0},
-            {"model.arch": "lbi", "model.dim": "128"},
-        )  # fmt: skip
+    # Two epoch budgets (stage 1 30 / 20 + stage 2 15; the lifter 45 / 35): other settings,
+    # kept apart, each LBI run paired with the lifter of its own budget.
+    for s1, d in ((30, 0.0), (20, 100.0)):
+        lift_p = {"mode": "lifter", "train.epochs": s1 + 15}
+        lbi_p = {"model.arch": "lbi", "model.dim": "128", "mode": "progressive",
+                 "train_stage1.epochs": s1, "train_stage2.epochs": 15}  # fmt: skip
+        for s in (0, 1):
+            _log(
+                client,
+                lifter,
+                {"lbi.table": "lifter", "lbi.row": "2D-only lifter", "lbi.column": "baseline",
+                 "lbi.seed": str(s), "lbi.source_2d": "gt"},
+                {"test_baseline_p1_mm": 60.0 + 2 * s + d, "cross_baseline_mpjpe_mm": 90.0 + d},
+                lift_p,
+            )  # fmt: skip
+            _log(
+                client,
+                lifter,
+                {"lbi.table": "lifter", "lbi.row": "LBI (dim 128)", "lbi.column": "refined",
+                 "lbi.seed": str(s), "lbi.source_2d": "gt"},
+                {"test_refined_p1_mm": 50.0 + 2 * s + 2 * d, "cross_refined_mpjpe_mm": 80.0 + 4 * s + d,
+                 "cross_refined_pck150_pct": 85.0, "cross_refined_auc_pct": 55.0 + s,
+                 "test_coarse_p1_mm": 52.0, "cross_coarse_mpjpe_mm": 84.0},
+                lbi_p,
+            )  # fmt: skip
     pipe = client.create_experiment("lbi-pipeline")  # not a sweep: its table tags are ignored
     _log(client, pipe, {"lbi.table": "7", "lbi.row": "0.3"}, {"test_refined_p1_mm": 777.7})
     # The evaluate stage's run: the one whose metrics equal metrics/gt.json is named.
@@ -336,18 +343,26 @@ def test_table8_protocol2_and_table3_cross(built) -> None:
     # Below the single run: the compare_lifter sweep's runs over seeds, in-domain P1 beside.
     seeds = t3.blocks[2]
     assert "over seeds" in seeds.title
-    lbi = _row(seeds, "LBI (dim 128), refined")
+    rows = {(r[0].split(" · ")[0], r[2]): dict(zip(seeds.header, r, strict=True))
+            for r in seeds.rows}  # fmt: skip
+    lbi = rows[("LBI (dim 128), refined", "30 + 15")]
     assert (lbi["PCK"], lbi["AUC"], lbi["MPJPE"]) == ("85.0 ± 0.0", "55.5 ± 0.7", "82.0 ± 2.8")
     p1 = "in-domain P1 (action-wise) · ours (embedded synthetic)"  # its own domain label
     assert (lbi[p1], lbi["n"], lbi["2D"]) == ("51.0 ± 1.4", "2", "gt")
-    assert _row(seeds, "LBI (dim 128), coarse")["MPJPE"] == "84.0 ± 0.0"
-    lifter = _row(seeds, "2D-only lifter")
+    assert rows[("LBI (dim 128), refined", "20 + 15")]["MPJPE"] == "182.0 ± 2.8"
+    assert rows[("LBI (dim 128), coarse", "30 + 15")]["MPJPE"] == "84.0 ± 0.0"
+    lifter = rows[("2D-only lifter", "45")]
     assert (lifter["PCK"], lifter["MPJPE"], lifter["n"]) == ("–", "90.0 ± 0.0", "2")
+    assert rows[("2D-only lifter", "35")]["MPJPE"] == "190.0 ± 0.0"
     assert any("LBI token width (model.dim) 128" in p for p in t3.provenance)
     paired = [n for n in t3.notes if "paired by seed" in n]
     assert paired == [
-        "LBI (dim 128) refined minus the lifter, paired by seed: in-domain P1 -10.0 ± 0.0 mm "
-        "(LBI ahead in 2 of 2); cross MPJPE -8.0 ± 2.8 mm (LBI ahead in 2 of 2)."
+        "LBI (dim 128) (20 + 15 epochs) refined minus the lifter (35 epochs), paired by seed: "
+        "in-domain P1 +90.0 ± 0.0 mm (LBI ahead in 0 of 2); cross MPJPE -8.0 ± 2.8 mm "
+        "(LBI ahead in 2 of 2).",
+        "LBI (dim 128) (30 + 15 epochs) refined minus the lifter (45 epochs), paired by seed: "
+        "in-domain P1 -10.0 ± 0.0 mm (LBI ahead in 2 of 2); cross MPJPE -8.0 ± 2.8 mm "
+        "(LBI ahead in 2 of 2).",
     ]
 
 
@@ -413,10 +428,11 @@ def test_tables_4_9_10_11_fallbacks_and_missing(built) -> None:
     assert search.header[1] == "train.lr"  # the searched value, from MLflow params
     assert [r[1] for r in search.rows] == ["0.0003", "0.001"]  # best first
     other = _table(rep, "sweeps_other").blocks[0]
-    rows = {r[:2]: r for r in other.rows}
-    assert "45.0" in rows[("stage2-depth", "2")]
-    # A lifter run (column tag "baseline") shows the lifter's own metrics.
-    assert rows[("lifter", "2D-only lifter")][3:6] == ("61.0 ± 1.4", "90.0 ± 0.0", "2")
+    rows = {(r[0], r[1], r[3]): r for r in other.rows}  # (table, row, epochs)
+    assert "45.0" in rows[("stage2-depth", "2", MISSING)]  # no budget logged
+    # A lifter run (column tag "baseline") shows the lifter's own metrics, per budget.
+    assert rows[("lifter", "2D-only lifter", "45")][4:7] == ("61.0 ± 1.4", "90.0 ± 0.0", "2")
+    assert rows[("lifter", "2D-only lifter", "35")][4:7] == ("161.0 ± 1.4", "190.0 ± 0.0", "2")
 
 
 def test_synthetic_label_everywhere_and_provenance(built) -> None:
@@ -568,7 +584,8 @@ def test_tags_and_row_rules() -> None:
 
 
 def test_run_budget_reads_epochs_by_mode() -> None:
-    from lbi.report.labels import run_budget
+    def run_budget(r: RunRecord) -> str | None:
+        return r.budget
 
     def rec(**params: object) -> RunRecord:
         return RunRecord("id", "mlflow", "4", "x", {"x": 1.0},

@@ -60,6 +60,10 @@ SWEEP_TABLES: dict[str, str] = {
     "normalization": "11",
 }
 MODEL_COLUMNS = ("coarse", "refined", "baseline")
+# Tables whose runs at another epoch budget are another setting, kept beside the old ones:
+# compare_lifter's (Table 3 over seeds), which pairs LBI with the lifter of the same budget.
+# Elsewhere a rerun at another budget replaces the old run, like a rerun on new code.
+BUDGET_KEYED_TABLES = ("lifter",)
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,54 @@ class RunRecord:
         """``coarse``/``refined``/``baseline`` when the column tag names one, else None."""
         c = (self.column or "").strip().lower()
         return c if c in MODEL_COLUMNS else None
+
+    def _epochs(self) -> tuple[str | None, tuple[int, ...]]:
+        """``(mode, epochs per phase)`` from the logged params; ``()`` when unlogged."""
+        p, mode = self.params, self.params.get("mode")
+        s1, s2, tl = (_int(p.get(k)) for k in
+                      ("train_stage1.epochs", "train_stage2.epochs", "train.epochs"))  # fmt: skip
+        if mode == "lifter" and tl:
+            return mode, (tl,)
+        if mode == "stage1" and s1:
+            return mode, (s1,)
+        if mode == "progressive" and s1 and s2:
+            return mode, (s1, s2)
+        if mode in ("e2e_fine", "e2e_both") and s1 and s2:
+            return mode, (s1 + s2,)  # one phase for the progressive budget
+        total = _int(p.get("epochs"))  # a CSV row: the total its trial ran
+        return mode, ((total,) if mode and total else ())
+
+    @property
+    def epochs(self) -> str | None:
+        """Epochs per phase as ``"20 + 15"`` (progressive) or ``"35"``; None if unlogged."""
+        _, e = self._epochs()
+        return " + ".join(map(str, e)) if e else None
+
+    @property
+    def epochs_total(self) -> int | None:
+        """All epochs trained (the budget a lifter is matched to); None if unlogged."""
+        _, e = self._epochs()
+        return sum(e) if e else None
+
+    @property
+    def budget(self) -> str | None:
+        """The training budget in words, e.g. ``"stage 1 20 + stage 2 15"``, ``"end to end
+        35"``, ``"lifter 35"``, ``"... (capped at 4 batches/epoch)"``; None if unlogged.
+
+        MLflow runs log per-stage epochs (``train_stage1.epochs``, ``train_stage2.epochs``,
+        the lifter's ``train.epochs``); CSV rows their total (``epochs``)."""
+        mode, e = self._epochs()
+        if not e:
+            return None
+        if len(e) == 2:  # progressive: per stage
+            text = f"stage 1 {e[0]} + stage 2 {e[1]}"
+        else:
+            what = {"stage1": "stage 1", "e2e_fine": "end to end", "e2e_both": "end to end"}
+            text = f"{what.get(str(mode), mode)} {e[0]}"
+        caps = [_int(self.params.get(f"{k}.max_batches_per_epoch"))
+                for k in ("train_stage1", "train_stage2", "train")]  # fmt: skip
+        cap = max((c for c in caps if c), default=0)
+        return f"{text} (capped at {cap} batches/epoch)" if cap else text
 
 
 @dataclass(frozen=True)
@@ -347,7 +399,8 @@ def csv_runs(sweeps_dir: Path) -> list[RunRecord]:
 
 
 def latest_per_seed(runs: Iterable[RunRecord]) -> list[RunRecord]:
-    """The latest run per (sweep, table, row, column, cell, 2D source, seed): a grid trial
+    """The latest run per (sweep, table, row, column, cell, 2D source, seed, whether stage 2
+    fine-tuned stage 1, and for :data:`BUDGET_KEYED_TABLES` the epochs): a grid trial
     rerun on other code or data (another ``trial_key``) replaces the older run. Search
     trials (table ``search``: one cell, many sampled configs) count once per ``trial_key``.
     Unseeded runs all count."""
@@ -357,8 +410,9 @@ def latest_per_seed(runs: Iterable[RunRecord]) -> list[RunRecord]:
         if r.trial_key is not None and r.table == "search":
             key: tuple[Any, ...] = (r.origin, r.table, r.trial_key)
         elif r.seed is not None:
+            budget = r.epochs if r.table in BUDGET_KEYED_TABLES else None
             key = (r.origin, r.sweep, r.table, r.row, r.column, r.cell, r.source_2d, r.seed,
-                   r.finetune_stage1)  # fmt: skip
+                   r.finetune_stage1, budget)  # fmt: skip
         else:
             rest.append(r)
             continue

@@ -134,37 +134,10 @@ def runs_provenance(runs: Sequence[RunRecord], limit: int = 12) -> list[str]:
              and r.params.get("model.dim")}, key=int,
         )  # fmt: skip
         width = f"; LBI token width (model.dim) {', '.join(widths)}" if widths else ""
-        budgets = sorted({b for r in rs if (b := run_budget(r))})
+        budgets = sorted({r.budget for r in rs if r.budget})
         budget = f"; epochs: {', '.join(budgets)}" if budgets else ""
         lines.append(
             f"sweep {what} ({', '.join(sweeps) or 'unnamed'}; {len(ids)}): {shown}; "
             f"git {', '.join(commits)}; {lab.words}{width}{budget}"
         )
     return lines
-
-
-def run_budget(r: RunRecord) -> str | None:
-    """A run's training budget in epochs, by mode, from its logged params; None if unlogged.
-
-    MLflow runs log per-stage epochs (``train_stage1.epochs``, ``train_stage2.epochs``,
-    the lifter's ``train.epochs``); CSV rows their total (``epochs``). E.g. ``"stage 1 20 +
-    stage 2 15"``, ``"end to end 35"``, ``"lifter 35"``; ``"(capped at 4 batches/epoch)"``
-    is added when a run trained on part of each epoch.
-    """
-    p, mode = r.params, r.params.get("mode")
-    s1, s2 = p.get("train_stage1.epochs"), p.get("train_stage2.epochs")
-    caps = {p.get(f"{k}.max_batches_per_epoch") for k in ("train_stage1", "train_stage2", "train")}
-    if mode == "lifter" and p.get("train.epochs"):
-        text = f"lifter {p['train.epochs']}"
-    elif mode == "stage1" and s1:
-        text = f"stage 1 {s1}"
-    elif mode == "progressive" and s1 and s2:
-        text = f"stage 1 {s1} + stage 2 {s2}"
-    elif mode in ("e2e_fine", "e2e_both") and s1 and s2:
-        text = f"end to end {int(s1) + int(s2)}"
-    elif mode and p.get("epochs"):  # a CSV row: the total its trial ran
-        text = f"{mode} {p['epochs']}"
-    else:
-        return None
-    cap = max((int(c) for c in caps if c and c.isdigit()), default=0)
-    return f"{text} (capped at {cap} batches/epoch)" if cap else text

@@ -20,25 +20,28 @@ SEARCH = "search"
 
 
 def other_sweeps(runs: Sequence[RunRecord]) -> Table | None:
-    """Grid-sweep runs tagged with no paper table, by (table, row, 2D source); None if none."""
+    """Grid-sweep runs tagged with no paper table, by (table, row, 2D source, epochs); None if
+    none."""
     rest = [r for r in runs if r.table not in PAPER_TABLES and r.table != SEARCH]
     if not rest:
         return None
-    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
-    for r in rest:
-        groups.setdefault((r.table, r.row, r.source_2d or ""), []).append(r)
+    groups: dict[tuple[str, str, str, str], list[RunRecord]] = {}
+    for r in rest:  # runs of another epoch budget are another setting
+        groups.setdefault((r.table, r.row, r.source_2d or "", r.epochs or ""), []).append(r)
     lab = data_label([(r.synthetic, r.dataset) for r in rest])
     rows = []
-    for (table, row, src), recs in sorted(groups.items()):
+    for (table, row, src, epochs), recs in sorted(groups.items()):
         # The refined pose, or the output the run's column tag names (a lifter: "baseline").
         a = aggregate(value(r, "test_{m}_p1_mm", "refined") for r in recs)
         b = aggregate(value(r, "cross_{m}_mpjpe_mm", "refined") for r in recs)
         n = len({r.run_id for r in recs})
-        rows.append((table, row, src or MISSING, fmt_stat(a), fmt_stat(b), str(n), origins(recs)))
+        rows.append((table, row, src or MISSING, epochs or MISSING, fmt_stat(a), fmt_stat(b),
+                     str(n), origins(recs)))  # fmt: skip
     header = (
         "group (lbi.table)",
         "setting (lbi.row)",
         "2D",
+        "epochs",
         f"in-domain MPJPE · {lab.in_domain}",
         f"cross-domain MPJPE · {lab.cross_domain}",
         "n",

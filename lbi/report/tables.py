@@ -165,35 +165,44 @@ def seeds_block(runs: Sequence[RunRecord], lab: DataLabel) -> tuple[Block, list[
     used = [r for r in runs if r.table == SEEDS_TABLE]
     if not used:
         return None
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for r in used:
-        groups.setdefault((r.row, r.source_2d or MISSING), []).append(r)
+    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
+    for r in used:  # runs of another epoch budget are another row
+        groups.setdefault((r.row, r.source_2d or MISSING, r.epochs or MISSING), []).append(r)
     rows = []
-    for (row, src), recs in sorted(groups.items()):
+    order = sorted(groups, key=lambda g: (g[0], g[1], groups[g][0].epochs_total or 0))
+    for row, src, epochs in order:
+        recs = groups[(row, src, epochs)]
         outputs = ("baseline",) if recs[0].model == "baseline" else ("refined", "coarse")
         for m in outputs:
             stats = [aggregate(r.metrics.get(f"cross_{m}_{k}") for r in recs) for k in CROSS_KEYS]
             p1 = aggregate(r.metrics.get(f"test_{m}_p1_mm") for r in recs)
             label = row if m == "baseline" else f"{row}, {m}"
-            rows.append((f"{label} · {lab.cross_domain}", src, *map(fmt_stat, stats),
+            rows.append((f"{label} · {lab.cross_domain}", src, epochs, *map(fmt_stat, stats),
                          fmt_stat(p1), fmt_n(*stats, p1)))  # fmt: skip
     p1_col = f"in-domain P1 (action-wise) · {lab.in_domain}"
-    header = ("Method", "2D", "PCK", "AUC", "MPJPE", p1_col, "n")
+    header = ("Method", "2D", "epochs", "PCK", "AUC", "MPJPE", p1_col, "n")
     title = f"{lab.cross_domain}, over seeds (`sweeps/compare_lifter.py`, mean ± std)"
     return Block(title, header, tuple(rows)), used
 
 
+def _pair(r: RunRecord) -> tuple[object, ...]:
+    """What an LBI run is paired with a lifter run on: seed, 2D source, total epochs."""
+    return r.seed, r.source_2d, r.epochs_total
+
+
 def paired_notes(runs: Sequence[RunRecord]) -> list[str]:
-    """Per LBI row of the compare_lifter runs: refined minus lifter, paired by seed and 2D
-    source (mean ± std of the differences, and in how many pairs LBI is ahead)."""
+    """Per LBI row (and epoch budget) of the compare_lifter runs: refined minus the lifter
+    of the same seed, 2D source and total epochs (mean ± std of the differences, and in how
+    many pairs LBI is ahead)."""
     used = [r for r in runs if r.table == SEEDS_TABLE and r.seed is not None]
-    lifter = {(r.seed, r.source_2d): r for r in used if r.model == "baseline"}
-    rows: dict[str, list[RunRecord]] = {}
+    lifter = {_pair(r): r for r in used if r.model == "baseline"}
+    rows: dict[tuple[str, str | None, int], list[RunRecord]] = {}
     for r in used:
-        if r.model != "baseline" and (r.seed, r.source_2d) in lifter:
-            rows.setdefault(r.row, []).append(r)
+        if r.model != "baseline" and _pair(r) in lifter:
+            rows.setdefault((r.row, r.epochs, r.epochs_total or 0), []).append(r)
     notes = []
-    for row, recs in sorted(rows.items()):
+    for (row_tag, epochs, total), recs in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+        row = f"{row_tag} ({epochs} epochs)" if epochs else row_tag
         parts = []
         for name, key in (
             ("in-domain P1", "test_{m}_p1_mm"),
@@ -202,7 +211,7 @@ def paired_notes(runs: Sequence[RunRecord]) -> list[str]:
             ours, theirs = key.format(m="refined"), key.format(m="baseline")
             d = []
             for r in recs:
-                lift = lifter[(r.seed, r.source_2d)].metrics
+                lift = lifter[_pair(r)].metrics
                 if ours in r.metrics and theirs in lift:
                     d.append(r.metrics[ours] - lift[theirs])
             st = aggregate(d)
@@ -212,9 +221,8 @@ def paired_notes(runs: Sequence[RunRecord]) -> list[str]:
                     f"{name} {st.mean:+.1f} ± {st.std:.1f} mm (LBI ahead in {ahead} of {st.n})"
                 )
         if parts:
-            notes.append(
-                f"{row} refined minus the lifter, paired by seed: " + "; ".join(parts) + "."
-            )
+            lift = f"the lifter ({total} epochs)" if epochs else "the lifter"
+            notes.append(f"{row} refined minus {lift}, paired by seed: " + "; ".join(parts) + ".")
     return notes
 
 
