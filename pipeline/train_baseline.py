@@ -1,12 +1,14 @@
 """Stage ``train_baseline@<source>``: the 2D-only lifter, same loop and budget as LBI.
 
-Reads params: ``data``, ``baseline``. Writes ``${paths.models}/<source>/baseline.pt``
-and ``${paths.plots}/<source>/baseline.json``.
+Reads params: ``data``, ``baseline`` (and warns when ``baseline.train.epochs`` is not
+``train_stage1.epochs + train_stage2.epochs``, LBI's budget). Writes
+``${paths.models}/<source>/baseline.pt`` and ``${paths.plots}/<source>/baseline.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from pipeline._cli import parse, run, train_stage
 
@@ -22,6 +24,14 @@ def main() -> None:
         )
 
     cfg = p.baseline.train
+    budget = p.train_stage1.epochs + p.train_stage2.epochs
+    if cfg.epochs != budget:  # allowed (e.g. a budget study), but not the default comparison
+        logging.getLogger("lbi").warning(
+            "baseline.train.epochs is %d but LBI trains %d (train_stage1.epochs + "
+            "train_stage2.epochs): the lifter does not get LBI's budget; set "
+            "baseline.train.epochs: %d in params.yaml for the same-budget comparison",
+            cfg.epochs, budget, budget,
+        )  # fmt: skip
     log = {"model": to_dict(p.baseline.model), "train": to_dict(cfg), "source": args.source}
     train_stage("train_baseline", "lifter", args.source, model_for, cfg, p,
                 out_name="baseline", log_params=log, progress=not args.no_progress)  # fmt: skip

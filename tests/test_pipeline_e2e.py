@@ -61,6 +61,8 @@ def test_dvc_repro_end_to_end(tmp_path):
 
     out = _run(["dvc", "repro"], repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
+    # The tiny lifter trains 2 epochs, LBI 2 + 2: allowed, and said.
+    assert "the lifter does not get LBI's budget; set baseline.train.epochs: 4" in out
     assert {
         "fetch",
         "preprocess",
