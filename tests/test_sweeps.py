@@ -3,6 +3,7 @@ Ray Tune in-process, and (slow) the real CLIs as subprocesses on a tiny store.""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -207,8 +208,6 @@ def test_stage1_key_ignores_only_stage2_settings(base):
 @pytest.mark.parametrize("smoke", [False, True])
 def test_every_driver_builds_valid_cells(name, smoke, base):
     """Every cell of every sweep (full and smoke grids) resolves to valid configs."""
-    import dataclasses
-
     mod = _driver(name)
     args = mod.arguments().parse_args(["--smoke"] if smoke else [])
     spec = mod.build(args, "gt")
@@ -406,13 +405,31 @@ def test_runner_lifter_trial_in_process(tiny, base, tmp_path, ray_tmp, monkeypat
     assert m["epoch_global"] == small.baseline_train.epochs == 2
     assert math.isfinite(m["test_baseline_p1_mm"]) and math.isfinite(m["cross_baseline_mpjpe_mm"])
     assert "test_refined_p1_mm" not in m  # no LBI was trained
-    assert (tmp_path / "out" / "lifter" / "ckpt").exists()
     assert not (tmp_path / "out" / "stage1_cache").exists()
     r = _runs(db, "lbi-sweep-lifter").iloc[0]
     assert (r["tags.lbi.mode"], r["tags.lbi.column"]) == ("lifter", "baseline")
     assert r["params.model.arch"] == "lifter_graformer" and r["params.train.seed"] == "0"
     summary = summarize(spec, pd.read_csv(tmp_path / "out" / "lifter" / "results.csv"))
     assert "2D-only lifter (lifter_graformer)" in format_summary(summary)
+
+    # The trial's folder is keyed by what it trains, not by the sweep: another sweep that
+    # asks for the same trial resumes it (no epoch retrained) and logs its own run; a
+    # folder of the older per-sweep layout (<out>/<sweep>/ckpt/<key>) is moved over.
+    (trial,) = [d for d in (tmp_path / "out" / "trials").iterdir() if d.is_dir()]
+    assert trial.name == r["tags.lbi.trial_key"]
+    legacy = tmp_path / "out" / "lifter" / "ckpt" / trial.name
+    legacy.parent.mkdir(parents=True)
+    trial.rename(legacy)
+    stamp = (legacy / "lifter" / "last.pt").stat().st_mtime_ns
+    grid2, _ = _run_in_process(dataclasses.replace(spec, name="lifter_again"), small, tmp_path,
+                               ray_tmp, monkeypatch)  # fmt: skip
+    assert len(grid2) == 1 and not grid2.errors and not legacy.exists()
+    assert (trial / "lifter" / "last.pt").stat().st_mtime_ns == stamp  # resumed, not retrained
+    m2 = grid2[0].metrics
+    assert m2["test_baseline_p1_mm"] == pytest.approx(m["test_baseline_p1_mm"], rel=1e-5)
+    assert m2["epoch_global"] == small.baseline_train.epochs  # the epochs replayed to Tune
+    again = _runs(db, "lbi-sweep-lifter_again")
+    assert len(again) == 1 and again["tags.lbi.trial_key"][0] == trial.name
 
 
 def _cli(

@@ -23,9 +23,12 @@ Sharing and resuming:
   code fingerprints); an ``fcntl`` lock makes concurrent trials wait rather than train it
   twice. Trials that differ only in stage-2 settings (r, stage-2 depth, stage-2 lr)
   share it.
-- Each trial trains in ``<out>/<sweep>/ckpt/<trial hash>/``; ``train_phase`` resumes from
-  its ``last.pt``, so a retried (``FailureConfig``) or restored (``Tuner.restore``) trial
-  continues where it stopped, and reuses its MLflow run.
+- Each trial trains in ``<out>/trials/<trial hash>/`` (under a lock); ``train_phase``
+  resumes from its ``last.pt``, so a retried (``FailureConfig``) or restored
+  (``Tuner.restore``) trial continues where it stopped, and reuses its MLflow run. The
+  hash does not name the sweep: a trial another sweep already finished is evaluated
+  again (and logged in this sweep's MLflow experiment), not retrained. Folders of the
+  older ``<out>/<sweep>/ckpt/<hash>/`` layout are moved there on first use.
 - Every epoch is reported to Tune (``epoch_global`` counts epochs over both phases, the
   ASHA time axis) and logged to MLflow; epochs done before a restart or found in the
   cache are replayed, so every trial reports the same epoch sequence.

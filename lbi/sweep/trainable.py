@@ -36,6 +36,28 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+TRIALS = "trials"  # <out>/trials/<trial key>/: one folder per trial, shared by all sweeps
+
+
+def adopt_legacy_trial(out: Path, key: str) -> Path:
+    """``<out>/trials/<key>``, moving a trial folder of the older per-sweep layout
+    (``<out>/<sweep>/ckpt/<key>``) there when the shared one does not exist yet.
+
+    The key hashes what a trial trains (resolved config, mode, source, data and code
+    fingerprints), not the sweep that asked for it, so a trial finished by one sweep
+    (e.g. ``compare_lifter``'s LBI) is resumed, not retrained, by another (Table 4's
+    ``progressive_ft``). Call under the trial's lock.
+    """
+    shared = out / TRIALS / key
+    if not shared.exists():
+        for legacy in sorted(out.glob(f"*/ckpt/{key}")):
+            if legacy.is_dir():
+                shared.parent.mkdir(parents=True, exist_ok=True)
+                legacy.rename(shared)  # same file system: atomic
+                break
+    return shared
+
+
 class EpochReporter:
     """Per-epoch sink for ``train_phase``: logs to MLflow and reports to Ray Tune.
 
@@ -291,8 +313,9 @@ def trial(config: dict[str, Any]) -> None:
     status = "FAILED"
     try:
         out = Path(rt["out_dir"])
-        trial_dir = out / config["sweep"] / "ckpt" / key
+        trial_dir = out / TRIALS / key
         with file_lock(trial_dir.with_suffix(".lock")):
+            adopt_legacy_trial(out, key)
             rep = EpochReporter(mlflow, tune.report, logged)
             metrics = _train_and_evaluate(
                 cfg, cell["mode"], ds, base, rep, trial_dir, out / "stage1_cache" / s1_key
