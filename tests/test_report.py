@@ -599,6 +599,15 @@ def test_run_budget_reads_epochs_by_mode() -> None:
     capped = rec(mode="lifter", **{"train.epochs": 2, "train.max_batches_per_epoch": 4})
     assert run_budget(capped) == "lifter 2 (capped at 4 batches/epoch)"
     assert run_budget(rec(mode="progressive", epochs=35)) == "progressive 35"  # a CSV row
+    # A schedule other than the paper's (lr 1e-3 x0.9 every 4 epochs) is part of the budget.
+    paper = {f"train_stage{i}.{k}": v for i in (1, 2)
+             for k, v in (("lr", 0.001), ("lr_decay", 0.9), ("lr_decay_every", 4))}  # fmt: skip
+    assert rec(mode="progressive", **s12, **paper).epochs == "20 + 15"
+    annealed = {**paper, "train_stage2.lr_decay": 0.8, "train_stage2.lr_decay_every": 1}
+    r = rec(mode="progressive", **s12, **annealed)
+    assert r.epochs == "20 + 15 (stage 2: lr 0.001 x0.8 every epoch)"
+    assert r.budget == "stage 1 20 + stage 2 15 (stage 2: lr 0.001 x0.8 every epoch)"
+    assert r.epochs_total == 35
     assert run_budget(rec(mode="progressive")) is None and run_budget(rec()) is None
 
 

@@ -64,6 +64,7 @@ MODEL_COLUMNS = ("coarse", "refined", "baseline")
 # compare_lifter's (Table 3 over seeds), which pairs LBI with the lifter of the same budget.
 # Elsewhere a rerun at another budget replaces the old run, like a rerun on new code.
 BUDGET_KEYED_TABLES = ("lifter",)
+PAPER_LR = (0.001, 0.9, 4.0)  # Adam lr, x decay every n epochs: the paper's schedule
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,34 @@ class RunRecord:
         total = _int(p.get("epochs"))  # a CSV row: the total its trial ran
         return mode, ((total,) if mode and total else ())
 
+    def schedule(self) -> str:
+        """The phases whose learning-rate schedule is not the paper's (Adam 1e-3, x0.9 every
+        4 epochs), from the logged params, e.g. ``"stage 2: lr 0.001 x0.8 every epoch"``;
+        ``""`` when all are the paper's or unlogged."""
+        mode = self.params.get("mode")
+        phases = {"lifter": (("train", ""),), "stage1": (("train_stage1", "stage 1"),),
+                  "progressive": (("train_stage1", "stage 1"), ("train_stage2", "stage 2")),
+                  "e2e_fine": (("train_stage1", ""),), "e2e_both": (("train_stage1", ""),)}  # fmt: skip
+        parts = []
+        for section, name in phases.get(str(mode), ()):
+            lr, decay, every = (_float(self.params.get(f"{section}.{k}"))
+                                for k in ("lr", "lr_decay", "lr_decay_every"))  # fmt: skip
+            if lr is None or decay is None or every is None or (lr, decay, every) == PAPER_LR:
+                continue
+            n = "every epoch" if every == 1 else f"every {every:g} epochs"
+            parts.append(f"{name + ': ' if name else ''}lr {lr:g} x{decay:g} {n}")
+        return "; ".join(parts)
+
     @property
     def epochs(self) -> str | None:
-        """Epochs per phase as ``"20 + 15"`` (progressive) or ``"35"``; None if unlogged."""
+        """Epochs per phase as ``"20 + 15"`` (progressive) or ``"35"``, and the schedule when
+        it is not the paper's (``"20 + 15 (stage 2: lr 0.001 x0.8 every epoch)"``); None if
+        unlogged. Runs that differ here are different settings in the seeds tables."""
         _, e = self._epochs()
-        return " + ".join(map(str, e)) if e else None
+        if not e:
+            return None
+        sched = self.schedule()
+        return " + ".join(map(str, e)) + (f" ({sched})" if sched else "")
 
     @property
     def epochs_total(self) -> int | None:
@@ -182,7 +206,9 @@ class RunRecord:
         caps = [_int(self.params.get(f"{k}.max_batches_per_epoch"))
                 for k in ("train_stage1", "train_stage2", "train")]  # fmt: skip
         cap = max((c for c in caps if c), default=0)
-        return f"{text} (capped at {cap} batches/epoch)" if cap else text
+        notes = [f"capped at {cap} batches/epoch"] if cap else []
+        notes += [self.schedule()] if self.schedule() else []
+        return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 @dataclass(frozen=True)
@@ -253,6 +279,13 @@ def _bool(v: Any) -> bool | None:
 def _int(v: Any) -> int | None:
     try:
         return int(float(v))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return float(v)
     except (TypeError, ValueError):
         return None
 
