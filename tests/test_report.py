@@ -767,3 +767,19 @@ def test_header_says_how_the_encoder_started(tmp_path) -> None:
     assert describe_encoder_init(off) == "random initialisation"
     own = replace(off, model=replace(off.model, pretrained="w32.pth"))
     assert describe_encoder_init(own) == "`w32.pth`"
+
+
+def test_header_says_the_training_schedule_and_where_it_is_not_the_papers() -> None:
+    from lbi.params import load_params
+    from lbi.report.build import describe_schedule
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    t2 = replace(p.train_stage2, epochs=15, lr=0.001, lr_decay=0.8, lr_decay_every=1)
+    p = replace(p, train_stage1=replace(p.train_stage1, epochs=20, lr=0.001, lr_decay=0.9,
+                                        lr_decay_every=4, batch_size=64), train_stage2=t2)  # fmt: skip
+    text = describe_schedule(p)
+    assert "stage 1 20 epochs, Adam lr 0.001 x0.9 every 4 epochs;" in text  # the paper's
+    assert ("stage 2 15 epochs, Adam lr 0.001 x0.8 every epoch (**not the paper's** x0.9 every "
+            "4 epochs)") in text  # fmt: skip
+    assert f"the lifter {p.baseline.train.epochs} epochs" in text
+    assert text.endswith("batch 64 (the paper: 128)")

@@ -56,6 +56,7 @@ class ReportConfig:
     sweeps_dir: Path = Path("data/sweeps")
     tracking_uri: str | None = None  # None: lbi.tracking.tracking_uri()
     encoder_init: str = "random initialisation"  # how stage 1's encoder started (header)
+    schedule: str = ""  # the pipeline's epochs and learning-rate schedules (header)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,21 @@ def config_from_params(p: Any, sweeps_dir: str | Path = "data/sweeps") -> Report
         baseline_name=p.baseline.model.arch,
         sweeps_dir=Path(sweeps_dir),
         encoder_init=describe_encoder_init(p),
+        schedule=describe_schedule(p),
     )
+
+
+def describe_schedule(p: Any) -> str:
+    """One line: the pipeline's epochs per stage and each stage's learning-rate schedule,
+    marking where it is not the paper's (Adam 1e-3, x0.9 every 4 epochs, 20 stage-1 epochs)."""
+    parts = []
+    for name, t in (("stage 1", p.train_stage1), ("stage 2", p.train_stage2),
+                    ("the lifter", p.baseline.train)):  # fmt: skip
+        every = "every epoch" if t.lr_decay_every == 1 else f"every {t.lr_decay_every} epochs"
+        paper = (t.lr, t.lr_decay, t.lr_decay_every) == (0.001, 0.9, 4)
+        parts.append(f"{name} {t.epochs} epochs, Adam lr {t.lr:g} x{t.lr_decay:g} {every}"
+                     + ("" if paper else " (**not the paper's** x0.9 every 4 epochs)"))  # fmt: skip
+    return "; ".join(parts) + f"; batch {p.train_stage1.batch_size} (the paper: 128)"
 
 
 def describe_encoder_init(p: Any) -> str:
@@ -252,6 +267,7 @@ def readme_text(
     out += [
         f"- Built at git commit `{commit}`; our data: {lab.words}.",
         f"- Our image encoder's initialisation: {cfg.encoder_init}.",
+        *([f"- Our training schedule (params.yaml): {cfg.schedule}."] if cfg.schedule else []),
         "- Our stage 2: "
         + (
             "stage 1 trained on with it, loss on the coarse and the refined pose "
