@@ -357,10 +357,10 @@ def test_table8_protocol2_and_table3_cross(built) -> None:
     assert any("LBI token width (model.dim) 128" in p for p in t3.provenance)
     paired = [n for n in t3.notes if "paired by seed" in n]
     assert paired == [
-        "LBI (dim 128) (20 + 15 epochs) refined minus the lifter (35 epochs), paired by seed: "
+        "LBI (dim 128) [20 + 15 epochs] refined minus the lifter [35 epochs], paired by seed: "
         "in-domain P1 +90.0 ± 0.0 mm (LBI ahead in 0 of 2); cross MPJPE -8.0 ± 2.8 mm "
         "(LBI ahead in 2 of 2).",
-        "LBI (dim 128) (30 + 15 epochs) refined minus the lifter (45 epochs), paired by seed: "
+        "LBI (dim 128) [30 + 15 epochs] refined minus the lifter [45 epochs], paired by seed: "
         "in-domain P1 -10.0 ± 0.0 mm (LBI ahead in 2 of 2); cross MPJPE -8.0 ± 2.8 mm "
         "(LBI ahead in 2 of 2).",
     ]
@@ -606,6 +606,7 @@ def test_run_budget_reads_epochs_by_mode() -> None:
     annealed = {**paper, "train_stage2.lr_decay": 0.8, "train_stage2.lr_decay_every": 1}
     r = rec(mode="progressive", **s12, **annealed)
     assert r.epochs == "20 + 15 (stage 2: lr 0.001 x0.8 every epoch)"
+    assert r.epochs_words == "20 + 15 epochs; stage 2: lr 0.001 x0.8 every epoch"
     assert r.budget == "stage 1 20 + stage 2 15 (stage 2: lr 0.001 x0.8 every epoch)"
     assert r.epochs_total == 35
     assert run_budget(rec(mode="progressive")) is None and run_budget(rec()) is None

@@ -183,6 +183,16 @@ class RunRecord:
         return " + ".join(map(str, e)) + (f" ({sched})" if sched else "")
 
     @property
+    def epochs_words(self) -> str | None:
+        """:attr:`epochs` for running text: ``"20 + 15 epochs; stage 2: lr 0.001 x0.8 every
+        epoch"``; None if unlogged."""
+        _, e = self._epochs()
+        if not e:
+            return None
+        sched = self.schedule()
+        return " + ".join(map(str, e)) + " epochs" + (f"; {sched}" if sched else "")
+
+    @property
     def epochs_total(self) -> int | None:
         """All epochs trained (the budget a lifter is matched to); None if unlogged."""
         _, e = self._epochs()

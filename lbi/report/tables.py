@@ -199,10 +199,10 @@ def paired_notes(runs: Sequence[RunRecord]) -> list[str]:
     rows: dict[tuple[str, str | None, int], list[RunRecord]] = {}
     for r in used:
         if r.model != "baseline" and _pair(r) in lifter:
-            rows.setdefault((r.row, r.epochs, r.epochs_total or 0), []).append(r)
+            rows.setdefault((r.row, r.epochs_words, r.epochs_total or 0), []).append(r)
     notes = []
     for (row_tag, epochs, total), recs in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][2])):
-        row = f"{row_tag} ({epochs} epochs)" if epochs else row_tag
+        row = f"{row_tag} [{epochs}]" if epochs else row_tag
         parts = []
         for name, key in (
             ("in-domain P1", "test_{m}_p1_mm"),
@@ -221,7 +221,7 @@ def paired_notes(runs: Sequence[RunRecord]) -> list[str]:
                     f"{name} {st.mean:+.1f} ± {st.std:.1f} mm (LBI ahead in {ahead} of {st.n})"
                 )
         if parts:
-            lift = f"the lifter ({total} epochs)" if epochs else "the lifter"
+            lift = f"the lifter [{total} epochs]" if epochs else "the lifter"
             notes.append(f"{row} refined minus {lift}, paired by seed: " + "; ".join(parts) + ".")
     return notes
 
