@@ -389,7 +389,7 @@ def test_runner_progressive_trial_that_fine_tunes_stage1_is_tagged(tiny, base, t
     assert res["finetune_stage1"].tolist() == [True]
     from lbi.train import load_checkpoint
 
-    (ckpt,) = (tmp_path / "out" / "unitft").rglob("stage2.pt")
+    (ckpt,) = (tmp_path / "out" / "trials").rglob("stage2.pt")  # shared by all sweeps
     assert load_checkpoint(ckpt)["phase"] == "e2e_both"  # stage 1 trained on, both poses
 
 
