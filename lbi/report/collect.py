@@ -171,26 +171,27 @@ class RunRecord:
             parts.append(f"{name + ': ' if name else ''}lr {lr:g} x{decay:g} {n}")
         return "; ".join(parts)
 
+    def _epochs_text(self) -> tuple[str, str] | None:
+        """``("20 + 15", schedule)``; None if unlogged."""
+        _, e = self._epochs()
+        return (" + ".join(map(str, e)), self.schedule()) if e else None
+
     @property
     def epochs(self) -> str | None:
         """Epochs per phase as ``"20 + 15"`` (progressive) or ``"35"``, and the schedule when
         it is not the paper's (``"20 + 15 (stage 2: lr 0.001 x0.8 every epoch)"``); None if
         unlogged. Runs that differ here are different settings in the seeds tables."""
-        _, e = self._epochs()
-        if not e:
+        if (t := self._epochs_text()) is None:
             return None
-        sched = self.schedule()
-        return " + ".join(map(str, e)) + (f" ({sched})" if sched else "")
+        return t[0] + (f" ({t[1]})" if t[1] else "")
 
     @property
     def epochs_words(self) -> str | None:
         """:attr:`epochs` for running text: ``"20 + 15 epochs; stage 2: lr 0.001 x0.8 every
         epoch"``; None if unlogged."""
-        _, e = self._epochs()
-        if not e:
+        if (t := self._epochs_text()) is None:
             return None
-        sched = self.schedule()
-        return " + ".join(map(str, e)) + " epochs" + (f"; {sched}" if sched else "")
+        return f"{t[0]} epochs" + (f"; {t[1]}" if t[1] else "")
 
     @property
     def epochs_total(self) -> int | None:
@@ -216,8 +217,8 @@ class RunRecord:
         caps = [_int(self.params.get(f"{k}.max_batches_per_epoch"))
                 for k in ("train_stage1", "train_stage2", "train")]  # fmt: skip
         cap = max((c for c in caps if c), default=0)
-        notes = [f"capped at {cap} batches/epoch"] if cap else []
-        notes += [self.schedule()] if self.schedule() else []
+        sched = self.schedule()
+        notes = ([f"capped at {cap} batches/epoch"] if cap else []) + ([sched] if sched else [])
         return f"{text} ({'; '.join(notes)})" if notes else text
 
 
