@@ -34,7 +34,7 @@ from lbi.report.ablations import (
     table10,
     table11,
 )
-from lbi.report.collect import Inputs, SourceResult, collect
+from lbi.report.collect import PAPER_LR, Inputs, SourceResult, collect, decay_text, lr_text
 from lbi.report.labels import SYNTHETIC_BANNER, data_label, report_label
 from lbi.report.render import Table, table_latex, table_markdown
 from lbi.report.stage1_tables import table1, table5
@@ -99,10 +99,9 @@ def describe_schedule(p: Any) -> str:
     parts = []
     for name, t in (("stage 1", p.train_stage1), ("stage 2", p.train_stage2),
                     ("the lifter", p.baseline.train)):  # fmt: skip
-        every = "every epoch" if t.lr_decay_every == 1 else f"every {t.lr_decay_every} epochs"
-        paper = (t.lr, t.lr_decay, t.lr_decay_every) == (0.001, 0.9, 4)
-        parts.append(f"{name} {t.epochs} epochs, Adam lr {t.lr:g} x{t.lr_decay:g} {every}"
-                     + ("" if paper else " (**not the paper's** x0.9 every 4 epochs)"))  # fmt: skip
+        sched = (t.lr, t.lr_decay, t.lr_decay_every)
+        note = "" if sched == PAPER_LR else f" (**not the paper's** {decay_text(*PAPER_LR[1:])})"
+        parts.append(f"{name} {t.epochs} epochs, Adam {lr_text(*sched)}{note}")
     return "; ".join(parts) + f"; batch {p.train_stage1.batch_size} (the paper: 128)"
 
 

@@ -67,6 +67,16 @@ BUDGET_KEYED_TABLES = ("lifter",)
 PAPER_LR = (0.001, 0.9, 4.0)  # Adam lr, x decay every n epochs: the paper's schedule
 
 
+def decay_text(decay: float, every: float) -> str:
+    """``"x0.8 every epoch"`` / ``"x0.9 every 4 epochs"``."""
+    return f"x{decay:g} " + ("every epoch" if every == 1 else f"every {every:g} epochs")
+
+
+def lr_text(lr: float, decay: float, every: float) -> str:
+    """``"lr 0.001 x0.8 every epoch"``: a step schedule in words."""
+    return f"lr {lr:g} {decay_text(decay, every)}"
+
+
 @dataclass(frozen=True)
 class SourceResult:
     """The pipeline's outputs for one 2D source (``gt``/``cpn``/``sh``); absent files -> None."""
@@ -167,8 +177,7 @@ class RunRecord:
                                 for k in ("lr", "lr_decay", "lr_decay_every"))  # fmt: skip
             if lr is None or decay is None or every is None or (lr, decay, every) == PAPER_LR:
                 continue
-            n = "every epoch" if every == 1 else f"every {every:g} epochs"
-            parts.append(f"{name + ': ' if name else ''}lr {lr:g} x{decay:g} {n}")
+            parts.append(f"{name + ': ' if name else ''}{lr_text(lr, decay, every)}")
         return "; ".join(parts)
 
     def _epochs_text(self) -> tuple[str, str] | None:

@@ -39,23 +39,23 @@ def file_lock(path: Path) -> Iterator[None]:
 TRIALS = "trials"  # <out>/trials/<trial key>/: one folder per trial, shared by all sweeps
 
 
-def adopt_legacy_trial(out: Path, key: str) -> Path:
-    """``<out>/trials/<key>``, moving a trial folder of the older per-sweep layout
-    (``<out>/<sweep>/ckpt/<key>``) there when the shared one does not exist yet.
+def adopt_legacy_trial(trial_dir: Path) -> None:
+    """Move a trial folder of the older per-sweep layout (``<out>/<sweep>/ckpt/<key>``) to
+    ``trial_dir`` (``<out>/trials/<key>``) when that does not exist yet.
 
     The key hashes what a trial trains (resolved config, mode, source, data and code
     fingerprints), not the sweep that asked for it, so a trial finished by one sweep
     (e.g. ``compare_lifter``'s LBI) is resumed, not retrained, by another (Table 4's
     ``progressive_ft``). Call under the trial's lock.
     """
-    shared = out / TRIALS / key
-    if not shared.exists():
-        for legacy in sorted(out.glob(f"*/ckpt/{key}")):
-            if legacy.is_dir():
-                shared.parent.mkdir(parents=True, exist_ok=True)
-                legacy.rename(shared)  # same file system: atomic
-                break
-    return shared
+    if trial_dir.exists():
+        return
+    out = trial_dir.parent.parent
+    for legacy in sorted(out.glob(f"*/ckpt/{trial_dir.name}")):
+        if legacy.is_dir():
+            trial_dir.parent.mkdir(parents=True, exist_ok=True)
+            legacy.rename(trial_dir)  # same file system: atomic
+            return
 
 
 class EpochReporter:
@@ -315,7 +315,7 @@ def trial(config: dict[str, Any]) -> None:
         out = Path(rt["out_dir"])
         trial_dir = out / TRIALS / key
         with file_lock(trial_dir.with_suffix(".lock")):
-            adopt_legacy_trial(out, key)
+            adopt_legacy_trial(trial_dir)
             rep = EpochReporter(mlflow, tune.report, logged)
             metrics = _train_and_evaluate(
                 cfg, cell["mode"], ds, base, rep, trial_dir, out / "stage1_cache" / s1_key
