@@ -1,4 +1,4 @@
-"""Evaluation: the paper's protocols on one 2D source, for coarse, refined and baseline.
+"""Evaluation: the paper's protocols on one 2D source, for coarse, refined and lifter.
 
 - In-domain (Human3.6M-style, paper Tables 2 and 8): Protocol 1 (MPJPE) and Protocol 2
   (P-MPJPE) per action; the average is reported both **action-wise** (mean of per-action
@@ -168,8 +168,8 @@ def _infer_hw(hw: int, h: int, w: int) -> tuple[int, int]:
 
 
 def evaluate_source(
-    lbi_model: nn.Module,
-    baseline: nn.Module | None,
+    lbi_model: nn.Module | None,
+    lifter: nn.Module | None,
     test: PoseDataset,
     cross: PoseDataset,
     *,
@@ -181,28 +181,34 @@ def evaluate_source(
     """All metrics for one source: flat metrics (units in keys), per-action tables, and the
     predictions they came from, per split: ``{"lbi": stage-2 run (kept_idx), "stage1": stage-1
     run with attention}`` (for figures, without running the model again).
+
+    ``lbi_model`` gives the ``coarse``/``refined``/``stage1`` keys, ``lifter`` the
+    ``lifter`` keys (e.g. ``cross_lifter_mpjpe_mm``); either may be None.
     """
     flat: dict[str, float] = {}
     tables: dict[str, Any] = {"per_action": {}}
     outputs: dict[str, dict[str, Predictions]] = {}
     for split, ds in (("test", test), ("cross", cross)):
-        lp = run_model(
-            lbi_model, ds, stage=2, flip_test=flip_test, batch_size=batch_size, device=device
-        )
-        att = run_model(
-            lbi_model,
-            ds,
-            stage=1,
-            flip_test=False,
-            batch_size=batch_size,
-            device=device,
-            with_attention=True,
-        )
-        outputs[split] = {"lbi": lp, "stage1": att}
-        preds = {"coarse": lp.poses["coarse"], "refined": lp.poses["refined"]}
-        if baseline is not None:
-            preds["baseline"] = run_model(
-                baseline, ds, stage=1, flip_test=flip_test, batch_size=batch_size, device=device
+        preds: dict[str, np.ndarray] = {}
+        outputs[split] = {}
+        if lbi_model is not None:
+            lp = run_model(
+                lbi_model, ds, stage=2, flip_test=flip_test, batch_size=batch_size, device=device
+            )
+            att = run_model(
+                lbi_model,
+                ds,
+                stage=1,
+                flip_test=False,
+                batch_size=batch_size,
+                device=device,
+                with_attention=True,
+            )
+            outputs[split] = {"lbi": lp, "stage1": att}
+            preds = {"coarse": lp.poses["coarse"], "refined": lp.poses["refined"]}
+        if lifter is not None:
+            preds["lifter"] = run_model(
+                lifter, ds, stage=1, flip_test=flip_test, batch_size=batch_size, device=device
             ).poses["coarse"]
         for name, pose in preds.items():
             if split == "test":
@@ -211,8 +217,32 @@ def evaluate_source(
             else:
                 m = cross_metrics(pose, ds)
             flat.update({f"{split}_{name}_{k}": v for k, v in m.items()})
-        flat.update(
-            {f"{split}_stage1_{k}": v for k, v in attention_metrics(att, ds, radius_px).items()}
-        )
+        if lbi_model is not None:
+            att_m = attention_metrics(outputs[split]["stage1"], ds, radius_px)
+            flat.update({f"{split}_stage1_{k}": v for k, v in att_m.items()})
         tables[f"{split}_n"] = len(ds)
     return flat, tables, outputs
+
+
+def stage1_metrics(
+    model: nn.Module,
+    test: PoseDataset,
+    cross: PoseDataset,
+    *,
+    flip_test: bool = True,
+    batch_size: int = 256,
+    radius_px: float = 0.0,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """A stage-1 model's coarse pose (``{test,cross}_coarse_*``, flip-tested) and its
+    stage-1 background attention (``{test,cross}_stage1_*``, from the un-mirrored pass)."""
+    flat: dict[str, float] = {}
+    for split, ds in (("test", test), ("cross", cross)):
+        pred = run_model(model, ds, stage=1, flip_test=flip_test, batch_size=batch_size,
+                         device=device, with_attention=True)  # fmt: skip
+        pose = pred.poses["coarse"]
+        m = indomain_metrics(pose, ds)[0] if split == "test" else cross_metrics(pose, ds)
+        flat.update({f"{split}_coarse_{k}": v for k, v in m.items()})
+        att_m = attention_metrics(pred, ds, radius_px)
+        flat.update({f"{split}_stage1_{k}": v for k, v in att_m.items()})
+    return flat

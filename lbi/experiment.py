@@ -1,12 +1,16 @@
-"""Glue shared by the pipeline stages and the sweeps: datasets, one phase of training.
+"""What the stages share: where they read and write, datasets, one phase of training, records.
 
-Both ``pipeline/train_*.py`` and ``sweeps/`` call :func:`make_datasets` and
-:func:`train_phase`, which call the one loop in :mod:`lbi.train`.
+The stage functions (:mod:`lbi.stages`) are called by the pipeline (``pipeline/*.py``)
+and by the sweeps (:mod:`lbi.sweep`); both build their paths as a :class:`StagePaths`,
+their datasets with :func:`make_datasets`, train with :func:`train_phase` (the one loop
+in :mod:`lbi.train`) and describe a trained and evaluated model with :func:`make_record`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,25 +19,94 @@ from typing import Any
 import torch
 from torch import nn
 
+from lbi.config import to_dict
 from lbi.data.dataset import PoseDataset
 from lbi.data.store import detections_path, open_store
+from lbi.record import RunRecord
 from lbi.train import FitResult, TrainConfig, fit, load_model
+
+# dvc.yaml stage names whose code a record's model ran (lbi.fingerprint.code_fingerprint)
+LBI_STAGES = ("train_stage1", "prune", "train_stage2", "evaluate")
+LIFTER_STAGES = ("train_lifter", "evaluate")
+# params sections a model of each mode reads (recorded, and hashed into the record key)
+_LBI = ("pretrain2d", "model", "train_stage1")
+SECTIONS = {
+    "progressive": (*_LBI, "prune", "train_stage2", "evaluate"),
+    "stage1": (*_LBI, "evaluate"),
+    "e2e_fine": (*_LBI, "prune", "train_stage2", "evaluate"),
+    "e2e_both": (*_LBI, "prune", "train_stage2", "evaluate"),
+    "lifter": ("lifter", "evaluate"),
+}
+MODEL_FILES = {"progressive": "stage2", "stage1": "stage1", "e2e_fine": "e2e_fine",
+               "e2e_both": "e2e_both", "lifter": "lifter"}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class DataPaths:
-    """Where the stores and the detections of one source live."""
+class StagePaths:
+    """Every folder the stages read or write; one source's files are found by name.
+
+    The pipeline builds it from ``params.paths`` (:meth:`from_params`); a sweep trial
+    points the outputs at its own folder (:meth:`for_trial`), sharing the stores, the
+    detections and the ``pretrain2d`` weights. Stage 1's files may live elsewhere
+    (``stage1``: a sweep's stage-1 cache shared by trials).
+    """
 
     store_in: Path
     store_cross: Path
-    detections: Path  # folder holding <source>/keypoints2d_<dataset>_<source>.npz
+    store_pose2d: Path
+    detections: Path  # <detections>/<source>/keypoints2d_<dataset>_<source>.npz
+    pretrain2d: Path  # backbone.pt, backbone.json
+    models: Path  # <models>/<source>/<name>.pt
+    checkpoints: Path  # <checkpoints>/<name>_<source>/last.pt (resumable; not a DVC output)
+    prune: Path  # <prune>/<source>/afsm.json, kept.npz
+    eval: Path  # <eval>/<source>/tables.json, examples.npz, records.jsonl
+    metrics: Path  # <metrics>/<source>.json
+    plots: Path  # <plots>/<source>/<name>.json (per-epoch curves)
+    stage1: Path | None = None  # root of stage 1's models/, checkpoints/, plots/ (None: above)
 
     @classmethod
-    def from_params(cls, paths: Any) -> DataPaths:
-        return cls(Path(paths.store_in), Path(paths.store_cross), Path(paths.detections))
+    def from_params(cls, paths: Any) -> StagePaths:
+        """The pipeline's layout, from ``params.paths``."""
+        names = ("store_in", "store_cross", "store_pose2d", "detections", "models",
+                 "checkpoints", "prune", "eval", "metrics", "plots")  # fmt: skip
+        kw = {n: Path(getattr(paths, n)) for n in names}
+        return cls(pretrain2d=kw["models"] / "pretrain2d", **kw)
+
+    def for_trial(self, trial_dir: Path, stage1_dir: Path | None = None) -> StagePaths:
+        """Outputs under ``trial_dir``; stage 1 under ``stage1_dir`` when given; inputs shared."""
+        out = {n: trial_dir / n for n in ("models", "checkpoints", "prune", "eval", "metrics",
+                                          "plots")}  # fmt: skip
+        return dataclasses.replace(self, **out, stage1=stage1_dir)
+
+    def absolute(self) -> StagePaths:
+        """Every path made absolute (a Ray worker runs in another folder)."""
+        kw = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return StagePaths(**{k: None if v is None else Path(v).resolve() for k, v in kw.items()})
+
+    def _root(self, name: str, kind: str) -> Path:
+        if name == "stage1" and self.stage1 is not None:
+            return self.stage1 / kind
+        return getattr(self, kind)
+
+    def model(self, name: str, source: str) -> Path:
+        return self._root(name, "models") / source / f"{name}.pt"
+
+    def ckpt(self, name: str, source: str) -> Path:
+        return self._root(name, "checkpoints") / f"{name}_{source}"
+
+    def curve(self, name: str, source: str) -> Path:
+        return self._root(name, "plots") / source / f"{name}.json"
 
     def detections_file(self, store_dir: Path, source: str) -> Path:
         return detections_path(self.detections / source, open_store(store_dir).dataset, source)
+
+
+def encoder_init(p: Any, paths: StagePaths) -> str | None:
+    """The weight file stage 1's encoder backbone starts from: the ``pretrain2d`` stage's
+    ``backbone.pt`` when ``pretrain2d.enabled``, else ``model.pretrained`` (None: random)."""
+    if p.pretrain2d.enabled:
+        return str(paths.pretrain2d / "backbone.pt")
+    return p.model.pretrained
 
 
 @dataclass
@@ -49,40 +122,34 @@ class Datasets:
 
 
 def make_datasets(
-    dp: DataPaths,
+    paths: StagePaths,
     source: str,
+    cfg: TrainConfig | None = None,
     *,
     train_split: str = "train",
     test_split: str = "test",
     cross_split: str = "test",
-    flip: bool = True,
-    seed: int = 0,
-    background_augment: float = 0.0,
-    color_augment: float = 0.0,
 ) -> Datasets:
-    """Datasets for a model trained on ``source`` detections.
+    """Datasets for a model trained on ``source`` detections; the training set augments
+    as ``cfg`` (the training stage's own section) says, none when ``cfg`` is None.
 
     The cross-domain set uses ground-truth 2D (the convention for 3DHP cross-dataset
     evaluation, paper Table 3), reduced to the SH layout when the source has 16 joints.
     """
-    det_in = dp.detections_file(dp.store_in, source)
-    train = PoseDataset(
-        dp.store_in,
-        train_split,
-        det_in,
-        flip=flip,
-        seed=seed,
-        background_augment=background_augment,
-        color_augment=color_augment,
-    )
-    test = PoseDataset(dp.store_in, test_split, det_in)
+    det_in = paths.detections_file(paths.store_in, source)
+    aug: dict[str, Any] = {"flip": False}
+    if cfg is not None:
+        aug = {"flip": cfg.flip_augment, "seed": cfg.seed,
+               "background_augment": cfg.background_augment, "color_augment": cfg.color_augment}  # fmt: skip
+    train = PoseDataset(paths.store_in, train_split, det_in, **aug)
+    test = PoseDataset(paths.store_in, test_split, det_in)
     cross = PoseDataset(
-        dp.store_cross,
+        paths.store_cross,
         cross_split,
-        dp.detections_file(dp.store_cross, "gt"),
+        paths.detections_file(paths.store_cross, "gt"),
         joints_in=train.num_joints_in,
     )
-    store = open_store(dp.store_in)
+    store = open_store(paths.store_in)
     return Datasets(train, test, cross, source, store.synthetic, store.dataset)
 
 
@@ -102,11 +169,13 @@ def train_phase(
     """Train one phase with validation on test and cross sets; copy the final model to ``out_path``.
 
     After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run) and to
-    ``on_epoch(epoch, metrics)`` (e.g. a sweep's reporter).
+    ``on_epoch(epoch, metrics)``.
 
     ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
     stage resumes); a stale checkpoint of another configuration is moved aside.
     """
+    from lbi.io import write_atomic
+
     ckpt_dir = Path(ckpt_dir)
     key = {
         "train": dataclasses.asdict(cfg),
@@ -141,11 +210,8 @@ def train_phase(
         progress=progress,
         extra_state={"resume_key": _plain(key)},
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    from lbi.io import atomic_path
-
-    with atomic_path(out_path) as tmp:
-        tmp.write_bytes(Path(result.checkpoint).read_bytes())  # type: ignore[arg-type]
+    data = Path(result.checkpoint).read_bytes()  # type: ignore[arg-type]
+    write_atomic(out_path, lambda tmp: tmp.write_bytes(data))
     result.checkpoint = out_path
     return result
 
@@ -173,3 +239,138 @@ def stage2_model_from_stage1(stage1_ckpt: Path, retention: float, seed: int = 0)
         model = build_model(ModelConfig.from_dict(args))
     model.load_state_dict(model1.state_dict())  # same architecture; r only changes AFSM's k
     return model
+
+
+# ----------------------------------------------------------------------------------
+# Run records (lbi.record): the pipeline's evaluate stage and every sweep trial
+# ----------------------------------------------------------------------------------
+def code_stages(mode: str) -> tuple[str, ...]:
+    """The dvc.yaml stages whose code trains and evaluates a model of ``mode``."""
+    return LIFTER_STAGES if mode == "lifter" else LBI_STAGES
+
+
+def sections(p: Any, mode: str) -> dict[str, Any]:
+    """The resolved params sections a model of ``mode`` reads (plain JSON types)."""
+    return json.loads(json.dumps({s: to_dict(getattr(p, s)) for s in SECTIONS[mode]}))
+
+
+def epochs(p: Any, mode: str) -> dict[str, int]:
+    """Training budget by phase."""
+    e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+    return {"progressive": {"stage1": e1, "stage2": e2}, "stage1": {"stage1": e1},
+            "e2e_fine": {"e2e_fine": e1 + e2}, "e2e_both": {"e2e_both": e1 + e2},
+            "lifter": {"lifter": p.lifter.train.epochs}}[mode]  # fmt: skip
+
+
+def seed_of(p: Any, mode: str) -> int:
+    return int(p.lifter.train.seed if mode == "lifter" else p.train_stage1.seed)
+
+
+def record_key(p: Any, mode: str, source: str, code_fp: str, data_fp: str) -> str:
+    """Hash of what a model trained (params sections, mode, 2D source) and of the code and
+    data fingerprints: the same key means the same numbers."""
+    what = {"sections": sections(p, mode), "mode": mode, "source": source,
+            "code": code_fp, "data": data_fp}  # fmt: skip
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def data_fingerprint(paths: StagePaths, source: str, init: str | None) -> str:
+    """sha256 (16 hex) of the data a model of ``source`` sees: the stores' metas, the
+    detection files, and the encoder's initial weights (their tensors, not their bytes)."""
+    h = hashlib.sha256()
+    files = [
+        paths.store_in / "meta.json",
+        paths.store_cross / "meta.json",
+        paths.detections / source,
+        paths.detections / "gt",
+    ]
+    for f in files:
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: missing; run `dvc repro detect2d` or fix params paths")
+    for f in files[:2]:
+        h.update(f.read_bytes())
+    h.update(paths.detections_file(paths.store_in, source).read_bytes())
+    h.update(paths.detections_file(paths.store_cross, "gt").read_bytes())
+    if init is not None:
+        if not Path(init).is_file():
+            raise FileNotFoundError(
+                f"encoder weights {init} not found: run `dvc repro pretrain2d` "
+                "(pretrain2d.enabled) or fix model.pretrained in params.yaml"
+            )
+        _update_with_weights(h, Path(init))
+    return h.hexdigest()[:16]
+
+
+def _update_with_weights(h: Any, path: Path) -> None:
+    """Feed a weight file's tensors (names, dtypes, shapes, values) to the hash ``h``;
+    files that are not PyTorch state dicts: their bytes."""
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file: hash what is there
+        h.update(path.read_bytes())
+        return
+    st = st.get("state_dict", st) if isinstance(st, dict) else st
+    if not isinstance(st, dict):
+        h.update(path.read_bytes())
+        return
+    for k in sorted(st):
+        v = st[k]
+        h.update(str(k).encode())
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(v).encode())
+
+
+def make_record(
+    p: Any,
+    *,
+    mode: str,
+    source: str,
+    metrics: dict[str, float],
+    code_fp: str,
+    data_fp: str,
+    dataset: str,
+    synthetic: bool,
+    sweep: str,
+    table: str,
+    row: str,
+    column: str,
+    cell: str,
+    overrides: dict[str, Any] | None = None,
+    status: str = "finished",
+    error: str | None = None,
+    smoke: bool = False,
+) -> RunRecord:
+    """The :class:`~lbi.record.RunRecord` of one model of ``mode`` trained under params ``p``
+    (the pipeline's evaluate stage and every sweep trial build theirs here)."""
+    from lbi import numerics
+    from lbi.fingerprint import repo_root
+    from lbi.tracking import git_commit
+
+    return RunRecord(
+        key=record_key(p, mode, source, code_fp, data_fp),
+        sweep=sweep,
+        table=table,
+        row=row,
+        column=column,
+        cell=cell,
+        mode=mode,
+        seed=seed_of(p, mode),
+        source_2d=source,
+        epochs=epochs(p, mode),
+        params=sections(p, mode),
+        overrides=json.loads(json.dumps(overrides or {})),
+        metrics={k: float(v) for k, v in sorted(metrics.items())},
+        git_commit=git_commit(repo_root()),
+        code_fingerprint=code_fp,
+        data_fingerprint=data_fp,
+        dataset=dataset,
+        synthetic=bool(synthetic),
+        numerics=numerics.describe(),
+        status=status,
+        error=error,
+        smoke=smoke,
+    )

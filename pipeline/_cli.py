@@ -47,54 +47,14 @@ def out_dir(path: str | Path) -> Path:
     return p
 
 
-def train_stage(
-    stage: str,
-    phase: str,
-    source: str,
-    model,  # nn.Module, or a function Datasets -> nn.Module (joint count from the source)
-    cfg,  # lbi.train.TrainConfig
-    p: Params,
-    *,
-    out_name: str,
-    log_params: dict,
-    progress: bool,
-    extra_state: dict | None = None,
-    datasets=None,  # lbi.experiment.Datasets; None: make_datasets(source) of the stores
-):  # type: ignore[no-untyped-def]
-    """The body every training stage shares: datasets, MLflow run, the loop, outputs.
+def paths(p: Params):  # type: ignore[no-untyped-def]
+    """The pipeline's :class:`lbi.experiment.StagePaths` (from ``params.paths``)."""
+    from lbi.experiment import StagePaths
 
-    Writes ``${paths.models}/<source>/<out_name>.pt`` and the per-epoch curve
-    ``${paths.plots}/<source>/<out_name>.json``; resumes from
-    ``${paths.checkpoints}/<out_name>_<source>/last.pt``.
-    """
-    from lbi.experiment import DataPaths, make_datasets, train_phase
-    from lbi.io import save_json
-    from lbi.tracking import stage_run
+    return StagePaths.from_params(p.paths)
 
-    ds = datasets or make_datasets(
-        DataPaths.from_params(p.paths),
-        source,
-        flip=cfg.flip_augment,
-        seed=cfg.seed,
-        background_augment=cfg.background_augment,
-        color_augment=cfg.color_augment,
-    )
-    from lbi.train import seeded
 
-    if callable(model) and not hasattr(model, "parameters"):
-        with seeded(cfg.seed):  # initial weights depend on the seed only
-            model = model(ds)
-    with stage_run(
-        stage, dataset=ds.dataset, synthetic=ds.synthetic, source=source, params=log_params,
-        run_name=f"{stage}@{source}",
-    ) as mlf:  # fmt: skip
-        res = train_phase(
-            model, phase, ds, cfg,
-            Path(p.paths.checkpoints) / f"{out_name}_{source}",
-            Path(p.paths.models) / source / f"{out_name}.pt",
-            mlflow_module=mlf, progress=progress, extra_state=extra_state,
-        )  # fmt: skip
-        mlf.log_artifact(str(res.checkpoint), artifact_path="checkpoints")
-    save_json(out_dir(Path(p.paths.plots) / source) / f"{out_name}.json", res.history)
-    print(f"{stage}@{source}: {res.history[-1]} in {res.seconds:.0f} s")
-    return res
+def trained(stage: str, source: str, res) -> None:  # type: ignore[no-untyped-def]
+    """The one line a training stage prints: its last epoch."""
+    last = {k: round(v, 4) for k, v in res.history[-1].items()}
+    print(f"{stage}@{source}: {last} in {res.seconds:.0f} s")

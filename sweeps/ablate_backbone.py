@@ -3,8 +3,8 @@
 The paper's encoders are COCO-pose pretrained; pass local weight files with
 ``--pretrained hrnet_w32=/path/w32.pth`` (nothing is downloaded). Without one, the
 pipeline's backbone starts as in ``train_stage1`` (the ``pretrain2d`` weights on the
-embedded default) and the others from random weights (the MLflow params say which).
-HRNet needs crops divisible by 32 (the store's crop size is the model input). Usage::
+embedded default) and the others from random weights (their records' params say so).
+HRNet needs crops divisible by 32. Usage::
 
     python sweeps/ablate_backbone.py [--smoke] [--backbones resnet50 hrnet_w32]
 """
@@ -16,7 +16,7 @@ import argparse
 from _common import axis, main, parser, seeds
 
 from lbi.params import load_params
-from lbi.sweep import Cell, SweepSpec
+from lbi.sweep import SweepSpec, cells
 
 LABELS = {"resnet50": "Resnet50", "resnet101": "Resnet101", "hrnet_w32": "HRNet-w32",
           "hrnet_w48": "HRNet-w48", "resnet18_s4": "ResNet18-s4 (CPU)"}  # fmt: skip
@@ -29,24 +29,19 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
     if unknown:
         raise ValueError(f"--pretrained: unknown backbone(s) {sorted(unknown)}; use {list(LABELS)}")
     own = load_params(args.params).model.backbone  # the pipeline's encoder init is for it
-    cells = []
+    rows = []
     for b in axis(args, args.backbones, tuple(LABELS), SMOKE):
         over: dict[str, object] = {"model.backbone": b}
-        if b in weights:
-            over["model.pretrained"] = weights[b]
-        elif b != own:
-            over["model.pretrained"] = None
-        cells.append(Cell(b, over, row=LABELS[b]))
-    columns = {"MPJPE": "test_refined_p1_mm", "3DHP MPJPE": "cross_refined_mpjpe_mm"}
-    return SweepSpec("backbone", "10", tuple(cells), seeds(args), source, columns=columns)
+        if b in weights or b != own:  # a given weight file, or random init
+            over |= {"pretrain2d.enabled": False, "model.pretrained": weights.get(b)}
+        rows.append((b, over, LABELS[b], "MPJPE"))
+    return SweepSpec("backbone", "10", cells("progressive", "10", rows), seeds(args), source)
 
 
 def arguments() -> argparse.ArgumentParser:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--backbones", nargs="+", choices=tuple(LABELS))
-    ap.add_argument(
-        "--pretrained", nargs="+", metavar="BACKBONE=FILE", help="local encoder weights"
-    )
+    ap.add_argument("--pretrained", nargs="+", metavar="BACKBONE=FILE", help="local weights")
     return ap
 
 

@@ -1,10 +1,10 @@
-"""Table 7: AFSM retention rate r (refined pose), plus the coarse-pose column.
+"""Table 7: AFSM retention ``prune.retention`` (refined pose), plus the coarse pose.
 
-All r share one stage 1 per seed (cached), so the "Coarse Pose" column is the stage-1
-model those trials start from. Usage::
+All retentions share one stage 1 per seed (cached), whose coarse pose every record
+carries. Usage::
 
-    python sweeps/ablate_retention.py                      # r in 0.01 0.1 0.3 0.5 1, seeds 0 1 2
-    python sweeps/ablate_retention.py --smoke              # r in 0.01 0.3 1, seed 0, tiny budget
+    python sweeps/ablate_retention.py                      # 0.01 0.1 0.3 0.5 1, seeds 0 1 2
+    python sweeps/ablate_retention.py --smoke              # 0.01 0.3 1, seed 0, tiny budget
     python sweeps/ablate_retention.py --values 0.3 1 --seeds 0 1
 """
 
@@ -14,34 +14,21 @@ import argparse
 
 from _common import axis, main, parser, seeds
 
-from lbi.sweep import Cell, Entry, SweepSpec
+from lbi.sweep import SweepSpec, cells
 
-FULL = (0.01, 0.1, 0.3, 0.5, 1.0)
-SMOKE = (0.01, 0.3, 1.0)
-METRICS = {"MPJPE": ("test_refined_p1_mm", "test_coarse_p1_mm"),
-           "3DHP MPJPE": ("cross_refined_mpjpe_mm", "cross_coarse_mpjpe_mm")}  # fmt: skip
+FULL, SMOKE = (0.01, 0.1, 0.3, 0.5, 1.0), (0.01, 0.3, 1.0)
 
 
 def build(args: argparse.Namespace, source: str) -> SweepSpec:
-    cells = tuple(
-        Cell(name=f"r={r:g}", overrides={"model.retention": float(r)}, row="MPJPE", column=f"{r:g}")
-        for r in axis(args, args.values, FULL, SMOKE)
-    )
-    entries = [
-        Entry(row, c.column, c.name, refined)
-        for row, (refined, _) in METRICS.items()
-        for c in cells
-    ]
-    # Stage 1 is shared by every r: its coarse pose is read from the first cell's trials.
-    entries += [
-        Entry(row, "Coarse Pose", cells[0].name, coarse) for row, (_, coarse) in METRICS.items()
-    ]
-    return SweepSpec("retention", "7", cells, seeds(args), source, tuple(entries))
+    rows = [(f"r={r:g}", {"prune.retention": float(r)}, "MPJPE", f"{r:g}")
+            for r in axis(args, args.values, FULL, SMOKE)]  # fmt: skip
+    show = ("test_refined_p1_mm", "cross_refined_mpjpe_mm", "test_coarse_p1_mm")
+    return SweepSpec("retention", "7", cells("progressive", "7", rows), seeds(args), source, show)
 
 
 def arguments() -> argparse.ArgumentParser:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--values", type=float, nargs="+", help="retention rates r in (0, 1]")
+    ap.add_argument("--values", type=float, nargs="+", help="retentions in (0, 1]")
     return ap
 
 

@@ -1,18 +1,16 @@
 """LBI vs the 2D-only lifter over seeds: the issue's "does the image help" check.
 
-The pipeline compares LBI with the 2D-only baseline (``params.yaml`` ``baseline``: same
-loop, budget = stage 1 + stage 2 epochs) for one seed; single runs differ by several mm
-here, so this sweep repeats both over seeds and reports mean ± std, in-domain (Protocol
-1, action-wise) and cross-domain (MPJPE). Usage::
+The pipeline compares LBI with the lifter (``params.yaml`` ``lifter``: same loop, budget
+= stage 1 + stage 2 epochs) for one seed; single runs differ by several mm here, so this
+sweep repeats both over seeds. Usage::
 
     python sweeps/compare_lifter.py                 # seeds 0 1 2
     python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
     python sweeps/compare_lifter.py --smoke         # seed 0, tiny budget
     python sweeps/compare_lifter.py --stage2 frozen finetune  # both stage-2 schedules
 
-Each LBI row names its token width (``model.dim``) and, when stage 2 trains stage 1 on
-(``train_stage2.finetune_stage1``; ``--stage2`` defaults to params.yaml's), says so, so
-runs of other settings stay apart.
+Each LBI row names its token width (``model.dim``) and whether stage 2 trains stage 1 on
+(``train_stage2.finetune_stage1``; ``--stage2`` defaults to params.yaml's).
 """
 
 from __future__ import annotations
@@ -22,51 +20,31 @@ import argparse
 from _common import main, parser, seeds
 
 from lbi.params import load_params
-from lbi.sweep import Cell, Entry, SweepSpec
-
-COLUMNS = {"in-domain P1": "test_{m}_p1_mm", "cross-domain MPJPE": "cross_{m}_mpjpe_mm"}
+from lbi.sweep import Cell, SweepSpec
 
 
 def build(args: argparse.Namespace, source: str) -> SweepSpec:
     p = load_params(args.params)
-    lifter_row = f"2D-only lifter ({p.baseline.model.arch})"
-    dims = args.dims or [p.model.dim]
     stage2 = args.stage2 or ["finetune" if p.train_stage2.finetune_stage1 else "frozen"]
-    cells, rows = [], []
-    for d in dims:
-        for s in stage2:
-            ft = s == "finetune"
-            name, label = (
-                f"lbi_d{d}{'_ft' if ft else ''}",
-                f"dim {d}{', stage 1 fine-tuned' if ft else ''}",
-            )
+    cs = []
+    for d in args.dims or [p.model.dim]:
+        for ft in (s == "finetune" for s in stage2):
             over = {"model.dim": d, "train_stage2.finetune_stage1": ft}
-            cells.append(
-                Cell(name, over, mode="progressive", row=f"LBI ({label})", column="refined")
-            )
-            rows += [(f"LBI {m} ({label})", name, m) for m in ("refined", "coarse")]
-    cells.append(Cell("lifter", mode="lifter", row=lifter_row, column="baseline"))
-    rows.append((lifter_row, "lifter", "baseline"))
-    entries = tuple(
-        Entry(row, col, cell, key.format(m=m))
-        for row, cell, m in rows
-        for col, key in COLUMNS.items()
-    )
-    return SweepSpec("lifter", "lifter", tuple(cells), seeds(args), source, entries)
+            label = f"dim {d}{', stage 1 fine-tuned' if ft else ''}"
+            cs.append(Cell(f"lbi_d{d}{'_ft' if ft else ''}", over, "progressive", f"LBI ({label})",
+                           "LBI"))  # fmt: skip
+    cs.append(Cell("lifter", {}, "lifter", f"2D-only lifter ({p.lifter.model.arch})", "lifter"))
+    show = ("test_refined_p1_mm", "cross_refined_mpjpe_mm", "test_lifter_p1_mm",
+            "cross_lifter_mpjpe_mm")  # fmt: skip
+    return SweepSpec("lifter", "lifter", tuple(cs), seeds(args), source, show)
 
 
 def arguments() -> argparse.ArgumentParser:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument(
-        "--dims", type=int, nargs="+", default=None, help="LBI token widths (default: model.dim)"
-    )
-    ap.add_argument(
-        "--stage2",
-        nargs="+",
-        choices=("frozen", "finetune"),
-        help="stage 1 in stage 2: frozen (the paper) and/or finetune "
-        "(default: train_stage2.finetune_stage1 of params.yaml)",
-    )
+    ap.add_argument("--dims", type=int, nargs="+", help="LBI token widths (default: model.dim)")
+    ap.add_argument("--stage2", nargs="+", choices=("frozen", "finetune"),
+                    help="stage 1 in stage 2: frozen (the paper) and/or finetune "
+                    "(default: train_stage2.finetune_stage1 of params.yaml)")  # fmt: skip
     return ap
 
 

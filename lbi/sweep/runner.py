@@ -1,237 +1,206 @@
-"""Driver side: start Ray, create the MLflow experiment, run the Tuner, write results."""
+"""Driver side: skip what the records already hold, run the rest on Ray Tune, write records."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray import tune
-from ray.tune import Callback
-from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
-
-from lbi.io import save_json
-from lbi.sweep.results import results_frame, spec_record, write_results
-from lbi.sweep.spec import (
-    Base,
-    RunOptions,
-    SearchSpec,
-    SweepSpec,
-    base_to_dict,
-    fingerprint,
-    resolve,
-    trial_key,
-)
-from lbi.sweep.trainable import trial
-
-
-def trial_name(t: Any) -> str:
-    """``<cell>_s<seed>_<id>`` in Tune's progress table."""
-    cell = t.config.get("cell", {}).get("name", "trial")
-    return f"{cell}_s{t.config.get('seed')}_{t.trial_id}"
-
-
-def trial_dirname(t: Any) -> str:
-    """Short trial folder names (cell names may hold '/', ',' or '=')."""
-    return f"trial_{t.trial_id}"
-
-
-# ----------------------------------------------------------------------------------
-# Driver side
-# ----------------------------------------------------------------------------------
-class MlflowStatus(Callback):
-    """Ends the MLflow run of a trial Tune stopped early (ASHA) as KILLED, of an errored
-    one as FAILED; a trial that finished has already ended its run."""
-
-    def __init__(self, tracking_uri: str, experiment_id: str) -> None:
-        self.uri, self.exp_id = tracking_uri, experiment_id
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial.config, "KILLED")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial.config, "FAILED")
-
-    def _end(self, config: dict[str, Any], status: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        try:
-            client = MlflowClient(self.uri)
-            query = f"tags.`lbi.trial_key` = '{trial_key(config)}'"
-            for r in client.search_runs([self.exp_id], filter_string=query):
-                if r.info.status == "RUNNING":
-                    client.set_terminated(r.info.run_id, status)
-        except Exception as e:  # bookkeeping only: never fail the sweep for it
-            print(f"sweep: could not mark a trial's MLflow run {status}: {e}")
-
+from lbi.config import to_dict
+from lbi.experiment import StagePaths, code_stages, data_fingerprint
+from lbi.record import RecordError, RunRecord, merge_records, read_all, read_records
+from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
+from lbi.sweep.trial import Context, run_trial, trial_key
 
 # Telemetry off in the driver and in every worker (a remote cluster gets them explicitly).
-QUIET_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "TQDM_DISABLE": "1",
-}
-
-
-def init_ray(opts: RunOptions) -> None:
-    """Join ``opts.address`` or ``RAY_ADDRESS`` if set, else start a local cluster.
-
-    On a cluster, every node must see the same ``--out`` folder, the stores and the
-    tracking URI (shared file system or an MLflow server), and have ``lbi`` installed.
-    """
-    env = {k: os.environ.get(k, v) for k, v in QUIET_ENV.items()}
-    os.environ.update(env)
-    address = opts.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, runtime_env={"env_vars": env})
-    else:
-        ray.init(
-            num_cpus=opts.num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _temp_dir=opts.ray_tmp,
-            configure_logging=False,
-        )
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
+             "DVC_NO_ANALYTICS": "1", "TQDM_DISABLE": "1"}  # fmt: skip
 
 
 class SweepError(ValueError):
     """A sweep cannot run as asked (the message says why and what to do)."""
 
 
-def check_resumable(spec: SweepSpec, spec_file: Path) -> None:
-    """``--resume`` continues the stored Tune experiment: refuse if it is another grid."""
-    if not spec_file.exists():
-        return
-    stored, now = json.loads(spec_file.read_text()), spec_record(spec)
-    if (stored["cells"], stored["seeds"]) != (now["cells"], now["seeds"]):
-        raise SweepError(
-            f"{spec_file}: --resume continues the stored sweep, whose cells or seeds differ "
-            "from the ones asked for; drop --resume to start a new sweep"
-        )
+def init_ray(opts: RunOptions) -> None:
+    """Join ``opts.address`` or ``RAY_ADDRESS`` if set, else start a local cluster. On a
+    cluster every node must see ``--out``, the stores and the tracking URI."""
+    import ray
+
+    env = {k: os.environ.get(k, v) for k, v in QUIET_ENV.items()}
+    os.environ.update(env)
+    address = opts.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, runtime_env={"env_vars": env})
+    else:
+        ray.init(num_cpus=opts.num_cpus or os.cpu_count(), include_dashboard=False,
+                 _temp_dir=opts.ray_tmp, configure_logging=False)  # fmt: skip
 
 
-def run_sweep(
-    spec: SweepSpec,
-    base: Base,
-    opts: RunOptions,
-    *,
-    search: SearchSpec | None = None,
-    params_file: Path | None = None,
-) -> Any:
-    """Run ``spec`` (a grid of cells x seeds, or ``search``) on Ray Tune; return the ResultGrid.
+def _trainable(config: dict[str, Any], ctx: Context, spec: SweepSpec) -> None:
+    from ray import tune
 
-    Call :func:`init_ray` first. Creates the MLflow experiment ``lbi-sweep-<name>`` here,
-    before any trial starts; writes ``<out>/<name>/{results,summary}.csv`` and
-    ``spec.json``. ``opts.resume`` restores the sweep's Tune experiment
-    (``<out>/ray/<name>``) if there is one; otherwise a previous one is replaced (trial
-    checkpoints, the stage-1 cache and MLflow runs are kept).
-    """
+    job = config["job"]
+    run_trial(ctx, spec.cell(job["cell"]), int(job["seed"]), config.get("search"),
+              report=tune.report)  # fmt: skip
+
+
+def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
+    """The sweep invocation's parent MLflow run (experiment ``lbi-sweep-<name>``)."""
+    from mlflow.tracking import MlflowClient
+
     from lbi.data.store import open_store
-    from lbi.tracking import base_tags, file_md5, setup_mlflow, tracking_uri
+    from lbi.tracking import base_tags, setup_mlflow, tracking_uri
 
-    out = Path(opts.out_dir).resolve()
-    resume = opts.resume and tune.Tuner.can_restore(out / "ray" / spec.name)
-    if resume:
-        check_resumable(spec, out / spec.name / "spec.json")
-    # Validate every cell (and searched key) now: a typo fails here, not in trial 17.
-    base_d = base_to_dict(base)
-    for c in spec.cells:
-        resolve(base_d, c.overrides, spec.seeds[0])
-    if search is not None:
-        sample = {k: v.sample() if hasattr(v, "sample") else v for k, v in search.space.items()}
-        resolve(base_d, {**spec.cells[0].overrides, **sample}, spec.seeds[0])
     uri = tracking_uri()
-    exp_name = f"lbi-sweep-{spec.name}"
-    exp_id = setup_mlflow(exp_name, uri)  # driver first: a fresh SQLite store races
-    store = open_store(base.store_in)
-    tags = base_tags(
-        dataset=store.dataset,
-        synthetic=store.synthetic,
-        source=spec.source,
-        stage=f"sweep:{spec.name}",
-    )
-    if params_file is not None:
-        tags.update(
-            {"dvc.params_md5": file_md5(Path(params_file)), "lbi.params_file": str(params_file)}
-        )
+    exp_id = setup_mlflow(f"lbi-sweep-{spec.name}", uri)  # driver first: SQLite races
+    store = open_store(ctx.paths.store_in)
+    tags = base_tags(dataset=store.dataset, synthetic=store.synthetic, source=spec.source,
+                     stage=f"sweep:{spec.name}")  # fmt: skip
+    tags |= {"lbi.sweep": spec.name, "lbi.smoke": str(ctx.smoke), "mlflow.runName": spec.name}
+    run = MlflowClient(uri).create_run(exp_id, tags=tags)
+    return dataclasses.replace(ctx, tracking_uri=uri, experiment_id=exp_id,
+                               parent_run_id=run.info.run_id)  # fmt: skip
+
+
+def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[str, Any]) -> Context:  # fmt: skip
+    """Params, paths and budget every trial shares; every cell is resolved once here (a
+    typo fails now, not in trial 17)."""
+    from lbi.params import load_params
+
+    p = load_params(params_file)
+    ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
+                  StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
+                  budget, opts.smoke)  # fmt: skip
+    for c in spec.cells:
+        ctx.params(c, spec.seeds[0])
+    return ctx
+
+
+def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
+              search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
+    """Run the (cell, seed) trials without a finished record in ``results/*.jsonl`` (or the
+    Optuna ``search``) on Ray Tune; merge the new records and the reused ones into
+    ``<results_dir>/<sweep>.jsonl``; return this sweep's records. Call :func:`init_ray` first."""
+    from ray import tune
+
+    done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
+    jobs, reused = [], []
+    if search is None:
+        for c in spec.cells:
+            for s in spec.seeds:
+                r = done.get(trial_key(ctx, c, s))
+                if r is None:
+                    jobs.append({"cell": c.name, "seed": s})
+                else:  # the same model: placed in this sweep's table
+                    reused.append(dataclasses.replace(
+                        r, sweep=spec.name, table=c.table or spec.table, row=c.row or c.name,
+                        column=c.column, cell=c.name, smoke=ctx.smoke))  # fmt: skip
+    print(f"sweep {spec.name}: {len(reused)} trials have records (skipped), {len(jobs)} to run")
+    new: list[RunRecord] = []
+    if jobs or search is not None:
+        if opts.mlflow:
+            ctx = _mlflow_parent(spec, ctx)
+        new = _tune(spec, ctx, opts, jobs, search, tune)
+    records = reused + new
+    if records:
+        merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)
+    return records
+
+
+def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, Any]],
+          search: SearchSpec | None, tune: Any) -> list[RunRecord]:  # fmt: skip
+    import ray
+
     gpus = opts.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    space: dict[str, Any] = {
-        "sweep": spec.name,
-        "table": spec.table,
-        "source": spec.source,
-        "base": base_d,
-        "fingerprint": fingerprint(base, spec.source),
-        "runtime": {
-            "out_dir": str(out),
-            "tracking_uri": uri,
-            "experiment_id": exp_id,
-            "tags": tags,
-            "cpus_per_trial": opts.cpus_per_trial,
-        },
-    }
+    trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),
+                                    {"cpu": opts.cpus_per_trial, "gpu": gpus})  # fmt: skip
+    names = {"trial_name_creator": lambda t: f"{t.config['job']['cell']}_s{t.config['job']['seed']}",
+             "trial_dirname_creator": lambda t: f"trial_{t.trial_id}"}  # fmt: skip
     if search is None:
-        space["cell"] = tune.grid_search([dataclasses.asdict(c) for c in spec.cells])
-        space["seed"] = tune.grid_search(list(spec.seeds))
-        tune_config = tune.TuneConfig(
-            max_concurrent_trials=opts.max_concurrent or None,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=trial_dirname,
-        )
+        space: dict[str, Any] = {"job": tune.grid_search(jobs)}
+        tcfg = tune.TuneConfig(max_concurrent_trials=opts.max_concurrent or None, **names)
     else:
-        space["cell"] = dataclasses.asdict(spec.cells[0])
-        space["seed"] = spec.seeds[0]
-        space["search"] = dict(search.space)
-        epochs = _total_epochs(spec.cells[0].mode, base)
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
+
+        cell = spec.cells[0]
+        p, _ = ctx.params(cell, spec.seeds[0])
+        epochs = p.train_stage1.epochs + (p.train_stage2.epochs if cell.mode != "stage1" else 0)
+        space = {"job": {"cell": cell.name, "seed": spec.seeds[0]}, "search": dict(search.space)}
         searcher: Any = OptunaSearch(seed=search.seed)
         if opts.max_concurrent:
             searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)
-        tune_config = tune.TuneConfig(
-            metric=search.metric,
-            mode=search.mode,
-            search_alg=searcher,
-            scheduler=ASHAScheduler(
-                time_attr="epoch_global",
-                max_t=epochs + 1,  # +1: ASHA stops at max_t, before the final evaluation
-                grace_period=min(search.grace_period, epochs),
-                reduction_factor=search.reduction_factor,
-            ),
-            num_samples=search.num_samples,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=trial_dirname,
-        )
-    trainable = tune.with_resources(trial, {"cpu": opts.cpus_per_trial, "gpu": gpus})
-    run_config = tune.RunConfig(
-        name=spec.name,
-        storage_path=str(out / "ray"),
-        failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-        callbacks=[MlflowStatus(uri, exp_id)],
-        verbose=opts.verbose,
-    )
-    exp_dir, spec_file = out / "ray" / spec.name, out / spec.name / "spec.json"
-    if resume:
+        asha = ASHAScheduler(time_attr="epoch", max_t=epochs + 1, grace_period=min(
+            search.grace_period, epochs), reduction_factor=search.reduction_factor)  # fmt: skip
+        tcfg = tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=searcher,
+                               scheduler=asha, num_samples=search.num_samples, **names)  # fmt: skip
+    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "val_test_mpjpe_mm": "val MPJPE"},
+                                parameter_columns={"job/cell": "cell", "job/seed": "seed"},
+                                max_report_frequency=30)  # fmt: skip
+    exp_dir = ctx.out / "ray" / spec.name
+    rcfg = tune.RunConfig(name=spec.name, storage_path=str(ctx.out / "ray"), verbose=opts.verbose,
+                          failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+                          progress_reporter=reporter)  # fmt: skip
+    if opts.resume and tune.Tuner.can_restore(str(exp_dir)):
         print(f"sweep {spec.name}: resuming {exp_dir}")
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
     else:
-        if exp_dir.exists():
-            shutil.rmtree(exp_dir)  # Tune state only; checkpoints and MLflow runs stay
-        tuner = tune.Tuner(
-            trainable, param_space=space, tune_config=tune_config, run_config=run_config
-        )
-    save_json(spec_file, spec_record(spec))
+        shutil.rmtree(exp_dir, ignore_errors=True)  # Tune state only: trials and records stay
+        tuner = tune.Tuner(trainable, param_space=space, tune_config=tcfg, run_config=rcfg)
     grid = tuner.fit()
-    df = results_frame(grid)
-    write_results(spec, df, out / spec.name)
-    return grid
+    out = []
+    for res in grid:  # the trial's record (finished, or failed after its retries)
+        cfg = res.config or {}
+        c, seed = spec.cell(cfg["job"]["cell"]), int(cfg["job"]["seed"])
+        f = ctx.out / "trials" / trial_key(ctx, c, seed, cfg.get("search")) / "record.json"
+        if f.exists():
+            out += read_records(f)
+    return out
 
 
-def _total_epochs(mode: str, base: Base) -> int:
-    e1, e2 = base.train_stage1.epochs, base.train_stage2.epochs
-    return e1 if mode == "stage1" else e1 + e2
+def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
+    """Per cell: mean ± std over seeds of ``spec.show`` (finished records)."""
+    lines = []
+    for c in spec.cells:
+        rs = [r for r in records if r.cell == c.name and r.status == "finished"]
+        vals = {m: [r.metrics[m] for r in rs if m in r.metrics] for m in spec.show}
+        txt = [f"{m} {statistics.fmean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}"
+               for m, v in vals.items() if v]  # fmt: skip
+        lines.append(f"  {c.name:<24} n={len(rs)}  " + ("; ".join(txt) or "-"))
+    return "\n".join(lines)
+
+
+def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
+    """Committed records that are stale for the current code or data, one line each
+    (``file: key (cell, seed): why``); and notes (data that cannot be checked here).
+    A malformed line raises :class:`RecordError` naming file and line."""
+    from lbi.experiment import encoder_init
+    from lbi.fingerprint import code_fingerprint
+
+    stale, notes = [], []
+    for f in sorted(Path(results_dir).glob("*.jsonl")):
+        for r in read_records(f):
+            why = []
+            code = code_fingerprint(code_stages(r.mode))
+            if r.code_fingerprint != code:
+                why.append(f"code {r.code_fingerprint} != {code}")
+            try:
+                p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
+                init = None if r.mode == "lifter" else encoder_init(p, ctx.paths)
+                data = data_fingerprint(ctx.paths, r.source_2d, init)
+                if r.data_fingerprint != data:
+                    why.append(f"data {r.data_fingerprint} != {data}")
+            except (FileNotFoundError, ValueError) as e:
+                notes.append(f"{f}: {r.key}: data not checked ({e})")
+            if why:
+                stale.append(f"{f}: {r.key} ({r.cell}, seed {r.seed}): stale: {'; '.join(why)}")
+    return stale, notes
+
+
+__all__ = ["RecordError", "SweepError", "check", "context", "init_ray", "run_sweep", "summary"]
