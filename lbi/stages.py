@@ -401,13 +401,13 @@ def evaluate(
     from lbi.train import load_model, resolve_device
 
     e = p.evaluate
+    models = {m: load_model(paths.model(MODEL_FILES[m], source)) for m in modes}
     ds = make_datasets(paths, source)
     kw = {"flip_test": e.flip_test, "batch_size": e.batch_size, "radius_px": e.attention_radius_px}
     out: dict[str, dict[str, float]] = {}
     tables: dict[str, Any] = {"source": source, "dataset": ds.dataset, "synthetic": ds.synthetic,
                               "source_method": ds.test.source_meta.get("method")}  # fmt: skip
     examples: dict[str, np.ndarray] = {}
-    models = {m: load_model(paths.model(MODEL_FILES[m], source)) for m in modes}
     with (tracker or pipeline_tracker)("evaluate", source, ds,
                                        {"evaluate.flip_test": e.flip_test}) as mlf:  # fmt: skip
         for mode, (model, st) in models.items():

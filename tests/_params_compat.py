@@ -57,14 +57,39 @@ def renamed(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def site_dir(tmp: Path) -> Path:
-    """A folder with a ``sitecustomize.py`` applying the bridge (put it on PYTHONPATH)."""
+    """A folder with a ``sitecustomize.py`` applying the bridge when ``lbi.params`` is
+    imported (put it on PYTHONPATH); other processes (Ray's own) import nothing."""
     d = tmp / "compat_site"
     d.mkdir(exist_ok=True)
-    (d / "sitecustomize.py").write_text(
-        "try:\n    import lbi.params as _p\nexcept ImportError:\n    _p = None\n"
-        f"if _p is not None:\n    exec({CODE!r}, _p.__dict__)\n"
-    )
+    (d / "sitecustomize.py").write_text(SITE.replace("CODE_REPR", repr(CODE)))
     return d
+
+
+SITE = """
+import importlib.abc, importlib.util, sys
+
+
+class _Bridge(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "lbi.params":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            exec(CODE_REPR, module.__dict__)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Bridge())
+"""
 
 
 apply()

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import _params_compat
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _params(tmp_path: Path, **overrides: dict) -> Path:
-    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p = _params_compat.renamed(yaml.safe_load((ROOT / "params.yaml").read_text()))
     p["paths"] = {k: str(tmp_path / v) for k, v in p["paths"].items()}
     for sec, vals in overrides.items():
         p[sec].update(vals)
@@ -26,7 +28,7 @@ def _params(tmp_path: Path, **overrides: dict) -> Path:
 def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(_params_compat.site_dir(cwd)), str(ROOT)]),
         "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
     }
     return subprocess.run(
@@ -99,3 +101,30 @@ def test_pretrain2d_disabled_records_the_given_weights(tmp_path):
         r.returncode == 1 and "pretrain2d.enabled is true and model.pretrained is set" in r.stderr
     )
     assert "Traceback" not in r.stderr
+
+
+def test_pretrain2d_never_empties_a_folder_it_did_not_write(tmp_path):
+    """Issue 17: paths.store_pose2d pointing at a folder with other files is an error
+    naming it (nothing deleted); the stage's own files of an earlier run are replaced."""
+    import json
+
+    from lbi.data.pose2d_set import POSE2D_DATASET
+
+    f = _params(tmp_path, pretrain2d={"enabled": False})
+    store = tmp_path / "data" / "store" / "pose2d"
+    store.mkdir(parents=True)
+    (store / "thesis.tex").write_text("precious")
+    r = _stage("pretrain2d", "--params", str(f), cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert (
+        f"paths.store_pose2d = {store} holds files the pretrain2d stage did not write" in r.stderr
+    )
+    assert (store / "thesis.tex").read_text() == "precious"
+    (store / "thesis.tex").unlink()
+    (store / "meta.json").write_text(
+        json.dumps({"dataset": POSE2D_DATASET, "splits": {"train": 4}})
+    )
+    (store / "train.npz").write_bytes(b"old")
+    r = _stage("pretrain2d", "--params", str(f), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert store.is_dir() and not any(store.iterdir())

@@ -30,11 +30,11 @@ def tiny_params() -> dict:
     for sec in (
         p["train_stage1"],
         p["train_stage2"],
-        p["baseline"]["train"],
+        p["lifter"]["train"],
         p["pretrain2d"]["train"],
     ):
         sec.update(epochs=2, batch_size=16)
-    p["baseline"]["model"].update(lifter_dim=32, lifter_layers=1)
+    p["lifter"]["model"].update(lifter_dim=32, lifter_layers=1)
     return p
 
 
@@ -62,7 +62,7 @@ def test_dvc_repro_end_to_end(tmp_path):
     out = _run(["dvc", "repro"], repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     # The tiny lifter trains 2 epochs, LBI 2 + 2: allowed, and said.
-    assert "the lifter does not get LBI's budget; set baseline.train.epochs: 4" in out
+    assert "the lifter does not get LBI's budget; set lifter.train.epochs: 4" in out
     assert {
         "fetch",
         "preprocess",
@@ -75,11 +75,16 @@ def test_dvc_repro_end_to_end(tmp_path):
     } <= ran
 
     m = json.loads((repo / "metrics" / "gt.json").read_text())
-    for key in ("test_refined_p1_mm", "test_refined_p2_mm", "test_baseline_p1_mm", "cross_refined_pck150_pct",
+    for key in ("test_refined_p1_mm", "test_refined_p2_mm", "test_lifter_p1_mm", "cross_refined_pck150_pct",
                 "cross_refined_auc_pct", "cross_refined_mpjpe_mm", "test_stage1_bg_attention_pct"):  # fmt: skip
         assert key in m and m[key] == m[key], key  # present and not NaN
     assert 0 <= m["cross_refined_pck150_pct"] <= 100
     assert json.loads((repo / "metrics" / "sh.json").read_text())["test_refined_p1_mm"] > 0
+    from lbi.record import read_records
+
+    recs = {r.mode: r for r in read_records(repo / "data" / "eval" / "gt" / "records.jsonl")}
+    assert sorted(recs) == ["lifter", "progressive"] and recs["lifter"].sweep == "pipeline"
+    assert recs["progressive"].metrics["test_refined_p1_mm"] == m["test_refined_p1_mm"]
 
     # MLflow: one pipeline run with the stage runs nested under it, tagged synthetic
     import mlflow
@@ -96,7 +101,7 @@ def test_dvc_repro_end_to_end(tmp_path):
         "train_stage2",
         "prune",
         "evaluate",
-        "train_baseline",
+        "train_lifter",
     } <= stages
     s1 = next(r for r in runs if r.data.tags.get("dvc.stage") == "train_stage1")
     assert s1.data.params["encoder_init"].endswith("pretrain2d/backbone.pt")
@@ -106,9 +111,9 @@ def test_dvc_repro_end_to_end(tmp_path):
     out2 = _run(["dvc", "repro"], repo, env)
     assert "Running stage" not in out2
 
-    # changing prune.r reruns prune -> train_stage2 -> evaluate -> report only
+    # changing prune.retention reruns prune -> train_stage2 -> evaluate -> report only
     p = yaml.safe_load((repo / "params.yaml").read_text())
-    p["prune"]["r"] = 0.5
+    p["prune"]["retention"] = 0.5
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     out3 = _run(["dvc", "repro"], repo, env)
     ran3 = set(re.findall(r"Running stage '([^']+)'", out3))
