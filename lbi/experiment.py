@@ -324,6 +324,14 @@ def _update_with_weights(h: Any, path: Path) -> None:
             h.update(repr(v).encode())
 
 
+def fingerprints(p: Any, mode: str, source: str, paths: StagePaths) -> tuple[str, str]:
+    """(code, data) fingerprints of a model of ``mode`` trained on ``source``."""
+    from lbi.fingerprint import code_fingerprint
+
+    init = None if mode == "lifter" else encoder_init(p, paths)
+    return code_fingerprint(code_stages(mode)), data_fingerprint(paths, source, init)
+
+
 def make_record(
     p: Any,
     *,

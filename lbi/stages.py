@@ -42,13 +42,11 @@ import numpy as np
 
 from lbi.config import ConfigError, to_dict
 from lbi.experiment import (
-    LBI_STAGES,
-    LIFTER_STAGES,
     MODEL_FILES,
     Datasets,
     StagePaths,
-    data_fingerprint,
     encoder_init,
+    fingerprints,
     make_datasets,
     make_record,
     stage2_model_from_stage1,
@@ -443,18 +441,15 @@ def write_pipeline_records(p: Params, source: str, paths: StagePaths,
                            metrics: dict[str, dict[str, float]], ds: Datasets) -> Path:  # fmt: skip
     """``paths.eval/<source>/records.jsonl``: one :class:`~lbi.record.RunRecord` per
     evaluated mode (sweep ``pipeline``; LBI coarse + refined as mode ``progressive``)."""
-    from lbi.fingerprint import code_fingerprint
     from lbi.record import write_records
 
     recs = []
     rows = {"progressive": "LBI", "lifter": "2D-only lifter"}
     for mode, m in metrics.items():
-        init = None if mode == "lifter" else encoder_init(p, paths)
-        stages = LIFTER_STAGES if mode == "lifter" else LBI_STAGES
+        code_fp, data_fp = fingerprints(p, mode, source, paths)
         recs.append(make_record(
-            p, mode=mode, source=source, metrics=m, code_fp=code_fingerprint(stages),
-            data_fp=data_fingerprint(paths, source, init), dataset=ds.dataset,
-            synthetic=ds.synthetic,
+            p, mode=mode, source=source, metrics=m, code_fp=code_fp, data_fp=data_fp,
+            dataset=ds.dataset, synthetic=ds.synthetic,
             sweep="pipeline", table="pipeline", row=rows.get(mode, mode), column=source,
             cell=mode))  # fmt: skip
     return write_records(paths.eval / source / "records.jsonl", recs)

@@ -1,8 +1,5 @@
-"""Command line shared by the sweep drivers: budget, cluster, recovery and ``--check``.
-
-Every driver is ``build(args, source) -> SweepSpec`` and ``arguments()`` (its grid axis)
-over :func:`main`; the work is done by :func:`lbi.sweep.run_sweep`.
-"""
+"""Command line shared by the sweep drivers (``build(args, source) -> SweepSpec`` and
+``arguments()``, its grid axes): budget, cluster, recovery, ``--check``."""
 
 from __future__ import annotations
 
@@ -17,11 +14,10 @@ from lbi.fingerprint import repo_root
 from lbi.sweep import RunOptions, SearchSpec, SweepSpec
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """Options every sweep takes; drivers add their grid axis."""
-    ap = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
+    """Options every sweep takes, and the driver's grid ``axes`` (``--<name>``: kwargs)."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0], formatter_class=fmt)
     a = ap.add_argument
     a("--params", default="params.yaml", help="params file (paths, model, training)")
     a("--source", default=None, help="2D source (default: first data.train_sources)")
@@ -42,6 +38,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     a("--num-cpus", type=int, default=None, help="CPUs of a local Ray cluster")
     a("--ray-tmp", default=None, help="Ray temp dir of a local cluster (keep it short)")
     a("--quiet", action="store_true", help="no Tune progress table")
+    for name, kw in axes.items():
+        a(f"--{name.replace('_', '-')}", **kw)
     return ap
 
 
@@ -54,30 +52,19 @@ def seeds(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(args.seeds) if args.seeds else ((0,) if args.smoke else (0, 1, 2))
 
 
-def options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(
-        out_dir=Path(args.out), results_dir=Path(args.results_dir),
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, resume=args.resume,
-        address=args.address, num_cpus=args.num_cpus, ray_tmp=args.ray_tmp,
-        verbose=0 if args.quiet else 1, smoke=args.smoke,
-    )  # fmt: skip
-
-
-def main(
-    args: argparse.Namespace,
-    build: Callable[[argparse.Namespace, str], SweepSpec],
-    search: Callable[[argparse.Namespace], SearchSpec] | None = None,
-) -> list[Any]:
-    """Build the spec; ``--check``, or run it on Ray Tune and print the summary; returns
-    the sweep's records."""
+def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], SweepSpec],
+         search: Callable[[argparse.Namespace], SearchSpec] | None = None) -> list[Any]:  # fmt: skip
+    """Build the spec; ``--check``, or run it on Ray Tune and print the summary."""
     from lbi.config import ConfigError
     from lbi.data.store import StoreError
     from lbi.params import load_params
     from lbi.record import RecordError
     from lbi.sweep import budget, check, context, init_ray, run_sweep, summary
 
-    opts = options(args)
+    a = args
+    opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
+                      a.max_concurrent, a.max_failures, a.resume, a.address, a.num_cpus,
+                      a.ray_tmp, 0 if a.quiet else 1, a.smoke)  # fmt: skip
     try:
         p = load_params(args.params)
         source = args.source or p.data.train_sources[0]

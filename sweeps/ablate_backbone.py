@@ -39,10 +39,8 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--backbones", nargs="+", choices=tuple(LABELS))
-    ap.add_argument("--pretrained", nargs="+", metavar="BACKBONE=FILE", help="local weights")
-    return ap
+    return parser(__doc__, backbones={"nargs": "+", "choices": tuple(LABELS)},
+                  pretrained={"nargs": "+", "metavar": "BACKBONE=FILE", "help": "local weights"})  # fmt: skip
 
 
 if __name__ == "__main__":

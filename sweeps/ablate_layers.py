@@ -1,15 +1,10 @@
 """Table 6: stage-1 layer pattern (coarse pose); and stage-2 depth (refined pose).
 
-Table 6 counts "Transformer Layer / Pose-guided Layer" 0/2, 1/1, 2/0 with the default
-(TL, PGTL, TL) being the 1/1 row. We read the counts as the first two of the three
-stage-1 layers, the last one always a TL:
-
-    0/2 -> (pgtl, pgtl, tl)    1/1 -> (tl, pgtl, tl)    2/0 -> (tl, tl, tl)
-
-2/0 is then the "w/o PGTL" model of Table 5, whose number (30.4) the paper repeats in
-the 0/2 row of Table 6 instead (31.3 for 2/0), so the paper's own mapping is ambiguous;
-``--patterns`` also takes explicit patterns such as ``tl,pgtl,pgtl``. The stage-2 depth
-cells (not a paper table; the paper fixes 3). Usage::
+Table 6 counts "Transformer Layer / Pose-guided Layer" as the first two of the three
+stage-1 layers (the last one a TL): 0/2 -> (pgtl, pgtl, tl), 1/1 -> (tl, pgtl, tl), the
+default, 2/0 -> (tl, tl, tl) ("w/o PGTL" of Table 5; the paper's own mapping is
+ambiguous, so ``--patterns`` also takes e.g. ``tl,pgtl,pgtl``). The stage-2 depth cells
+are not a paper table (the paper fixes 3). Usage::
 
     python sweeps/ablate_layers.py [--smoke] [--patterns 0/2 1/1 2/0] [--stage2-layers 1 2 3 4]
 """
@@ -38,10 +33,8 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--patterns", nargs="+", help="0/2 1/1 2/0 or explicit tl,pgtl,tl")
-    ap.add_argument("--stage2-layers", type=int, nargs="*", help="stage-2 depths (none: skip)")
-    return ap
+    return parser(__doc__, patterns={"nargs": "+", "help": "0/2 1/1 2/0 or explicit tl,pgtl,tl"},
+                  stage2_layers={"type": int, "nargs": "*", "help": "stage-2 depths (none: skip)"})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -31,10 +31,8 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--variants", nargs="+", choices=tuple(VARIANTS))
-    ap.add_argument("--stage2", action="store_true", help="also train stage 2 (refined pose)")
-    return ap
+    return parser(__doc__, variants={"nargs": "+", "choices": tuple(VARIANTS)},
+                  stage2={"action": "store_true", "help": "also train stage 2 (refined pose)"})  # fmt: skip
 
 
 if __name__ == "__main__":

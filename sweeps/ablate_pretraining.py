@@ -25,10 +25,8 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
     p = load_params(args.params)
     init = encoder_init(p, StagePaths.from_params(p.paths))
     if init is None and not args.weights:
-        raise ValueError(
-            f"{args.params}: pretrain2d.enabled is false and model.pretrained is null, so there "
-            "is no pretrained encoder to compare; enable pretrain2d or pass --weights NAME=FILE"
-        )
+        raise ValueError(f"{args.params}: no pretrained encoder to compare (pretrain2d.enabled "
+                         "false, model.pretrained null): enable one or pass --weights NAME=FILE")  # fmt: skip
     rows = [("none", RANDOM, "none (random init)", "MPJPE")]
     if init is not None:  # the pipeline's own initialisation: no override
         own = "2D pose, embedded 2D set (synthetic)" if p.pretrain2d.enabled else init
@@ -42,9 +40,7 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--weights", nargs="+", metavar="NAME=FILE", help="more local encoder weights")
-    return ap
+    return parser(__doc__, weights={"nargs": "+", "metavar": "NAME=FILE", "help": "more weights"})  # fmt: skip
 
 
 if __name__ == "__main__":

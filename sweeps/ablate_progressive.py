@@ -34,9 +34,7 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--modes", nargs="+", choices=tuple(MODES))
-    return ap
+    return parser(__doc__, modes={"nargs": "+", "choices": tuple(MODES)})  # fmt: skip
 
 
 if __name__ == "__main__":

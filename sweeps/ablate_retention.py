@@ -3,8 +3,7 @@
 All retentions share one stage 1 per seed (cached), whose coarse pose every record
 carries. Usage::
 
-    python sweeps/ablate_retention.py                      # 0.01 0.1 0.3 0.5 1, seeds 0 1 2
-    python sweeps/ablate_retention.py --smoke              # 0.01 0.3 1, seed 0, tiny budget
+    python sweeps/ablate_retention.py [--smoke]  # 0.01 0.1 0.3 0.5 1 x 0 1 2 (0.01 0.3 1 x 0)
     python sweeps/ablate_retention.py --values 0.3 1 --seeds 0 1
 """
 
@@ -27,9 +26,7 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--values", type=float, nargs="+", help="retentions in (0, 1]")
-    return ap
+    return parser(__doc__, values={"type": float, "nargs": "+", "help": "retentions in (0, 1]"})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,16 +1,11 @@
 """LBI vs the 2D-only lifter over seeds: the issue's "does the image help" check.
 
-The pipeline compares LBI with the lifter (``params.yaml`` ``lifter``: same loop, budget
-= stage 1 + stage 2 epochs) for one seed; single runs differ by several mm here, so this
-sweep repeats both over seeds. Usage::
+The pipeline compares LBI with the lifter (same loop and budget) for one seed; single
+runs differ by several mm here, so this sweep repeats both over seeds. Usage::
 
-    python sweeps/compare_lifter.py                 # seeds 0 1 2
+    python sweeps/compare_lifter.py [--smoke]       # seeds 0 1 2 (smoke: 0, tiny budget)
     python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
-    python sweeps/compare_lifter.py --smoke         # seed 0, tiny budget
     python sweeps/compare_lifter.py --stage2 frozen finetune  # both stage-2 schedules
-
-Each LBI row names its token width (``model.dim``) and whether stage 2 trains stage 1 on
-(``train_stage2.finetune_stage1``; ``--stage2`` defaults to params.yaml's).
 """
 
 from __future__ import annotations
@@ -40,12 +35,9 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--dims", type=int, nargs="+", help="LBI token widths (default: model.dim)")
-    ap.add_argument("--stage2", nargs="+", choices=("frozen", "finetune"),
-                    help="stage 1 in stage 2: frozen (the paper) and/or finetune "
-                    "(default: train_stage2.finetune_stage1 of params.yaml)")  # fmt: skip
-    return ap
+    return parser(__doc__, dims={"type": int, "nargs": "+", "help": "LBI token widths"},
+                  stage2={"nargs": "+", "choices": ("frozen", "finetune"), "help": "stage 1 in "
+                          "stage 2 (default: train_stage2.finetune_stage1 of params.yaml)"})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
 """Hyperparameter search: Optuna (TPE) inside Ray Tune, ASHA early stopping.
 
-Searches the learning rate (both stages), token width, drop-path and retention over the
-progressive schedule; ASHA compares trials on ``--metric`` per epoch (counted over
-stage 1 then stage 2). Selecting on the test split is what the paper's setting offers
-(the stores have no validation split); say so where results are shown. Usage::
+Searches the learning rate (both stages), token width, drop-path and retention (progressive
+schedule); ASHA compares trials on ``--metric`` per epoch (stage 1, then stage 2). It
+selects on the test split (the stores have no validation split): say so. Usage::
 
     python sweeps/search_hparams.py [--smoke] [--num-samples 30] [--metric val_cross_mpjpe_mm]
 """
@@ -36,10 +35,8 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 
 def arguments() -> argparse.ArgumentParser:
-    ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("--num-samples", type=int, default=None, help="trials (default 30; smoke 4)")
-    ap.add_argument("--metric", default="val_test_mpjpe_mm", help="per-epoch metric to minimise")
-    return ap
+    return parser(__doc__, num_samples={"type": int, "help": "trials (default 30; smoke 4)"},
+                  metric={"default": "val_test_mpjpe_mm", "help": "per-epoch metric to minimise"})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from lbi.config import to_dict
-from lbi.experiment import StagePaths, code_stages, data_fingerprint
-from lbi.record import RecordError, RunRecord, merge_records, read_all, read_records
+from lbi.experiment import StagePaths, code_stages, fingerprints
+from lbi.record import RunRecord, merge_records, read_all, read_records
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import Context, run_trial, trial_key
 
@@ -20,13 +20,9 @@ QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
              "DVC_NO_ANALYTICS": "1", "TQDM_DISABLE": "1"}  # fmt: skip
 
 
-class SweepError(ValueError):
-    """A sweep cannot run as asked (the message says why and what to do)."""
-
-
 def init_ray(opts: RunOptions) -> None:
-    """Join ``opts.address`` or ``RAY_ADDRESS`` if set, else start a local cluster. On a
-    cluster every node must see ``--out``, the stores and the tracking URI."""
+    """Join ``opts.address`` / ``RAY_ADDRESS`` (every node sees ``--out``, the stores and the
+    tracking URI), else start a local cluster."""
     import ray
 
     env = {k: os.environ.get(k, v) for k, v in QUIET_ENV.items()}
@@ -51,23 +47,19 @@ def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
     """The sweep invocation's parent MLflow run (experiment ``lbi-sweep-<name>``)."""
     from mlflow.tracking import MlflowClient
 
-    from lbi.data.store import open_store
-    from lbi.tracking import base_tags, setup_mlflow, tracking_uri
+    from lbi.tracking import git_commit, setup_mlflow, tracking_uri
 
     uri = tracking_uri()
     exp_id = setup_mlflow(f"lbi-sweep-{spec.name}", uri)  # driver first: SQLite races
-    store = open_store(ctx.paths.store_in)
-    tags = base_tags(dataset=store.dataset, synthetic=store.synthetic, source=spec.source,
-                     stage=f"sweep:{spec.name}")  # fmt: skip
-    tags |= {"lbi.sweep": spec.name, "lbi.smoke": str(ctx.smoke), "mlflow.runName": spec.name}
+    tags = {"lbi.sweep": spec.name, "lbi.smoke": str(ctx.smoke), "mlflow.runName": spec.name,
+            "lbi.source_2d": spec.source, "lbi.git_commit": git_commit()}  # fmt: skip
     run = MlflowClient(uri).create_run(exp_id, tags=tags)
     return dataclasses.replace(ctx, tracking_uri=uri, experiment_id=exp_id,
                                parent_run_id=run.info.run_id)  # fmt: skip
 
 
 def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[str, Any]) -> Context:  # fmt: skip
-    """Params, paths and budget every trial shares; every cell is resolved once here (a
-    typo fails now, not in trial 17)."""
+    """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17)."""
     from lbi.params import load_params
 
     p = load_params(params_file)
@@ -81,9 +73,9 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[s
 
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
               search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
-    """Run the (cell, seed) trials without a finished record in ``results/*.jsonl`` (or the
-    Optuna ``search``) on Ray Tune; merge the new records and the reused ones into
-    ``<results_dir>/<sweep>.jsonl``; return this sweep's records. Call :func:`init_ray` first."""
+    """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``, or
+    ``search``, on Ray Tune (after :func:`init_ray`); merge new and reused records into
+    ``<results_dir>/<sweep>.jsonl``; return them."""
     from ray import tune
 
     done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
@@ -115,8 +107,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
     import ray
 
     gpus = opts.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    gpus = float(ray.cluster_resources().get("GPU", 0) > 0) if gpus is None else gpus
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),
                                     {"cpu": opts.cpus_per_trial, "gpu": gpus})  # fmt: skip
     names = {"trial_name_creator": lambda t: f"{t.config['job']['cell']}_s{t.config['job']['seed']}",
@@ -138,7 +129,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
             searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)
         asha = ASHAScheduler(time_attr="epoch", max_t=epochs + 1, grace_period=min(
             search.grace_period, epochs), reduction_factor=search.reduction_factor)  # fmt: skip
-        tcfg = tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=searcher,
+        tcfg = tune.TuneConfig(metric=search.metric, mode="min", search_alg=searcher,
                                scheduler=asha, num_samples=search.num_samples, **names)  # fmt: skip
     reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "val_test_mpjpe_mm": "val MPJPE"},
                                 parameter_columns={"job/cell": "cell", "job/seed": "seed"},
@@ -166,21 +157,20 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
 
 def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
     """Per cell: mean ± std over seeds of ``spec.show`` (finished records)."""
-    lines = []
-    for c in spec.cells:
-        rs = [r for r in records if r.cell == c.name and r.status == "finished"]
-        vals = {m: [r.metrics[m] for r in rs if m in r.metrics] for m in spec.show}
-        txt = [f"{m} {statistics.fmean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}"
-               for m, v in vals.items() if v]  # fmt: skip
-        lines.append(f"  {c.name:<24} n={len(rs)}  " + ("; ".join(txt) or "-"))
-    return "\n".join(lines)
+
+    def cell(name: str) -> str:
+        rs = [r.metrics for r in records if r.cell == name and r.status == "finished"]
+        vals = {m: [x[m] for x in rs if m in x] for m in spec.show}
+        return f"  {name:<24} n={len(rs)}  " + "; ".join(
+            f"{m} {statistics.fmean(v):.1f} ± {statistics.pstdev(v) if len(v) < 2 else statistics.stdev(v):.1f}"
+            for m, v in vals.items() if v)  # fmt: skip
+
+    return "\n".join(cell(c.name) for c in spec.cells)
 
 
 def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
-    """Committed records that are stale for the current code or data, one line each
-    (``file: key (cell, seed): why``); and notes (data that cannot be checked here).
-    A malformed line raises :class:`RecordError` naming file and line."""
-    from lbi.experiment import encoder_init
+    """Records stale for the current code or data (``file: key (cell, seed): why``) and notes
+    (data not checkable here); a malformed line raises ``RecordError`` naming file:line."""
     from lbi.fingerprint import code_fingerprint
 
     stale, notes = [], []
@@ -192,8 +182,7 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
                 why.append(f"code {r.code_fingerprint} != {code}")
             try:
                 p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
-                init = None if r.mode == "lifter" else encoder_init(p, ctx.paths)
-                data = data_fingerprint(ctx.paths, r.source_2d, init)
+                data = fingerprints(p, r.mode, r.source_2d, ctx.paths)[1]
                 if r.data_fingerprint != data:
                     why.append(f"data {r.data_fingerprint} != {data}")
             except (FileNotFoundError, ValueError) as e:
@@ -201,6 +190,3 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
             if why:
                 stale.append(f"{f}: {r.key} ({r.cell}, seed {r.seed}): stale: {'; '.join(why)}")
     return stale, notes
-
-
-__all__ = ["RecordError", "SweepError", "check", "context", "init_ray", "run_sweep", "summary"]

@@ -3,7 +3,6 @@ are resolved: ``params.yaml`` + the budget + the cell's dotted overrides + the s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,11 +18,9 @@ SECTIONS = ("model", "pretrain2d", "train_stage1", "prune", "train_stage2", "lif
 
 @dataclass(frozen=True)
 class Cell:
-    """One setting of the ablated factor, run once per seed: ``overrides`` are dotted keys
-    into params sections (``prune.retention``, ``model.pgtl_variant``,
-    ``train_stage2.finetune_stage1``, ``lifter.train.epochs``, ``train.lr`` for both LBI
-    stages). ``table``/``row``/``column`` place its records in a paper table (``table``
-    defaults to the sweep's); ``name`` is unique in the sweep."""
+    """One setting of the ablated factor, run once per seed: dotted ``overrides`` of params
+    sections (``prune.retention``, ``lifter.train.epochs``, ``train.lr``: both LBI stages);
+    ``table`` (default: the sweep's), ``row``, ``column`` place its records."""
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -44,8 +41,7 @@ def cells(mode: str, table: str, rows: list[tuple[Any, ...]]) -> tuple[Cell, ...
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to run: cells x seeds (a grid), or an Optuna search (:class:`SearchSpec`).
-    ``show``: the metrics the driver prints per cell (mean ± std over seeds)."""
+    """Cells x seeds (or an Optuna search); ``show``: metrics printed per cell (mean ± std)."""
 
     name: str  # results/<name>.jsonl, MLflow experiment lbi-sweep-<name>
     table: str
@@ -67,13 +63,11 @@ class SweepSpec:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """Optuna (TPE) inside Tune with ASHA early stopping; ``space`` maps override keys
-    (as in :attr:`Cell.overrides`) to Tune domains (``tune.loguniform(...)``)."""
+    """Optuna inside Tune, ASHA stopping; ``space``: override keys -> Tune domains."""
 
     space: dict[str, Any]
     num_samples: int = 20
-    metric: str = "val_test_mpjpe_mm"
-    mode: str = "min"
+    metric: str = "val_test_mpjpe_mm"  # minimised
     grace_period: int = 1
     reduction_factor: float = 2.0
     seed: int = 0
@@ -149,12 +143,3 @@ def budget(p: Any, *, smoke: bool = False, stage1_epochs: int | None = None,
     if max_batches is not None:
         out |= {f"{s}.max_batches_per_epoch": max_batches for s in secs}
     return out
-
-
-def plain(obj: Any) -> Any:
-    """JSON types (tuples -> lists), as a record stores them."""
-    return json.loads(json.dumps(obj, default=str))
-
-
-def asdict(c: Cell) -> dict[str, Any]:
-    return plain(dataclasses.asdict(c))

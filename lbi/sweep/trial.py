@@ -1,11 +1,8 @@
 """One trial: the pipeline's stage functions (:mod:`lbi.stages`) on the trial's params.
 
-Params = ``params.yaml`` + budget + the cell's overrides + seed (:func:`resolve_params`);
-outputs under ``<out>/trials/<key>/``; stage 1 under ``<out>/stage1_cache/<key>/``, shared
-by the trials whose stage 1 is the same (keyed by what it depends on, trained once under
-a lock). Modes: ``progressive`` train_stage1 -> prune -> train_stage2 -> evaluate;
-``stage1`` train_stage1 -> evaluate (coarse); ``e2e_fine``/``e2e_both``
-train_end_to_end -> evaluate; ``lifter`` train_lifter -> evaluate.
+Outputs under ``<out>/trials/<key>/``; stage 1 under ``<out>/stage1_cache/<key>/``, shared
+by the trials whose stage 1 is the same (keyed by what it depends on; trained once, under
+a lock). Which stages each mode calls: :func:`_train_and_evaluate`.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +20,9 @@ from lbi import stages
 from lbi.config import to_dict
 from lbi.experiment import (
     StagePaths,
-    code_stages,
     data_fingerprint,
     encoder_init,
+    fingerprints,
     make_record,
     record_key,
 )
@@ -68,14 +64,6 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def fingerprints(p: Params, mode: str, source: str, paths: StagePaths) -> tuple[str, str]:
-    """(code, data) fingerprints of a model of ``mode``."""
-    from lbi.fingerprint import code_fingerprint
-
-    init = None if mode == "lifter" else encoder_init(p, paths)
-    return code_fingerprint(code_stages(mode)), data_fingerprint(paths, source, init)
-
-
 def trial_key(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> str:
     """The record key of (cell, seed): what it trains, and the code and data fingerprints."""
     p, _ = ctx.params(cell, seed, search)
@@ -93,12 +81,11 @@ def stage1_key(p: Params, source: str, paths: StagePaths) -> str:
 
 
 class TrialLog:
-    """The trial's tracker for :mod:`lbi.stages`: per-epoch metrics go to its MLflow run
-    (steps counted over phases) and to ``report`` (Ray Tune); replays a cached phase."""
+    """The trial's tracker for :mod:`lbi.stages`: epochs (counted over phases) to MLflow and Tune."""
 
-    def __init__(self, client: Any, run_id: str | None, report: Callable[[dict], None] | None,
-                 cell: str, seed: int) -> None:  # fmt: skip
-        self.client, self.run_id, self.report = client, run_id, report
+    def __init__(self, mlflow: bool, report: Callable[[dict], None] | None, cell: str,
+                 seed: int) -> None:  # fmt: skip
+        self.mlflow, self.report = mlflow, report
         self.cell, self.seed, self.offset, self.seen = cell, seed, 0, 0
         self.last: dict[str, float] = {}
 
@@ -108,13 +95,15 @@ class TrialLog:
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         m = {k: float(v) for k, v in metrics.items() if k != "epoch"}
-        if step is None:  # a stage's final numbers
-            return self._mlflow(m, None)
-        self.seen = max(self.seen, step)
-        self._mlflow(m, self.offset + step)
-        self.last = {**m, "epoch": self.offset + step}
-        if self.report is not None:
-            self.report({**self.last, "cell": self.cell, "seed": self.seed})
+        if step is not None:  # an epoch (else: a stage's final numbers)
+            self.seen, step = max(self.seen, step), self.offset + step
+            self.last = {**m, "epoch": step}
+            if self.report is not None:
+                self.report({**self.last, "cell": self.cell, "seed": self.seed})
+        if self.mlflow and m:
+            import mlflow
+
+            mlflow.log_metrics(m, step=step or 0)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         pass  # checkpoints stay in the trial folder
@@ -125,14 +114,6 @@ class TrialLog:
             self.log_metrics(h, i)
         self.offset += len(history)
         self.seen = 0
-
-    def _mlflow(self, m: dict[str, float], step: int | None) -> None:
-        if self.client is not None and m:
-            from mlflow.entities import Metric
-
-            now = int(time.time() * 1000)
-            ms = [Metric(k, v, now, step or 0) for k, v in m.items()]
-            self.client.log_batch(self.run_id, metrics=ms)
 
 
 def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths,
@@ -166,8 +147,8 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     trial_dir = ctx.out / "trials" / key
     paths = ctx.paths.for_trial(trial_dir, s1 if cell.mode in ("progressive", "stage1") else None)
     store = open_store(ctx.paths.store_in)
-    client, run_id = _start_run(ctx, cell, seed, key)
-    log = TrialLog(client, run_id, report, cell.name, seed)
+    tracked = _start_run(ctx, cell, seed, key)
+    log = TrialLog(tracked, report, cell.name, seed)
 
     def record(metrics: dict[str, float], error: str | None = None) -> RunRecord:
         rec = make_record(
@@ -179,7 +160,8 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
-        _end_run(client, run_id, rec)
+        if tracked:
+            _end_run(rec)
         return rec
 
     try:
@@ -188,39 +170,42 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     except Exception as e:
         record({}, f"{type(e).__name__}: {e}")
         raise
+    except BaseException:  # stopped by the scheduler (SystemExit) or Ctrl+C
+        if tracked:
+            import mlflow
+
+            mlflow.end_run("KILLED")
+        raise
     rec = record(metrics)
     if report is not None:
         report({**log.last, **metrics, "cell": cell.name, "seed": seed, "final": 1.0})
     return rec
 
 
-def _start_run(ctx: Context, cell: Cell, seed: int, key: str) -> tuple[Any, str | None]:
+def _start_run(ctx: Context, cell: Cell, seed: int, key: str) -> bool:
+    """The trial's MLflow run, nested under the sweep invocation's (None URI: no MLflow)."""
     if ctx.tracking_uri is None:
-        return None, None
-    from mlflow.tracking import MlflowClient
+        return False
+    import mlflow
 
-    client = MlflowClient(ctx.tracking_uri)
-    tags = {"mlflow.parentRunId": ctx.parent_run_id or "", "mlflow.runName": f"{cell.name}-s{seed}",
-            "lbi.record_key": key}  # fmt: skip
-    return client, client.create_run(ctx.experiment_id, tags=tags).info.run_id
+    mlflow.set_tracking_uri(ctx.tracking_uri)
+    mlflow.start_run(experiment_id=ctx.experiment_id, run_name=f"{cell.name}-s{seed}",
+                     parent_run_id=ctx.parent_run_id, tags={"lbi.record_key": key})  # fmt: skip
+    return True
 
 
-def _end_run(client: Any, run_id: str | None, rec: RunRecord) -> None:
+TAGS = ("sweep", "table", "row", "column", "cell", "mode", "seed", "source_2d", "dataset",
+        "synthetic", "git_commit", "code_fingerprint", "data_fingerprint", "numerics", "status",
+        "smoke", "error")  # fmt: skip
+
+
+def _end_run(rec: RunRecord) -> None:
     """The record as the run's tags (what and where), params (flattened) and metrics."""
-    if client is None:
-        return
-    from mlflow.entities import Metric, Param, RunTag
+    import mlflow
 
     from lbi.tracking import flatten
 
-    fields = ("sweep", "table", "row", "column", "cell", "mode", "seed", "source_2d", "dataset",
-              "synthetic", "git_commit", "code_fingerprint", "data_fingerprint", "numerics",
-              "status", "smoke", "error")  # fmt: skip
-    tags = [RunTag(f"lbi.{f}", str(getattr(rec, f))[:5000]) for f in fields]
-    flat = flatten({**rec.params, "overrides": rec.overrides, "epochs": rec.epochs})
-    params = [Param(k, str(v)[:500]) for k, v in flat.items()]
-    metrics = [Metric(k, v, int(time.time() * 1000), 0) for k, v in rec.metrics.items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i : i + 100])
-    client.log_batch(run_id, metrics=metrics, tags=tags)
-    client.set_terminated(run_id, "FINISHED" if rec.status == "finished" else "FAILED")
+    mlflow.set_tags({f"lbi.{f}": str(getattr(rec, f)) for f in TAGS})
+    mlflow.log_params(flatten({**rec.params, "overrides": rec.overrides, "epochs": rec.epochs}))
+    mlflow.log_metrics(rec.metrics)
+    mlflow.end_run("FINISHED" if rec.status == "finished" else "FAILED")
