@@ -11,7 +11,7 @@ of another variant of the same setting are another row, with the variant named.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,7 +41,6 @@ PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
 class Setting(NamedTuple):
     label: str  # the row
     output: str  # coarse | refined | lifter: whose metrics the row shows
-    x: float | None = None  # a numeric axis for the plot (Table 7: r)
 
 
 @dataclass(frozen=True)
@@ -121,23 +120,25 @@ def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block
 
 
 def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
-    """Per results file: how many records, which cells and seeds, code, data, budgets."""
-    by_file: dict[str, list[RunRecord]] = {}
-    for r in records:
-        by_file.setdefault(sweeps.file_of.get(r.key, "?"), []).append(r)
+    """Per results file: how many records, which sweep, cells and seeds, budgets, data, code."""
+    by_file: dict[str, dict[str, RunRecord]] = {}
+    for r in records:  # by key: a record may feed two rows
+        by_file.setdefault(sweeps.file_of.get(r.key, "?"), {})[r.key] = r
     out = []
     for f, recs in sorted(by_file.items()):
-        cells = sorted({r.cell for r in recs})
-        shown = ", ".join(cells[:8]) + (f" (+{len(cells) - 8} more)" if len(cells) > 8 else "")
-        commits = ", ".join(sorted({r.git_commit[:10] for r in recs}))
-        budgets = "; ".join(sorted({variant(r).budget for r in recs}))
-        seeds = ", ".join(str(s) for s in sorted({r.seed for r in recs}))
-        left = sweeps.left_out.get(f)
+
+        def each(field: str, rs: Iterable[RunRecord] = recs.values()) -> str:
+            found = sorted({getattr(r, field) for r in rs})
+            more = f" (+{len(found) - 8} more)" if len(found) > 8 else ""
+            return ", ".join(str(v) for v in found[:8]) + more
+
+        budgets = "; ".join(sorted({variant(r).budget for r in recs.values()}))
+        data = ", ".join(sorted({data_name(r) for r in recs.values()}))
+        commits = ", ".join(sorted({r.git_commit[:10] for r in recs.values()}))
+        left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
         out.append(
-            f"{f}: {len(recs)} finished records (sweep {', '.join(sorted({r.sweep for r in recs}))};"
-            f" cells {shown}; seeds {seeds}); epochs: {budgets}; data: "
-            f"{', '.join(sorted({data_name(r) for r in recs}))}; code: git {commits}"
-            + (f"; left out: {left}" if left else "")
+            f"{f}: {len(recs)} finished records (sweep {each('sweep')}; cells {each('cell')}; "
+            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: git {commits}{left}"
         )
     return out or ["no finished sweep records for this table (results/*.jsonl)"]
 
@@ -147,11 +148,12 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     used = select(spec, sweeps.records)
     rows = group(spec, used)
     label = ours(data_name(r) for r in used)
-    paper = [f"paper: lbi/report/paper.py (Table {spec.key.removeprefix('table')}, as printed)"]
+    paper = [f"paper: lbi/report/paper.py (TABLES[{spec.key!r}], as printed)"] if spec.paper else []
     table = Table(
         key=spec.key,
         title=spec.title,
-        caption=f"{spec.caption} Paper: {PAPER_IN} / {PAPER_CROSS}; ours: {label}.",
+        caption=f"{spec.caption} Ours: {label}."
+        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.paper else ""),
         blocks=(block(spec, rows, label),),
         notes=spec.notes,
         provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
@@ -164,22 +166,16 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
 # --------------------------------------------------------------------------------------
 IN = Column("in-domain MPJPE (mm)", "test_{out}_p1_mm", f"H3.6M MPJPE · {PAPER_IN}")
 CROSS = Column("cross-domain MPJPE (mm)", "cross_{out}_mpjpe_mm", f"3DHP MPJPE · {PAPER_CROSS}")
-IN_P1 = Column("in-domain MPJPE (mm)", "test_{out}_p1_mm")
-CROSS_MPJPE = Column("cross-domain MPJPE (mm)", "cross_{out}_mpjpe_mm")
+IN_P1, CROSS_MPJPE = Column(IN.label, IN.metric), Column(CROSS.label, CROSS.metric)
+MPJPE = Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}")  # tables with one paper column
 BG = (
-    Column(
-        "in-domain bg attention % (30-px rule)",
-        "test_stage1_bg_attention_pct",
-        f"H3.6M bg attention % · {PAPER_IN}",
-    ),
-    Column(
-        "cross-domain bg attention % (30-px rule)",
-        "cross_stage1_bg_attention_pct",
-        f"3DHP bg attention % · {PAPER_CROSS}",
-    ),
+    Column("in-domain bg attention % (30-px rule)", "test_stage1_bg_attention_pct",
+           f"H3.6M bg attention % · {PAPER_IN}"),
+    Column("cross-domain bg attention % (30-px rule)", "cross_stage1_bg_attention_pct",
+           f"3DHP bg attention % · {PAPER_CROSS}"),
     Column("in-domain bg attention % (exact mask)", "test_stage1_bg_attention_fgmask_pct"),
     Column("cross-domain bg attention % (exact mask)", "cross_stage1_bg_attention_fgmask_pct"),
-)
+)  # fmt: skip
 BG_NOTE = (
     "Background attention: share of the last stage-1 layer's joint-to-image attention "
     "outside 30-px discs around the joints (radius scaled to the crop); 'exact mask' uses "
@@ -192,6 +188,8 @@ BACKBONES |= {"hrnet_w32": "HRNet-w32", "hrnet_w48": "HRNet-w48"}
 PGTL_VARIANTS = {"before": "Normalization before Transposition"}
 PGTL_VARIANTS |= {"after": "Normalization after Transposition", "double": "Double Normalization"}
 PGTL_VARIANTS |= {"two_cross": "Two Cross-attention"}
+E2E = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision"}
+RETENTIONS = (0.01, 0.1, 0.3, 0.5, 1.0)  # the sweep's full grid (rows even when not run)
 
 
 def _model(r: RunRecord, name: str) -> object:
@@ -199,210 +197,105 @@ def _model(r: RunRecord, name: str) -> object:
     return tuple(v) if isinstance(v, list) else v
 
 
-def _paper(key: str, rows: Mapping[str, str], cols: Mapping[str, str]) -> dict:
-    """Our row -> {our paper-column header -> the printed value} from paper table ``key``."""
-    return {ours: {h: TABLES[key].cell(p, c) for h, c in cols.items()} for ours, p in rows.items()}
+def _paper(key: str, cols: Mapping[str, str]) -> dict:
+    """Paper row -> {our paper-column header -> the printed value} of paper table ``key``."""
+    return {row: {h: TABLES[key].cell(row, c) for h, c in cols.items()} for row in TABLES[key].rows}
 
 
-def _stage1(labels: Mapping[tuple[str, ...], str]) -> Callable:
+def _domains(key: str, rows: Mapping[str, tuple[str, str]]) -> dict:
+    """Tables 1 and 5 print one row per test domain: our row -> its two paper rows."""
+    cols = ((IN, 0, "MPJPE"), (CROSS, 1, "MPJPE"))
+    cols += ((BG[0], 0, "Background Attention"), (BG[1], 1, "Background Attention"))
+    return {o: {c.paper: TABLES[key].cell(p[d], k) for c, d, k in cols} for o, p in rows.items()}
+
+
+def _stage1(labels: Mapping[object, str], others: bool = False) -> Callable:
+    """Rows by ``model.stage1``; patterns not in ``labels`` are left out unless ``others``."""
+
     def settings(r: RunRecord) -> list[Setting]:
-        pattern = _model(r, "stage1")
-        return [Setting(labels[pattern], "coarse")] if pattern in labels else []
+        p = _model(r, "stage1")
+        label = labels.get(p, ", ".join(p or ()) if others else "")  # type: ignore[arg-type]
+        return [Setting(label, "coarse")] if label else []
 
     return settings
 
 
-def _t5_paper(rows: Mapping[str, str]) -> dict:
-    cols = ((IN, "H3.6M", "MPJPE"), (CROSS, "3DHP", "MPJPE"))
-    cols += ((BG[0], "H3.6M", "Background Attention"), (BG[1], "3DHP", "Background Attention"))
-    return {
-        ours: {c.paper: TABLES["table5"].cell(f"{p}, {d}", k) for c, d, k in cols}
-        for ours, p in rows.items()
-    }
+def _by_model(name: str, labels: Mapping[str, str], output: str) -> Callable:
+    """Rows by ``model.<name>``, labelled as the paper names them."""
+    return lambda r: [Setting(labels.get(str(_model(r, name)), str(_model(r, name))), output)]
 
 
-T5_ROWS = {"w/o PGTL (tl, tl, tl)": "w/o PGTL", "w/ PGTL (tl, pgtl, tl)": "w/ PGTL"}
-T4_ROWS = {"e2e_fine": ("end-to-end w/ fine supervision",)}
-T4_ROWS |= {"e2e_both": ("end-to-end w/ both supervision",)}
-RETENTIONS = (0.01, 0.1, 0.3, 0.5, 1.0)
+def _table4(r: RunRecord) -> list[Setting]:
+    if r.mode == "progressive":
+        return [Setting("Coarse Pose", "coarse"), Setting("Refined Pose", "refined")]
+    return [Setting(E2E[r.mode], "refined")] if r.mode in E2E else []
 
+
+def _table7(r: RunRecord) -> list[Setting]:
+    retention = float(r.params["prune"]["retention"])
+    return [Setting(f"{retention:g}", "refined"), Setting("Coarse Pose", "coarse")]
+
+
+def _table3(r: RunRecord) -> list[Setting]:
+    if r.mode == "lifter":
+        arch = r.params.get("lifter", {}).get("model", {}).get("arch", "architecture not recorded")
+        return [Setting(f"2D-only lifter ({arch})", "lifter")]
+    return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
+
+
+T1 = {"tl, tl, tl": ("H3.6M -> H3.6M", "H3.6M -> 3DHP")}
+WITHOUT, WITH = "w/o PGTL (tl, tl, tl)", "w/ PGTL (tl, pgtl, tl)"
+T5 = {WITHOUT: ("w/o PGTL, H3.6M", "w/o PGTL, 3DHP"), WITH: ("w/ PGTL, H3.6M", "w/ PGTL, 3DHP")}
+STAGE1_NOTE = "Runs: sweep records of tables 1, 5 and 6, by their model.stage1."
 SPECS: tuple[Spec, ...] = (
-    Spec(
-        "table1",
-        "Table 1 — straightforward image model: generalisation and background attention",
-        "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
-        ("1", "5", "6"),
-        _stage1({NO_PGTL: "tl, tl, tl"}),
-        (IN, CROSS, *BG),
-        rows=("tl, tl, tl",),
-        paper={
-            "tl, tl, tl": {
-                IN.paper: TABLES["table1"].cell("H3.6M -> H3.6M", "MPJPE"),
-                CROSS.paper: TABLES["table1"].cell("H3.6M -> 3DHP", "MPJPE"),
-                BG[0].paper: TABLES["table1"].cell("H3.6M -> H3.6M", "Background Attention"),
-                BG[1].paper: TABLES["table1"].cell("H3.6M -> 3DHP", "Background Attention"),
-            }
-        },
-        notes=(BG_NOTE, "Runs: records of tables 1, 5 and 6 whose model.stage1 is tl, tl, tl."),
-        setting_header="stage-1 layers",
-    ),
-    Spec(
-        "table4",
-        "Table 4 — progressive learning",
-        "MPJPE, end-to-end vs progressive training.",
-        ("4",),
-        lambda r: (
-            [Setting("Coarse Pose", "coarse"), Setting("Refined Pose", "refined")]
-            if r.mode == "progressive"
-            else [Setting(label, "refined") for label in T4_ROWS.get(r.mode, ())]
-        ),
-        (IN, CROSS),
-        rows=tuple(TABLES["table4"].rows),
-        paper=_paper(
-            "table4",
-            {k: k for k in TABLES["table4"].rows},
-            {IN.paper: "Human3.6m", CROSS.paper: "3DHP"},
-        ),
-        setting_header="Strategy",
-    ),
-    Spec(
-        "table5",
-        "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
-        "Coarse pose and stage-1 background attention, without and with a PGTL.",
-        ("1", "5", "6"),
-        _stage1({NO_PGTL: "w/o PGTL (tl, tl, tl)", PGTL: "w/ PGTL (tl, pgtl, tl)"}),
-        (IN, CROSS, *BG),
-        rows=tuple(T5_ROWS),
-        paper=_t5_paper(T5_ROWS),
-        notes=(BG_NOTE, "Runs: records of tables 1, 5 and 6 by their model.stage1."),
-    ),
-    Spec(
-        "table6",
-        "Table 6 — Transformer vs Pose-guided layers in stage 1",
-        "Coarse pose by stage-1 layer composition.",
-        ("6",),
-        lambda r: [
-            Setting(
-                PATTERNS.get(_model(r, "stage1"), ", ".join(_model(r, "stage1") or ())), "coarse"
-            )
-        ],
-        (Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}"), CROSS_MPJPE),
-        rows=tuple(TABLES["table6"].rows),
-        paper=_paper(
-            "table6", {k: k for k in TABLES["table6"].rows}, {f"MPJPE · {PAPER_IN}": "MPJPE"}
-        ),
-        notes=(
-            "Rows 'TL,PGTL' count the first two stage-1 layers (our reading); the last is "
-            "always a Transformer Layer: 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",
-        ),
-        setting_header="Transformer Layer, Pose-guided Layer",
-    ),
-    Spec(
-        "table7",
-        "Table 7 — retention rate r of the Adaptive Feature Selection Module",
-        "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.",
-        ("7",),
-        lambda r: [
-            Setting(
-                f"{r.params['prune']['retention']:g}", "refined", r.params["prune"]["retention"]
-            ),
-            Setting("Coarse Pose", "coarse"),
-        ],
-        (Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}"), CROSS_MPJPE),
-        rows=(*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"),
-        paper=_paper(
-            "table7", {k: k for k in TABLES["table7"].rows}, {f"MPJPE · {PAPER_IN}": "MPJPE"}
-        ),
-        shared=frozenset({"Coarse Pose"}),
-        notes=(
-            "Coarse Pose: the stage-1 model every r of a seed starts from, counted once per seed.",
-        ),
-        setting_header="r",
-    ),
-    Spec(
-        "table9",
-        "Table 9 — image-encoder pretraining",
-        "Refined pose by how the image encoder was initialised (the sweep's row).",
-        ("9",),
-        lambda r: [Setting(r.row, "refined")],
-        (Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}"), CROSS_MPJPE),
-        rows=tuple(TABLES["table9"].rows),
-        paper=_paper(
-            "table9", {k: k for k in TABLES["table9"].rows}, {f"MPJPE · {PAPER_IN}": "MPJPE"}
-        ),
-        setting_header="Dataset / Task",
-    ),
-    Spec(
-        "table10",
-        "Table 10 — image encoder",
-        "Refined pose by image-encoder backbone (model.backbone).",
-        ("10",),
-        lambda r: [
-            Setting(
-                BACKBONES.get(str(_model(r, "backbone")), str(_model(r, "backbone"))), "refined"
-            )
-        ],
-        (Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}"), CROSS_MPJPE),
-        rows=tuple(TABLES["table10"].rows),
-        paper=_paper(
-            "table10", {k: k for k in TABLES["table10"].rows}, {f"MPJPE · {PAPER_IN}": "MPJPE"}
-        ),
-        notes=("The paper prints this table as two side-by-side column pairs; one row each here.",),
-        setting_header="Backbone",
-    ),
-    Spec(
-        "table11",
-        "Table 11 — Pose-guided dual attention variants",
-        "Coarse pose by PGTL normalisation order (model.pgtl_variant).",
-        ("11",),
-        lambda r: [
-            Setting(
-                PGTL_VARIANTS.get(str(_model(r, "pgtl_variant")), str(_model(r, "pgtl_variant"))),
-                "coarse",
-            )
-        ],
-        (IN, CROSS),
-        rows=tuple(TABLES["table11"].rows),
-        paper=_paper(
-            "table11",
-            {k: k for k in TABLES["table11"].rows},
-            {IN.paper: "H3.6M", CROSS.paper: "3DHP"},
-        ),
-        setting_header="Strategy",
-    ),
-)
-
-SEEDS = Spec(
-    "table3",
-    "Table 3 — runs over seeds",
-    "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm, 17 joints); in-domain P1.",
-    ("3",),
-    lambda r: (
-        [
-            Setting(
-                f"2D-only lifter ({r.params.get('lifter', {}).get('model', {}).get('arch', '?')})",
-                "lifter",
-            )
-        ]
-        if r.mode == "lifter"
-        else [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
-    ),
-    (
-        Column("PCK", "cross_{out}_pck150_pct"),
-        Column("AUC", "cross_{out}_auc_pct"),
-        CROSS_MPJPE,
-        IN_P1,
-    ),
-    setting_header="Method",
-)
-
-OTHER = Spec(
-    "sweeps_other",
-    "Other sweeps (not in the paper)",
-    "Sweep records whose table is no paper table, by (table, row); the refined pose, the "
-    "coarse pose of stage-1-only runs, the lifter's pose of lifter runs.",
-    (),
-    lambda r: [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])],
-    (IN_P1, CROSS_MPJPE),
-    setting_header="table · row",
-)
+    Spec("table1",
+         "Table 1 — straightforward image model: generalisation and background attention",
+         "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
+         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG), tuple(T1),
+         _domains("table1", T1), notes=(BG_NOTE, STAGE1_NOTE), setting_header="stage-1 layers"),
+    Spec("table4", "Table 4 — progressive learning", "MPJPE, end-to-end vs progressive training.",
+         ("4",), _table4, (IN, CROSS), tuple(TABLES["table4"].rows),
+         _paper("table4", {IN.paper: "Human3.6m", CROSS.paper: "3DHP"}), setting_header="Strategy"),
+    Spec("table5", "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
+         "Coarse pose and stage-1 background attention, without and with a PGTL.",
+         ("1", "5", "6"), _stage1({NO_PGTL: WITHOUT, PGTL: WITH}), (IN, CROSS, *BG),
+         tuple(T5), _domains("table5", T5), notes=(BG_NOTE, STAGE1_NOTE)),
+    Spec("table6", "Table 6 — Transformer vs Pose-guided layers in stage 1",
+         "Coarse pose by stage-1 layer composition (model.stage1).", ("6",),
+         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), tuple(TABLES["table6"].rows),
+         _paper("table6", {MPJPE.paper: "MPJPE"}),
+         notes=("Rows count the first two stage-1 layers (our reading; the last is always a "
+                "Transformer Layer): 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",),
+         setting_header="Transformer Layer, Pose-guided Layer"),
+    Spec("table7", "Table 7 — retention rate r of the Adaptive Feature Selection Module",
+         "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.", ("7",),
+         _table7, (MPJPE, CROSS_MPJPE), (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"),
+         _paper("table7", {MPJPE.paper: "MPJPE"}), frozenset({"Coarse Pose"}),
+         notes=("Coarse Pose: the stage-1 model all r of a seed start from, once per seed.",),
+         setting_header="r"),
+    Spec("table9", "Table 9 — image-encoder pretraining",
+         "Refined pose by how the image encoder started (the records' row).", ("9",),
+         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), tuple(TABLES["table9"].rows),
+         _paper("table9", {MPJPE.paper: "MPJPE"}), setting_header="Dataset / Task"),
+    Spec("table10", "Table 10 — image encoder", "Refined pose by backbone (model.backbone).",
+         ("10",), _by_model("backbone", BACKBONES, "refined"), (MPJPE, CROSS_MPJPE),
+         tuple(TABLES["table10"].rows), _paper("table10", {MPJPE.paper: "MPJPE"}),
+         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",
+                ),
+         setting_header="Backbone"),
+    Spec("table11", "Table 11 — Pose-guided dual attention variants",
+         "Coarse pose by PGTL normalisation order (model.pgtl_variant).", ("11",),
+         _by_model("pgtl_variant", PGTL_VARIANTS, "coarse"), (IN, CROSS),
+         tuple(TABLES["table11"].rows), _paper("table11", {IN.paper: "H3.6M", CROSS.paper: "3DHP"}),
+         setting_header="Strategy"),
+)  # fmt: skip
+SEEDS = Spec("table3", "Table 3 — runs over seeds",
+             "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),
+             _table3, (Column("PCK", "cross_{out}_pck150_pct"),
+                       Column("AUC", "cross_{out}_auc_pct"), CROSS_MPJPE, IN_P1),
+             setting_header="Method")  # fmt: skip
+OTHER = Spec("sweeps_other", "Other sweeps (not in the paper)",
+             "Sweep records whose table is no paper table, by (table, row): the refined pose; the "
+             "coarse pose of stage-1-only runs; the lifter's pose of lifter runs.", (),
+             lambda r: [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])],
+             (IN_P1, CROSS_MPJPE), setting_header="table · row")  # fmt: skip

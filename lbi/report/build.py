@@ -92,19 +92,21 @@ def pipeline_figures(s: PipelineSource, gen: Path) -> list[tuple[str, str]]:
         afsm = f"; AFSM keeps {kept} of {s.afsm.get('hw_tokens')} tokens (r = {r})" if kept else ""
         made = (
             ("fig3_attention", figures.attention_overview,
-             f"Fig. 3 analogue: last stage-1 layer attention, mean over joints {where}; "
-             "white: the 2D pose; colour bar: attention weight"),
+             f"Fig. 3 analogue: last stage-1 layer attention, mean over joints {where}",
+             "; white: the 2D pose; colour bar: attention weight"),
             ("fig4_joint_attention", figures.joint_attention,
-             f"Fig. 4 analogue: attention of single joints, sample 0 {where}; x: the joint"),
+             f"Fig. 4 analogue: attention of single joints, sample 0 {where}",
+             "; x: the joint; colour bar: attention weight"),
             ("fig9_kept_tokens", figures.kept_tokens,
-             f"Fig. 9 analogue: image tokens kept by the AFSM in red {where}{afsm}"),
+             f"Fig. 9 analogue: image tokens kept by the AFSM in red {where}", afsm),
             ("fig11_joint_area", figures.joint_area_matrix,
-             f"Fig. 11 analogue: attention from each joint (row) to each joint's area {where}"),
+             f"Fig. 11 analogue: attention from each joint (row) to each joint's area {where}",
+             "; colour bar: share of the joint's attention"),
         )  # fmt: skip
-        for stem, draw, title in made:
+        for stem, draw, title, more in made:
             name = f"{stem}_{s.source}_{split}.png"
             draw(ex, split, gen / name, title)
-            out.append((title, name))
+            out.append((title + more, name))
     return out
 
 
@@ -165,7 +167,8 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         "Paper numbers: `lbi/report/paper.py`, only in rows or columns labelled 'paper (...)'.",
         "- A cell is the mean ± sample std (ddof=1) over its n runs (seeds); the runs of one "
         "row share one setting, budget (epochs by phase), token width, stage-2 schedule, data "
-        "and 2D source, named in the 'runs' column. 'not run': no finished record; '–': no value.",
+        "and 2D source, named in the 'runs' column. 'not run': no finished record; "
+        "'–': no value (the paper prints none, or it does not apply).",
         f"- Records left out (failed or smoke): {left or 'none'}.",
         "",
     ]

@@ -61,12 +61,12 @@ def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarr
 def save_png(fig: Figure, out: Path) -> Path:
     """PNG without software/date metadata: the same figure gives the same bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     return write_atomic(out, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
 def _title(fig: Figure, title: str) -> None:
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())), fontsize=8)
+    fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8, y=1.02)
 
 
 def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
@@ -89,7 +89,7 @@ def _heat(
     im = None
     for i, ax in enumerate(axes):
         h, w = crops[i].shape[:2]
-        ax.imshow(crops[i])
+        ax.imshow(crops[i], extent=(0, w, h, 0))
         im = ax.imshow(maps[i], cmap="jet", alpha=0.5, vmin=0.0, vmax=vmax, extent=(0, w, h, 0))
         if poses is not None:
             for a, b in _bones(len(poses[i])):
@@ -141,7 +141,7 @@ def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str)
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
         rgba[mask.reshape(fh, fw)] = (1.0, 0.0, 0.0, 0.55)
         h, w = crops[i].shape[:2]
-        ax.imshow(crops[i])
+        ax.imshow(crops[i], extent=(0, w, h, 0))
         ax.imshow(rgba, extent=(0, w, h, 0), interpolation="nearest")
         ax.set_title(f"kept {int(mask.sum())} of {fh * fw} tokens", fontsize=7)
         ax.axis("off")
@@ -207,7 +207,7 @@ def ablation_plot(
 
     ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
     """
-    fig, axes = _figure((6.0, 3.4))
+    fig, axes = _figure((7.0, 3.6))
     ax = axes[0, 0]
     k = len(series)
     for m, (name, per_setting) in enumerate(series.items()):
@@ -221,7 +221,7 @@ def ablation_plot(
                 ax.errorbar(x, np.mean(v), yerr=np.std(v, ddof=1), color="k", capsize=3, lw=0.8)
     ax.plot([], [], "o", ms=3, color="k", label="one run (seed)")
     ax.errorbar([], [], yerr=[], color="k", capsize=3, lw=0.8, label="± sample std (n ≥ 2)")
-    ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=6, ha="right")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=6, ha="right")
     ax.set_ylabel("MPJPE (mm)")
     ax.legend(fontsize=6)
     ax.set_title(textwrap.fill(title, 90), fontsize=8)

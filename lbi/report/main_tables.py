@@ -20,6 +20,8 @@ from lbi.report.table import Block, Table
 SOURCE_NAMES = {"sh": "SH 2D", "cpn": "CPN 2D", "gt": "ground-truth 2D"}
 PAPER_IN, PAPER_CROSS = ablations.PAPER_IN, ablations.PAPER_CROSS
 OUTPUTS = ("refined", "coarse", "lifter")
+NAMES = {"refined": "LBI refined (stage 2)", "coarse": "LBI coarse (stage 1)"}
+NAMES |= {"lifter": "2D-only lifter"}
 
 
 def source_data(s: PipelineSource) -> list[str]:
@@ -44,7 +46,8 @@ def model_label(s: PipelineSource, output: str) -> str:
     stage = "stage 2" if output == "refined" else "stage 1"
     if rec is None:
         return f"LBI {output} ({stage}; schedule not recorded)"
-    return f"LBI {output} ({stage}{', stage 1 fine-tuned in stage 2' if finetuned(rec) else ''})"
+    ft = ", stage 1 fine-tuned in stage 2" if output == "refined" else ", fine-tuned in stage 2"
+    return f"LBI {output} ({stage}{ft if finetuned(rec) else ''})"
 
 
 def pipeline_provenance(s: PipelineSource) -> str:
@@ -80,7 +83,7 @@ def ordered_actions(actions: Sequence[str]) -> list[str]:
 def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
     avg = ("Avg. (action-wise)", "Avg. (frame-wise)", "n")
     if s is None:
-        rows = tuple((f"{o} · ours", NOT_RUN, NOT_RUN, "0") for o in OUTPUTS)
+        rows = tuple((f"{NAMES[o]} · ours", NOT_RUN, NOT_RUN, "0") for o in OUTPUTS)
         return Block(f"{SOURCE_NAMES[source]} · ours: not run", ("Model", *avg), rows)
     per = s.tables.get("per_action", {})
     actions = ordered_actions(sorted({a for m in per.values() for a in m.get(protocol, {})}))
@@ -141,7 +144,7 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
             n = "1" if s.metrics.get(f"cross_{o}_mpjpe_mm") is not None else "0"
             rows.append((model_label(s, o), s.source, *cells, n))
     if not rows:
-        rows = [(f"{o} · pipeline", NONE, NOT_RUN, NOT_RUN, NOT_RUN, "0") for o in OUTPUTS]
+        rows = [(NAMES[o], NONE, NOT_RUN, NOT_RUN, NOT_RUN, "0") for o in OUTPUTS]
     label = ours(d for s in pipeline.values() for d in source_data(s))
     blocks.append(Block(f"pipeline, one run each · {label}, cross domain", header, tuple(rows)))
     seed_rows = ablations.group(ablations.SEEDS, sweeps.records)
