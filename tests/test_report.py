@@ -30,16 +30,36 @@ def rec(**kw: Any) -> RunRecord:
     """A finished record; ``metrics`` default from ``mm`` (every output, both domains)."""
     mm = kw.pop("mm", 50.0)
     d: dict[str, Any] = {
-        "sweep": "retention", "table": "7", "row": "MPJPE", "column": "r", "cell": "r=0.3",
-        "mode": "progressive", "seed": 0, "source_2d": "gt",
-        "epochs": {"stage1": 2, "stage2": 1}, "params": json.loads(json.dumps(LBI_PARAMS)),
-        "overrides": {}, "git_commit": "a" * 40, "code_fingerprint": "c",
-        "data_fingerprint": "d", "dataset": "embedded", "synthetic": True,
+        "sweep": "retention",
+        "table": "7",
+        "row": "MPJPE",
+        "column": "r",
+        "cell": "r=0.3",
+        "mode": "progressive",
+        "seed": 0,
+        "source_2d": "gt",
+        "epochs": {"stage1": 2, "stage2": 1},
+        "params": json.loads(json.dumps(LBI_PARAMS)),
+        "overrides": {},
+        "git_commit": "a" * 40,
+        "code_fingerprint": "c",
+        "data_fingerprint": "d",
+        "dataset": "embedded",
+        "synthetic": True,
         "numerics": "pinned:avx2:2",
-        "metrics": {f"{s}_{o}_{k}": mm + i for i, (s, k) in enumerate(
-            [("test", "p1_mm"), ("cross", "mpjpe_mm"), ("cross", "pck150_pct"), ("cross", "auc_pct")])
-            for o in ("coarse", "refined", "lifter")},
-    }  # fmt: skip
+        "metrics": {
+            f"{s}_{o}_{k}": mm + i
+            for i, (s, k) in enumerate(
+                [
+                    ("test", "p1_mm"),
+                    ("cross", "mpjpe_mm"),
+                    ("cross", "pck150_pct"),
+                    ("cross", "auc_pct"),
+                ]
+            )
+            for o in ("coarse", "refined", "lifter")
+        },
+    }
     d.update(kw)
     d["key"] = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     return RunRecord(**d)
@@ -52,10 +72,17 @@ def with_param(section: str, name: str, v: Any, **kw: Any) -> RunRecord:
 
 
 def write_pipeline(root: Path) -> None:
-    metrics = {f"test_{o}_{p}{f}_mm": 70.0 + i for i, o in enumerate(("coarse", "refined", "lifter"))
-               for p in ("p1", "p2") for f in ("", "_framewise")}  # fmt: skip
-    metrics |= {f"cross_{o}_{k}": 90.0 for o in ("coarse", "refined", "lifter")
-                for k in ("mpjpe_mm", "pck150_pct", "auc_pct")}  # fmt: skip
+    metrics = {
+        f"test_{o}_{p}{f}_mm": 70.0 + i
+        for i, o in enumerate(("coarse", "refined", "lifter"))
+        for p in ("p1", "p2")
+        for f in ("", "_framewise")
+    }
+    metrics |= {
+        f"cross_{o}_{k}": 90.0
+        for o in ("coarse", "refined", "lifter")
+        for k in ("mpjpe_mm", "pck150_pct", "auc_pct")
+    }
     save_json(root / "metrics/gt.json", metrics)
     per = {o: {"p1": {"kick": 60.0, "walk": 80.0}, "p2": {"kick": 50.0}} for o in ("refined",)}
     tables = {"per_action": per, "dataset": "embedded", "synthetic": True}
@@ -65,23 +92,43 @@ def write_pipeline(root: Path) -> None:
     att /= att.sum(-1, keepdims=True)
     ex = {}
     for split in ("test", "cross"):
-        ex |= {f"{split}_crops": rng.integers(0, 255, (2, 16, 12, 3), dtype=np.uint8),
-               f"{split}_pose2d_px": rng.random((2, 17, 2)) * 12, f"{split}_attention": att,
-               f"{split}_kept_idx": np.array([[0, 3, 5], [1, 2, 4]]),
-               f"{split}_joint_area": rng.random((17, 17))}  # fmt: skip
+        ex |= {
+            f"{split}_crops": rng.integers(0, 255, (2, 16, 12, 3), dtype=np.uint8),
+            f"{split}_pose2d_px": rng.random((2, 17, 2)) * 12,
+            f"{split}_attention": att,
+            f"{split}_kept_idx": np.array([[0, 3, 5], [1, 2, 4]]),
+            f"{split}_joint_area": rng.random((17, 17)),
+        }
     save_npz(root / "data/eval/gt/examples.npz", **ex)
-    hist = [{"epoch": float(e), "val_cross_mpjpe_mm": 100.0 - e, "val_test_mpjpe_mm": 90.0 - e}
-            for e in (1, 2)]  # fmt: skip
+    hist = [
+        {"epoch": float(e), "val_cross_mpjpe_mm": 100.0 - e, "val_test_mpjpe_mm": 90.0 - e}
+        for e in (1, 2)
+    ]
     for c in ("stage1", "stage2", "lifter"):
         save_json(root / f"plots/gt/{c}.json", hist)
     save_json(root / "data/prune/gt/afsm.json", {"r": 0.3, "test_kept_tokens": 3, "hw_tokens": 12})
     save_json(root / "data/models/pretrain2d/backbone.json", {"enabled": False})
     p = dict(LBI_PARAMS, train_stage2={"finetune_stage1": True})
-    write_records(root / "data/eval/gt/records.jsonl", [
-        rec(sweep="pipeline", table="", cell="pipeline", params=p, epochs={"stage1": 20, "stage2": 15}),
-        rec(sweep="pipeline", table="", cell="lifter", mode="lifter", epochs={"lifter": 35},
-            params={"lifter": {"model": {"arch": "lifter_graformer"}}}),
-    ])  # fmt: skip
+    write_records(
+        root / "data/eval/gt/records.jsonl",
+        [
+            rec(
+                sweep="pipeline",
+                table="",
+                cell="pipeline",
+                params=p,
+                epochs={"stage1": 20, "stage2": 15},
+            ),
+            rec(
+                sweep="pipeline",
+                table="",
+                cell="lifter",
+                mode="lifter",
+                epochs={"lifter": 35},
+                params={"lifter": {"model": {"arch": "lifter_graformer"}}},
+            ),
+        ],
+    )
 
 
 RETENTION = [
@@ -96,20 +143,46 @@ def write_inputs(root: Path) -> None:
     smoke = with_param("prune", "retention", 0.5, cell="r=0.5", smoke=True, mm=999.0)
     failed = with_param("prune", "retention", 0.1, cell="r=0.1", status="failed", error="x")
     write_records(root / "results/retention.jsonl", [*RETENTION, smoke, failed])
-    layers = [with_param("model", "stage1", p, sweep="layers", table="6", mode="stage1",
-                         cell=",".join(p), seed=s, mm=40.0 + s, epochs={"stage1": 3})
-              for p in (["tl", "tl", "tl"], ["tl", "pgtl", "tl"]) for s in (0, 1)]  # fmt: skip
+    layers = [
+        with_param(
+            "model",
+            "stage1",
+            p,
+            sweep="layers",
+            table="6",
+            mode="stage1",
+            cell=",".join(p),
+            seed=s,
+            mm=40.0 + s,
+            epochs={"stage1": 3},
+        )
+        for p in (["tl", "tl", "tl"], ["tl", "pgtl", "tl"])
+        for s in (0, 1)
+    ]
     write_records(root / "results/layers.jsonl", layers)
-    prog = [rec(sweep="progressive", table="4", cell=f"p{e}", seed=s, mm=m,
-                epochs={"stage1": e, "stage2": 1})
-            for e, ms in ((2, (70.0, 72.0)), (4, (30.0, 32.0))) for s, m in enumerate(ms)]  # fmt: skip
+    prog = [
+        rec(
+            sweep="progressive",
+            table="4",
+            cell=f"p{e}",
+            seed=s,
+            mm=m,
+            epochs={"stage1": e, "stage2": 1},
+        )
+        for e, ms in ((2, (70.0, 72.0)), (4, (30.0, 32.0)))
+        for s, m in enumerate(ms)
+    ]
     write_records(root / "results/progressive.jsonl", prog)
     other = rec(sweep="layers", table="stage2-depth", row="3")
     write_records(root / "results/depth.jsonl", [other])
 
 
 def files(root: Path) -> dict[Path, bytes]:
-    return {p.relative_to(root): p.read_bytes() for p in sorted(root.glob("reports/**/*")) if p.is_file()}  # fmt: skip
+    return {
+        p.relative_to(root): p.read_bytes()
+        for p in sorted(root.glob("reports/**/*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +241,26 @@ def test_budgets_are_kept_apart(built) -> None:
     assert e2e[3] == "not run" and e2e[2] == "32.6"
 
 
+def test_widths_and_schedules_are_kept_apart() -> None:
+    from lbi.report import ablations
+
+    t7 = next(s for s in ablations.SPECS if s.key == "table7")
+
+    runs = [
+        rec(cell="a", seed=0, mm=10.0),
+        rec(cell="a", seed=1, mm=12.0),
+        with_param("model", "dim", 64, cell="b", mm=40.0),
+        with_param("train_stage2", "finetune_stage1", True, cell="c", mm=70.0),
+    ]
+    rows = [r for r in ablations.group(t7, runs) if r.setting.label == "0.3"]
+    assert [(r.variant.dim, r.variant.finetune, len(r.records)) for r in rows] == [
+        (32, False, 2),
+        (32, True, 1),
+        (64, False, 1),
+    ]
+    assert [r.stat(ablations.MPJPE).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
+
+
 def test_tables_from_layers_and_other_sweeps(built) -> None:
     (t1,) = md_rows(gen(built, "generated/table1.md"), "tl, tl, tl")
     assert t1[3] == "40.5 ± 0.7" and t1[-1] == "2"
@@ -192,11 +285,17 @@ def test_not_run_everywhere_without_records(tmp_path: Path, monkeypatch) -> None
 def test_pipeline_tables_and_not_appended_to_ablations(built) -> None:
     text = gen(built, "README.md")
     t2 = gen(built, "generated/table2_p1.md")
-    (refined,) = [r for r in md_rows(t2, "LBI refined (stage 2, stage 1 fine-tuned in stage 2) · ours (embedded synthetic)")]  # fmt: skip
+    (refined,) = [
+        r
+        for r in md_rows(
+            t2, "LBI refined (stage 2, stage 1 fine-tuned in stage 2) · ours (embedded synthetic)"
+        )
+    ]
     assert refined[1:] == ["60.0", "80.0", "71.0", "71.0", "1"]
     assert "epochs stage1 20 + stage2 15" in t2 and "lifter 35" in t2
     assert "2D-only lifter (lifter_graformer)" in gen(built, "generated/table3.md")
-    assert "pipeline" not in gen(built, "generated/table7.md")
+    for key in ("table4", "table6", "table7"):  # the pipeline's run (20 + 15) is no sweep cell
+        assert "stage1 20" not in gen(built, f"generated/{key}.md")
     assert "](generated/fig3_attention_gt_test.png)" in text
 
 
@@ -220,7 +319,9 @@ def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
         assert str(root).encode() not in b
     assert "/tmp" not in text and "/work" not in text and "samples_per_s" not in text
     readme = first[Path("reports/README.md")].decode()
-    assert [line for line in readme.splitlines() if "commit" in line] == [f"Built at git commit `{'0' * 40}`."]  # fmt: skip
+    assert [line for line in readme.splitlines() if "commit" in line] == [
+        f"Built at git commit `{'0' * 40}`."
+    ]
     assert "Built at" not in text.replace(readme, "")
 
 
