@@ -61,6 +61,9 @@ def ablation_figure(rows: list[ablations.Row], spec: ablations.Spec, gen: Path) 
         f"{r.setting.label}\n{r.variant.text()}" if many and r.variant else r.setting.label
         for r in rows
     ]
+    labels = [
+        lab if r.records else f"{lab}\n(not run)" for lab, r in zip(labels, rows, strict=True)
+    ]
     series = {}
     for c in spec.columns[:2]:
         key = [c.metric.format(out=r.setting.output) for r in rows]

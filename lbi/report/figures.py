@@ -53,7 +53,7 @@ def _bones(num_joints: int) -> list[tuple[int, int]]:
 
 
 def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=size)
+    fig = Figure(figsize=size, layout="constrained")  # room for titles, labels, colour bars
     FigureCanvasAgg(fig)
     return fig, np.asarray(fig.subplots(1, ncols, squeeze=False))
 
@@ -61,12 +61,12 @@ def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarr
 def save_png(fig: Figure, out: Path) -> Path:
     """PNG without software/date metadata: the same figure gives the same bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return write_atomic(out, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
 def _title(fig: Figure, title: str) -> None:
-    fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8, y=1.02)
+    fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8)
 
 
 def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
@@ -96,7 +96,7 @@ def _heat(
                 ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
         ax.set_title(titles[i], fontsize=7)
         ax.axis("off")
-    cb = fig.colorbar(im, ax=list(axes), fraction=0.03, pad=0.02)
+    cb = fig.colorbar(im, ax=list(axes), fraction=0.03)
     cb.set_label("attention weight (a map sums to 1)", fontsize=6)
     cb.ax.tick_params(labelsize=6)
 
