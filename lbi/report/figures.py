@@ -89,8 +89,16 @@ def _heat(
     im = None
     for i, ax in enumerate(axes):
         h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0))
-        im = ax.imshow(maps[i], cmap="jet", alpha=0.5, vmin=0.0, vmax=vmax, extent=(0, w, h, 0))
+        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
+        im = ax.imshow(
+            maps[i],
+            cmap="jet",
+            alpha=0.5,
+            vmin=0,
+            vmax=vmax,
+            extent=(0, w, h, 0),
+            interpolation="nearest",
+        )  # one square per image token
         if poses is not None:
             for a, b in _bones(len(poses[i])):
                 ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
@@ -141,7 +149,7 @@ def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str)
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
         rgba[mask.reshape(fh, fw)] = (1.0, 0.0, 0.0, 0.55)
         h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0))
+        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
         ax.imshow(rgba, extent=(0, w, h, 0), interpolation="nearest")
         ax.set_title(f"kept {int(mask.sum())} of {fh * fw} tokens", fontsize=7)
         ax.axis("off")
