@@ -157,7 +157,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
             f"`pretrain2d` stage ({bb.get('train_samples')} crops, synthetic; final 2D error "
             f"{bb.get('val_test_error_px', float('nan')):.1f} px in-domain / "
             f"{bb.get('val_cross_error_px', float('nan')):.1f} px cross-domain), then "
-            "fine-tuned in stage 1."
+            "fine-tuned in stage 1 (`<models>/pretrain2d/backbone.json`)."
         )
     elif bb:
         lines.append(

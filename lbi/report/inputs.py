@@ -110,7 +110,7 @@ def load_source(paths: Paths, source: str) -> PipelineSource | None:
         curves={c: h for c, h in curves.items() if h},
         afsm=_json(Path(paths.prune) / source / "afsm.json", files),
         examples=examples,
-        files=tuple(files),
+        files=tuple(sorted(files)),
     )
 
 

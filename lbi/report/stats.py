@@ -38,10 +38,10 @@ class Stat:
         return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (self.n - 1))
 
     def text(self, n_row: int | None = None) -> str:
-        """``"not run"``, ``"72.7"`` (one run) or ``"74.8 ± 1.6"``; `` (n=k)`` when the cell
-        has fewer runs than its row (a run without this metric)."""
+        """``"72.7"`` (one run) or ``"74.8 ± 1.6"``; `` (n=k)`` when the cell has fewer runs
+        than its row (a run without this metric); "–" when no run has it."""
         if self.n == 0:
-            return NOT_RUN
+            return NONE
         out = f"{self.mean:.1f}" if self.n == 1 else f"{self.mean:.1f} ± {self.std:.1f}"
         return out if n_row in (None, self.n) else f"{out} (n={self.n})"
 
