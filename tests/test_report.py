@@ -173,6 +173,24 @@ def write_inputs(root: Path) -> None:
         for s, m in enumerate(ms)
     ]
     write_records(root / "results/progressive.jsonl", prog)
+    lifter = {"lifter": {"model": {"arch": "lifter_graformer"}}}
+    compare = [
+        rec(sweep="lifter", table="3", cell="lbi", seed=s, mm=m) for s, m in ((0, 60.0), (1, 64.0))
+    ]
+    compare += [
+        rec(
+            sweep="lifter",
+            table="3",
+            cell="lifter",
+            mode="lifter",
+            seed=s,
+            mm=m,
+            epochs={"lifter": 3},
+            params=lifter,
+        )
+        for s, m in ((0, 70.0), (1, 62.0))
+    ]
+    write_records(root / "results/lifter.jsonl", compare)
     other = rec(sweep="layers", table="stage2-depth", row="3")
     write_records(root / "results/depth.jsonl", [other])
 
@@ -297,6 +315,17 @@ def test_pipeline_tables_and_not_appended_to_ablations(built) -> None:
     for key in ("table4", "table6", "table7"):  # the pipeline's run (20 + 15) is no sweep cell
         assert "stage1 20" not in gen(built, f"generated/{key}.md")
     assert "](generated/fig3_attention_gt_test.png)" in text
+
+
+def test_table3_runs_over_seeds_and_paired_differences(built) -> None:
+    t3 = gen(built, "generated/table3.md")
+    (lbi,) = md_rows(t3, "LBI refined")
+    assert lbi[1] == "stage1 2 + stage2 1, gt 2D, dim 32" and lbi[4] == "63.0 ± 2.8"  # cross MPJPE
+    pipeline_row, lifter = md_rows(t3, "2D-only lifter (lifter_graformer)")
+    assert pipeline_row[1] == "gt" and pipeline_row[-1] == "1"  # the pipeline run, one seed
+    assert lifter[1] == "lifter 3, gt 2D" and lifter[-1] == "2"
+    # seed 0: 60 - 70, seed 1: 64 - 62 -> mean -4.0, std 8.5, LBI ahead in 1 of 2
+    assert "cross MPJPE -4.0 ± 8.5 mm (LBI ahead in 1 of 2)" in t3
 
 
 def test_malformed_results_line_names_file_and_line(tmp_path: Path, monkeypatch) -> None:

@@ -192,7 +192,8 @@ def build_report(
         for ext, text in (("md", markdown(s.table)), ("tex", latex(s.table))):
             save_text(gen / f"{s.table.key}.{ext}", text)
             written.add(f"{s.table.key}.{ext}")
-    written |= {name for s in secs for _, name in s.figures} | {name for _, name in figs}
+    pngs = {name for s in secs for _, name in s.figures} | {name for _, name in figs}
+    written |= pngs
     for old in gen.iterdir():  # outputs of an earlier build that this one did not make
         if old.is_file() and old.name not in written:
             old.unlink()
@@ -211,7 +212,7 @@ def build_report(
     return Report(
         readme,
         tuple(s.table for s in secs),
-        tuple(sorted(gen / n for n in written if n.endswith(".png"))),
+        tuple(sorted(gen / n for n in pngs)),
     )
 
 

@@ -59,7 +59,8 @@ def markdown(t: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_"}
 _TEX |= {"{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_TEX |= {"±": r"$\pm$", "→": r"$\rightarrow$", "·": r"$\cdot$", "–": "--"}
+_TEX |= {"±": r"$\pm$", "→": r"$\rightarrow$", "·": r"$\cdot$", "–": "--", "—": "---"}
+_TEX |= {"≥": r"$\geq$"}
 
 
 def tex_escape(s: str) -> str:
