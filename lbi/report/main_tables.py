@@ -171,15 +171,17 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
     """Table 3: cross-domain PCK / AUC / MPJPE; the pipeline's runs, then runs over seeds."""
     pt = TABLES["table3"]
     blocks = [paper_block(pt, PAPER_CROSS, PAPER_CROSS)]
-    header = ("Method", "2D (trained on)", *(c for c, _ in CROSS_COLUMNS), "n")
+    header = ("Method", "2D (trained on)", "epochs", *(c for c, _ in CROSS_COLUMNS), "n")
     rows = []
     for s in pipeline.values():
         for o in OUTPUTS:
             cells = [value(s.metrics.get(f"cross_{o}_{k}")) for _, k in CROSS_COLUMNS]
             n = "1" if s.metrics.get(f"cross_{o}_mpjpe_mm") is not None else "0"
-            rows.append((model_label(s, o), s.source, *cells, n))
+            rec = s.record(lifter=o == "lifter")
+            epochs = budget(rec) if rec else "not recorded"
+            rows.append((model_label(s, o), s.source, epochs, *cells, n))
     if not rows:
-        rows = [(NAMES[o], NONE, NOT_RUN, NOT_RUN, NOT_RUN, "0") for o in OUTPUTS]
+        rows = [(NAMES[o], NONE, NONE, NOT_RUN, NOT_RUN, NOT_RUN, "0") for o in OUTPUTS]
     label = ours(d for s in pipeline.values() for d in source_data(s))
     blocks.append(Block(f"pipeline, one run each · {label}, cross domain", header, tuple(rows)))
     seed_rows = ablations.group(ablations.SEEDS, sweeps.records)
