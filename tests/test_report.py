@@ -277,6 +277,8 @@ def test_widths_and_schedules_are_kept_apart() -> None:
         (64, False, 1),
     ]
     assert [r.stat(ablations.MPJPE).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
+    twice = ablations.block(t7, ablations.group(t7, [*runs[:2], rec(cell="z", mm=1.0)]), "ours")
+    assert twice.rows[2][-1] == "3 (2 seeds)"  # row "0.3": seeds 0, 1 and 0 again
 
 
 def test_tables_from_layers_and_other_sweeps(built) -> None:

@@ -115,7 +115,9 @@ def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block
                 v = spec.paper.get(row.setting.label, {}).get(c.paper)
                 line.append(value(None if row.variant and row.variant.finetune else v))
             line.append(row.stat(c).text(len(row.records)) if row.records else NOT_RUN)
-        cells.append((*line, str(len(row.records))))
+        seeds = len({r.seed for r in row.records})  # two runs of one seed: said, not hidden
+        n = str(len(row.records)) + (f" ({seeds} seeds)" if seeds < len(row.records) else "")
+        cells.append((*line, n))
     return Block(title, (*header, "n"), tuple(cells))
 
 
