@@ -300,6 +300,7 @@ def test_not_run_everywhere_without_records(tmp_path: Path, monkeypatch) -> None
         assert "not run" in t, key
     assert md_rows(Path("reports/generated/table10.md").read_text(), "HRNet-w32")[0][3] == "not run"
     assert "Table 2 — per-action" in text and "SH 2D · ours: not run" in text
+    assert md_rows(Path("reports/generated/sweeps_other.md").read_text(), "not run")
 
 
 def test_pipeline_tables_and_not_appended_to_ablations(built) -> None:

@@ -89,6 +89,7 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
         for s in spec.settings(r):
             groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
     labels = list(spec.rows) + sorted({label for label, _ in groups} - set(spec.rows))
+    labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
     out = []
     for label in labels:
         variants = sorted(v for lab, v in groups if lab == label)
