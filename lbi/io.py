@@ -1,15 +1,21 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic, byte-deterministic file writes: write a temporary file in the same folder, rename.
 
-A killed process never leaves a half-written artefact under the final name.
+A killed process never leaves a half-written artefact under the final name, and the same
+content always gives the same bytes (DVC hashes them): ``save_torch`` serialises in
+memory (``torch.save`` to a path names the zip's inner folder after that path, so a
+random temp name changed the bytes), ``save_npz`` stamps zip entries with a fixed date.
+Files get the mode the umask allows (as ``open`` would), not ``mkstemp``'s 0600.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,10 +40,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
@@ -47,14 +61,38 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     return Path(path)
 
 
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: np.savez stamps entries with the current time
+
+
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
-    """``np.savez`` (uncompressed, fast to load) written atomically."""
+    """An uncompressed ``.npz`` (as ``np.savez``; fast to load, no pickle), written
+    atomically and byte-deterministically (entries in argument order, fixed dates)."""
 
     def _w(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+                info.external_attr = 0o644 << 16
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
 
     return write_atomic(path, _w)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save(obj)`` into memory: the archive's inner folder is always ``archive/``,
+    so identical content gives identical bytes."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_torch(path: str | os.PathLike[str], obj: Any) -> Path:
+    """``torch.save`` written atomically and byte-deterministically (:func:`torch_bytes`)."""
+    data = torch_bytes(obj)
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:

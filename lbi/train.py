@@ -41,7 +41,7 @@ from tqdm import tqdm
 from lbi.config import check_choice, check_range
 from lbi.data.dataset import collate_batch
 from lbi.ema import WeightAverage
-from lbi.io import atomic_path
+from lbi.io import save_torch
 
 log = logging.getLogger(__name__)
 
@@ -245,9 +245,8 @@ def evaluate_px(model: nn.Module, ds: Dataset, *, cfg: TrainConfig, device: torc
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` through a temp file + rename."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """``torch.save`` atomically; same state -> same bytes (:func:`lbi.io.save_torch`)."""
+    save_torch(path, state)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -293,6 +292,42 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([t.cpu() for t in st["cuda"]])
 
 
+def _resumable(last: Path, device: torch.device) -> dict[str, Any] | None:
+    """The state in ``last`` to resume from, or None. An unreadable ``last.pt`` (a kill
+    mid-write on a file system without atomic rename, a full disk) is moved aside to
+    ``last.corrupt.pt`` with a warning, and training starts afresh."""
+    if not last.exists():
+        return None
+    try:
+        return load_checkpoint(last, map_location=device)
+    except CheckpointError as e:
+        aside = last.with_suffix(".corrupt.pt")
+        last.replace(aside)
+        log.warning("%s; moved it to %s and starting this phase afresh", e, aside)
+        return None
+
+
+@contextmanager
+def checkpoint_lock(ckpt_dir: Path) -> Iterator[None]:
+    """Hold ``<ckpt_dir>/.lock`` (``flock``; released when the process dies) so that two
+    trainings never share one checkpoint folder; the second fails at once, naming it."""
+    import fcntl
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with open(ckpt_dir / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(
+                f"{ckpt_dir}: another training is using this checkpoint folder; wait for it "
+                "to finish (or stop it) before starting this one"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def fit(
     model: nn.Module,
     phase: str,
@@ -313,8 +348,25 @@ def fit(
     Writes ``<ckpt_dir>/last.pt`` (resumable) and ``<ckpt_dir>/model.pt`` (final).
     """
     check_choice("phase", phase, PHASES)
-    t0 = time.time()
     ckpt_dir = Path(ckpt_dir)
+    with checkpoint_lock(ckpt_dir):
+        return _fit(model, phase, train_ds, cfg, ckpt_dir, val_sets=val_sets,
+                    on_epoch=on_epoch, progress=progress, extra_state=extra_state)  # fmt: skip
+
+
+def _fit(
+    model: nn.Module,
+    phase: str,
+    train_ds: Dataset,
+    cfg: TrainConfig,
+    ckpt_dir: Path,
+    *,
+    val_sets: dict[str, Dataset] | None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+    progress: bool,
+    extra_state: dict[str, Any] | None,
+) -> FitResult:
+    t0 = time.time()
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model.to(device)
@@ -329,8 +381,8 @@ def fit(
     result = FitResult()
     start_epoch = 0
     last = ckpt_dir / "last.pt"
-    if last.exists():
-        st = load_checkpoint(last, map_location=device)
+    st = _resumable(last, device)
+    if st is not None:
         if st.get("phase") != phase or st.get("model_args") != getattr(model, "model_args", None):
             raise CheckpointError(
                 f"{last}: checkpoint is for phase {st.get('phase')!r} with other model arguments; "
@@ -396,11 +448,12 @@ def fit(
         bar.close()
         sched.step()
         secs = time.time() - te
+        # The history (checkpoints, plots: DVC-hashed) holds only what the seed decides;
+        # throughput goes to the on_epoch sink (MLflow, Ray) alone.
         metrics = {
             "epoch": float(epoch + 1),
             ("train_loss_px" if phase == "pose2d" else "train_loss_m2"): loss_sum / max(seen, 1),
             "lr": opt.param_groups[0]["lr"],
-            "train_samples_per_s": seen / max(secs, 1e-9),
         }
         with ema.applied(model) if ema is not None else nullcontext():
             for name, vds in (val_sets or {}).items():
@@ -436,7 +489,7 @@ def fit(
         }
         save_checkpoint(last, state)
         if on_epoch is not None:
-            on_epoch(epoch + 1, metrics)
+            on_epoch(epoch + 1, {**metrics, "train_samples_per_s": seen / max(secs, 1e-9)})
     if ema is not None:  # the model leaves fit() holding the averaged weights
         model.load_state_dict(ema.state)
     final = {

@@ -1,9 +1,8 @@
-"""Stage ``report``: the paper's tables and figures regenerated from our tracked runs.
+"""Stage ``report``: the paper's tables and figures from run records and pipeline outputs.
 
-Reads params: ``paths``, ``data.train_sources``; ``model``, ``prune``, ``baseline.model``
-(which ablation rows the pipeline's own model is). Reads the pipeline's metrics, eval,
-plots and prune outputs and the sweeps' MLflow runs (CSV fallback: ``data/sweeps``).
-Writes ``${paths.reports}/generated/`` (tables .md/.tex, figures .png) and
+Reads params ``paths.metrics``, ``paths.eval``, ``paths.plots``, ``paths.prune``,
+``paths.models``, ``paths.reports``; reads ``results/*.jsonl`` and the pipeline's outputs
+(see :mod:`lbi.report.inputs`). Writes ``${paths.reports}/generated/`` and
 ``${paths.reports}/README.md``.
 """
 
@@ -14,9 +13,9 @@ from pipeline._cli import parse, run
 
 def main() -> None:
     _, p = parse(__doc__.splitlines()[0])
-    from lbi.report.build import build_report, config_from_params
+    from lbi.report.build import build_report
 
-    rep = build_report(p.paths, config_from_params(p))
+    rep = build_report(p.paths)
     print(f"report: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.readme}")
 
 

@@ -298,3 +298,49 @@ def test_cuda_bf16_fit_resumes_and_its_checkpoint_runs_on_cpu(store, tmp_path):
     assert abs(on_cpu - on_gpu).max() < 0.1  # mm; fp32 (cuDNN convs may use TF32)
     bf16 = run_model(m2, val["test"], stage=1, flip_test=True, device="cuda", amp=True)
     assert abs(bf16.poses["coarse"] - on_cpu).max() < 10.0  # mm; bf16 rounding only
+
+
+def test_truncated_last_checkpoint_is_moved_aside_and_training_starts_afresh(store, tmp_path):
+    """Fault case: a ``last.pt`` cut short (full disk, copy interrupted) used to raise an
+    unnamed traceback on every rerun; now it is moved to ``last.corrupt.pt`` and the phase
+    trains from the start, giving the same weights as a clean run."""
+    train = PoseDataset(store, "train")
+    cfg = _cfg(epochs=1)
+    torch.manual_seed(0)
+    ref_model = build_model(ModelConfig(**TINY))
+    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
+    fit(ref_model, "stage1", train, cfg, tmp_path / "ref", progress=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    good = (tmp_path / "ref" / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(good[: len(good) // 3])
+    model = build_model(ModelConfig(**TINY))
+    model.load_state_dict(init)
+    res = fit(model, "stage1", train, cfg, run, progress=False)
+    assert res.resumed_from_epoch == 0
+    assert (run / "last.corrupt.pt").stat().st_size == len(good) // 3
+    assert _states_equal(model.state_dict(), ref_model.state_dict())
+    assert (run / "model.pt").read_bytes() == (tmp_path / "ref" / "model.pt").read_bytes()
+
+
+def test_two_trainings_on_one_checkpoint_folder_are_refused(store, tmp_path):
+    """Fault case: a second training on a folder in use fails at once, naming it."""
+    from lbi.train import checkpoint_lock
+
+    train = PoseDataset(store, "train")
+    with (
+        checkpoint_lock(tmp_path / "ckpt"),
+        pytest.raises(CheckpointError, match="another training"),
+    ):
+        fit(build_model(ModelConfig(**TINY)), "stage1", train, _cfg(epochs=1), tmp_path / "ckpt",
+            progress=False)  # fmt: skip
+
+
+def test_history_holds_no_timings(store, tmp_path):
+    """Checkpoints and plots are DVC-hashed: wall-clock figures go to on_epoch only."""
+    seen = []
+    res = fit(build_model(ModelConfig(**TINY)), "stage1", PoseDataset(store, "train"),
+              _cfg(epochs=1), tmp_path, progress=False,
+              on_epoch=lambda e, m: seen.append(m))  # fmt: skip
+    assert "train_samples_per_s" in seen[0]
+    assert all("per_s" not in k and "second" not in k for h in res.history for k in h)

@@ -1,10 +1,9 @@
-"""The report: the paper's tables and figures regenerated from our tracked runs.
+"""The report: the paper's tables and figures regenerated from typed run records.
 
-- :mod:`~lbi.report.paper`: the paper's numbers (reference only, labelled "paper");
-- :mod:`~lbi.report.collect`: reading the pipeline's outputs and the sweeps' runs;
-- :mod:`~lbi.report.tables`, :mod:`~lbi.report.stage1_tables`,
-  :mod:`~lbi.report.ablations`, :mod:`~lbi.report.sweep_tables`: the tables, with the
-  row-matching rules in :mod:`~lbi.report.rows` and data labels in :mod:`~lbi.report.labels`;
-- :mod:`~lbi.report.render`: Markdown / LaTeX; :mod:`~lbi.report.figures`: PNGs;
+- :mod:`~lbi.report.inputs`: what it reads (``results/*.jsonl``, the pipeline's outputs);
+- :mod:`~lbi.report.stats`: means over seeds and what keeps runs apart (:class:`Variant`);
+- :mod:`~lbi.report.ablations`: tables from sweep records; :mod:`~lbi.report.main_tables`:
+  Tables 2, 3 and 8 from the pipeline; :mod:`~lbi.report.paper`: the paper's numbers;
+- :mod:`~lbi.report.table`: Markdown / LaTeX; :mod:`~lbi.report.figures`: PNGs;
 - :mod:`~lbi.report.build`: writes ``reports/generated/`` and ``reports/README.md``.
 """

@@ -1,424 +1,304 @@
-"""The ablation tables from tagged runs: Tables 4, 6, 7, 9, 10, 11.
+"""Tables built from sweep records: the ablations (1, 4, 5, 6, 7, 9, 10, 11), Table 3's
+runs over seeds, and "Other sweeps".
 
-Each run (a sweep trial; tag contract in :mod:`lbi.report.collect`) lands in the row
-that :mod:`lbi.report.rows` matches it to; a setting the paper does not have gets its
-own row, with the paper's cells "–". A row's cells are mean ± sample std over its runs,
-with n. When a row has no sweep run, the pipeline's own model fills it if the
-pipeline's configuration *is* that row (Table 7 at the pipeline's r, Table 10 at its
-backbone, ...); the "from" column says which.
-
-Which model output a row reads: the coarse pose for the stage-1 tables (6, 11: the
-paper's values there are coarse-pose values), the refined pose otherwise (Table 4 and
-7 rows name theirs); an ``lbi.column`` tag ``coarse``/``refined``/``baseline`` overrides.
+A :class:`Spec` says which records a table reads (their ``table`` field), which row each
+record feeds (from its fields: ``mode``, ``row``, ``params``) and which metric of which
+output (coarse / refined / lifter) each column shows. Rows are the paper's rows in its
+order (a row without runs says "not run"), then any other settings we ran. A row holds
+one :class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs
+of another variant of the same setting are another row, with the variant named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from lbi.report import rows as R
-from lbi.report.collect import RunRecord, SourceResult
-from lbi.report.labels import (
-    PAPER_CROSS,
-    PAPER_IN,
-    DataLabel,
-    data_label,
-    runs_provenance,
-    source_provenance,
-)
+from lbi.record import RunRecord
+from lbi.report.inputs import Sweeps
 from lbi.report.paper import TABLES
-from lbi.report.render import MISSING, Block, Stat, Table, aggregate, fmt, fmt_stat
+from lbi.report.stats import (
+    NONE,
+    NOT_RUN,
+    Stat,
+    Variant,
+    data_name,
+    once_per_seed,
+    ours,
+    stat,
+    value,
+    variant,
+)
+from lbi.report.table import Block, Table
 
-ORIGIN_NAMES = {"mlflow": "MLflow", "csv": "CSV", "pipeline": "pipeline"}
-
-
-@dataclass(frozen=True)
-class RowSpec:
-    """A paper row: canonical key, leading cells, paper values (one per metric), model output."""
-
-    key: str
-    lead: tuple[str, ...]
-    paper: tuple[float | None, ...]
-    model: str = "refined"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric column pair: the paper's (if ``paper_name``) and ours (flat key template)."""
-
-    name: str
-    paper_name: str | None
-    template: str  # e.g. "test_{m}_p1_mm"; {m} = coarse | refined | baseline
-    cross: bool = False
-    unit: str = ""
+PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
+OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
+OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
+PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
 
 
-@dataclass(frozen=True)
-class Series:
-    """One row's numbers, for the ablation plots: ``stats[i]`` goes with ``metrics[i]``."""
-
-    label: str
-    key: str
-    stats: tuple[Stat | None, ...]
-
-
-IN_P1 = Metric("in-domain MPJPE", "H3.6M MPJPE", "test_{m}_p1_mm")
-CROSS = Metric("cross-domain MPJPE", "3DHP MPJPE", "cross_{m}_mpjpe_mm", cross=True)
-CROSS_ONLY = Metric("cross-domain MPJPE", None, "cross_{m}_mpjpe_mm", cross=True)
-
-
-def origins(recs: Sequence[RunRecord]) -> str:
-    """``MLflow``, ``CSV``, ``pipeline`` (those present, comma-separated)."""
-    return ", ".join(sorted({ORIGIN_NAMES[r.origin] for r in recs})) or MISSING
-
-
-def value(r: RunRecord, template: str, model: str) -> float | None:
-    """Metric ``template`` of run ``r`` for ``model`` (its column tag overrides ``model``)."""
-    return r.metrics.get(template.format(m=r.model or model))
-
-
-FT = "+ft"  # row-key suffix of runs whose stage 2 trained stage 1 on (not the paper's)
-FT_LABEL = "[stage 1 fine-tuned in stage 2]"
-
-
-def _group(
-    records: Sequence[RunRecord], match: Callable[[RunRecord], list[str]]
-) -> tuple[dict[str, list[RunRecord]], dict[str, str]]:
-    """Runs by row key (``key+ft`` when stage 2 fine-tuned stage 1, ``key@source`` for a
-    non-gt 2D source); the first row tag per key."""
-    out: dict[str, list[RunRecord]] = {}
-    raw: dict[str, str] = {}
-    for r in records:
-        for k in match(r):
-            if r.finetune_stage1:
-                k += FT
-            if r.source_2d not in (None, "gt"):
-                k = f"{k}@{r.source_2d}"
-            out.setdefault(k, []).append(r)
-            raw.setdefault(k, r.row)
-    return out, raw
-
-
-def ablation(
-    *,
-    number: int,
-    title: str,
-    caption: str,
-    lead_header: tuple[str, ...],
-    specs: Sequence[RowSpec],
-    metrics: Sequence[Metric],
-    match: Callable[[RunRecord], list[str]],
-    runs: Sequence[RunRecord],
-    fallback: Sequence[RunRecord] = (),
-    extra_lead: Callable[[str, str], tuple[str, ...]] | None = None,
-    default_model: str = "refined",
-    sort_key: Callable[[str], object] | None = None,
-    notes: Sequence[str] = (),
-    fallback_sources: Sequence[SourceResult] = (),
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Rows = the paper's rows (``specs``) then our extra settings; see the module docstring."""
-    spec_by_key = {s.key: s for s in specs}
-    swept, raw = _group(runs, match)
-    fb, fb_raw = _group(fallback, match)
-    raw = {**fb_raw, **raw}
-    keys = list(dict.fromkeys([*spec_by_key, *swept, *fb]))
-    if sort_key is not None:
-        keys.sort(key=sort_key)
-    row_runs = {k: swept.get(k) or fb.get(k, []) for k in keys}
-    used = [r for k in keys for r in row_runs[k]]
-    lab = data_label([(r.synthetic, r.dataset) for r in used], default)
-    header = list(lead_header)
-    for m in metrics:
-        if m.paper_name:
-            header.append(f"{m.paper_name} · {PAPER_CROSS if m.cross else PAPER_IN}")
-        header.append(f"{m.name} · {lab.cross_domain if m.cross else lab.in_domain}")
-    header += ["n", "from"]
-    rows, series = [], []
-    for k in keys:
-        base, _, src = k.partition("@")
-        core = base.removesuffix(FT)  # the paper row a fine-tuned run is a variant of
-        spec, recs = spec_by_key.get(k), row_runs[k]
-        if spec is not None:
-            lead = spec.lead
-        else:
-            if core in spec_by_key:
-                lead = spec_by_key[core].lead
-            else:
-                lead = extra_lead(core, raw[k]) if extra_lead else (raw[k],)
-            tags = ([FT_LABEL] if core != base else []) + ([f"[{src} 2D]"] if src else [])
-            if tags:
-                lead = (*lead[:-1], " ".join([lead[-1], *tags]))
-        model = spec_by_key[core].model if core in spec_by_key else default_model
-        cells: list[str] = []
-        stats: list[Stat | None] = []
-        for i, m in enumerate(metrics):
-            if m.paper_name:
-                cells.append(fmt(spec.paper[i]) if spec is not None else MISSING)
-            st = aggregate(value(r, m.template, model) for r in recs)
-            stats.append(st)
-            cells.append(fmt_stat(st, unit=m.unit))
-        n = len({r.run_id for r in recs}) if any(s is not None for s in stats) else 0
-        rows.append((*lead, *cells, str(n) if n else MISSING, origins(recs) if n else MISSING))
-        if n:
-            series.append(Series(" ".join(lead), k, tuple(stats)))
-    prov = runs_provenance(used)
-    if any(r.origin == "pipeline" for r in used):
-        prov += [source_provenance(s) for s in fallback_sources]
-    prov.append(f"paper: lbi/report/paper.py (Table {number}, as printed)")
-    table = Table(
-        key=f"table{number}",
-        title=title,
-        caption=f"{caption} Paper: {PAPER_IN} / {PAPER_CROSS}; ours: {lab.in_domain}.",
-        blocks=(Block("", tuple(header), tuple(rows)),),
-        notes=tuple(notes),
-        provenance=tuple(prov),
-    )
-    return table, series
+class Setting(NamedTuple):
+    label: str  # the row
+    output: str  # coarse | refined | lifter: whose metrics the row shows
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    """The configuration of the pipeline's own model (``params.yaml`` model / prune)."""
-
-    stage1: tuple[str, ...] = ("tl", "pgtl", "tl")
-    backbone: str = "resnet18_s4"
-    pgtl_variant: str = "before"
-    retention: float = 0.3
+class Column:
+    label: str  # ours, e.g. "in-domain MPJPE (mm)"
+    metric: str  # metric key; "{out}" becomes the row's output
+    paper: str = ""  # the paper's column shown just before ours ("" = none)
 
 
-def pipeline_records(s: SourceResult | None, cfg: PipelineConfig) -> list[RunRecord]:
-    """The pipeline's model as a run of every ablation table whose row its config is."""
-    if s is None or not s.metrics:
-        return []
-    r = (s.tables or {}).get("retention") or cfg.retention
-    rows = {
-        "4": ["progressive"],
-        "5": ["w/ PGTL" if "pgtl" in cfg.stage1 else "w/o PGTL"],
-        "6": [",".join(cfg.stage1)],
-        "7": [f"{float(r):g}", "coarse"],
-        "10": [cfg.backbone],
-        "11": [cfg.pgtl_variant],
-    }
-    return [
-        RunRecord(
-            run_id=f"pipeline:{s.source}",
-            origin="pipeline",
-            table=t,
-            row=row,
-            metrics=s.metrics,
-            column="coarse" if row == "coarse" else None,
-            source_2d=s.source,
-            synthetic=s.synthetic,
-            dataset=s.dataset,
-            finetune_stage1=s.finetunes_stage1,  # its rows say so
+@dataclass(frozen=True)
+class Spec:
+    key: str  # file name: "table7"
+    title: str
+    caption: str
+    tables: tuple[str, ...]  # record.table values read (empty: every non-paper table)
+    settings: Callable[[RunRecord], list[Setting]]
+    columns: tuple[Column, ...]
+    rows: tuple[str, ...] = ()  # fixed row order (the paper's rows first)
+    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    shared: frozenset[str] = frozenset()  # rows whose model several cells share per seed
+    notes: tuple[str, ...] = ()
+    setting_header: str = "Setting"
+
+
+@dataclass(frozen=True)
+class Row:
+    setting: Setting
+    variant: Variant | None  # None: not run
+    records: tuple[RunRecord, ...]
+
+    def stat(self, column: Column) -> Stat:
+        return stat(self.records, column.metric.format(out=self.setting.output))
+
+
+def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
+    """The records a table reads (by their ``table`` field)."""
+    if spec.tables:
+        return [r for r in records if r.table in spec.tables]
+    return [r for r in records if r.table not in PAPER_TABLE_IDS]
+
+
+def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
+    """One row per (setting, variant); fixed rows without runs as "not run" rows."""
+    groups: dict[tuple[str, Variant], tuple[Setting, list[RunRecord]]] = {}
+    for r in select(spec, records):
+        for s in spec.settings(r):
+            groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
+    labels = list(spec.rows) + sorted({label for label, _ in groups} - set(spec.rows))
+    labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
+    out = []
+    for label in labels:
+        variants = sorted(v for lab, v in groups if lab == label)
+        if not variants:
+            out.append(Row(Setting(label, ""), None, ()))
+        for v in variants:
+            s, recs = groups[(label, v)]
+            recs = once_per_seed(recs) if label in spec.shared else recs
+            out.append(Row(s, v, tuple(sorted(recs, key=lambda r: (r.seed, r.cell, r.key)))))
+    return out
+
+
+def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block:
+    header = [spec.setting_header, "runs (epochs, 2D, width, schedule)"]
+    for c in spec.columns:
+        header += [c.paper] if c.paper else []
+        header.append(f"{c.label} · {label}")
+    datasets = len({r.variant.dataset for r in rows if r.variant})
+    cells = []
+    for row in rows:
+        line = [row.setting.label, row.variant.text(datasets) if row.variant else NONE]
+        for c in spec.columns:
+            if c.paper:  # the paper froze stage 1 in stage 2: no paper value beside such runs
+                v = spec.paper.get(row.setting.label, {}).get(c.paper)
+                line.append(value(None if row.variant and row.variant.finetune else v))
+            line.append(row.stat(c).text(len(row.records)) if row.records else NOT_RUN)
+        seeds = len({r.seed for r in row.records})  # two runs of one seed: said, not hidden
+        n = str(len(row.records)) + (f" ({seeds} seeds)" if seeds < len(row.records) else "")
+        cells.append((*line, n))
+    return Block(title, (*header, "n"), tuple(cells))
+
+
+def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
+    """Per results file: how many records, which sweep, cells and seeds, budgets, data, code."""
+    by_file: dict[str, dict[str, RunRecord]] = {}
+    for r in records:  # by key: a record may feed two rows
+        by_file.setdefault(sweeps.file_of.get(r.key, "?"), {})[r.key] = r
+    out = []
+    for f, recs in sorted(by_file.items()):
+
+        def each(field: str, rs: Iterable[RunRecord] = recs.values()) -> str:
+            found = sorted({getattr(r, field) for r in rs})
+            more = f" (+{len(found) - 8} more)" if len(found) > 8 else ""
+            return ", ".join(str(v) for v in found[:8]) + more
+
+        budgets = "; ".join(sorted({variant(r).budget for r in recs.values()}))
+        data = ", ".join(sorted({data_name(r) for r in recs.values()}))
+        commits = ", ".join(sorted({r.git_commit[:10] for r in recs.values()}))
+        left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
+        out.append(
+            f"{f}: {len(recs)} finished records (sweep {each('sweep')}; cells {each('cell')}; "
+            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: git {commits}{left}"
         )
-        for t, rs in rows.items()
-        for row in rs
-    ]
+    return out or ["no finished sweep records for this table (results/*.jsonl)"]
 
 
-def of_table(runs: Sequence[RunRecord], number: int) -> list[RunRecord]:
-    """The runs tagged with paper table ``number``."""
-    return [r for r in runs if r.table == str(number)]
-
-
-def _specs(
-    number: int,
-    keys: Sequence[str],
-    leads: Sequence[tuple[str, ...]],
-    models: Sequence[str],
-    cols: Sequence[int | None],
-) -> list[RowSpec]:
-    """RowSpecs from the paper's rows in order; ``cols[i]`` = paper column of metric i."""
-    values = list(TABLES[f"table{number}"].rows.values())
-    return [
-        RowSpec(k, lead, tuple(None if c is None else values[i][c] for c in cols), m)
-        for i, (k, lead, m) in enumerate(zip(keys, leads, models, strict=True))
-    ]
-
-
-Runs = Sequence[RunRecord]
-
-
-def table4(
-    runs: Runs,
-    fallback: Runs,
-    sources: Sequence[SourceResult],
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Table 4: end-to-end (fine / both supervision) vs progressive coarse and refined."""
-    specs = _specs(
-        4,
-        R.TABLE4_KEYS,
-        [(r,) for r in TABLES["table4"].rows],
-        ("refined", "refined", "coarse", "refined"),
-        (0, 1),
+def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
+    """The table of ``spec`` from ``sweeps`` and its rows (for the plot)."""
+    used = select(spec, sweeps.records)
+    rows = group(spec, used)
+    label = ours(data_name(r) for r in used)
+    paper = [f"paper: lbi/report/paper.py (TABLES[{spec.key!r}], as printed)"] if spec.paper else []
+    table = Table(
+        key=spec.key,
+        title=spec.title,
+        caption=f"{spec.caption} Ours: {label}."
+        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.paper else ""),
+        blocks=(block(spec, rows, label),),
+        notes=spec.notes,
+        provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
     )
-    return ablation(
-        number=4,
-        title="Table 4 — progressive learning",
-        caption="Table 4: MPJPE (mm), end-to-end vs progressive training.",
-        lead_header=("Strategy",),
-        specs=specs,
-        metrics=(IN_P1, CROSS),
-        match=R.progressive,
-        runs=of_table(runs, 4),
-        fallback=of_table(fallback, 4),
-        fallback_sources=sources,
-        default=default,
-    )
+    return table, rows
 
 
-def _layers_lead(key: str, raw: str) -> tuple[str, ...]:
-    tl, pgl = R.layer_counts(key)
-    return (tl, pgl, key if tl != MISSING else raw)
+# --------------------------------------------------------------------------------------
+# The tables
+# --------------------------------------------------------------------------------------
+IN = Column("in-domain MPJPE (mm)", "test_{out}_p1_mm", f"H3.6M MPJPE · {PAPER_IN}")
+CROSS = Column("cross-domain MPJPE (mm)", "cross_{out}_mpjpe_mm", f"3DHP MPJPE · {PAPER_CROSS}")
+IN_P1, CROSS_MPJPE = Column(IN.label, IN.metric), Column(CROSS.label, CROSS.metric)
+MPJPE = Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}")  # tables with one paper column
+BG = (
+    Column("in-domain bg attention % (30-px rule)", "test_stage1_bg_attention_pct",
+           f"H3.6M bg attention % · {PAPER_IN}"),
+    Column("cross-domain bg attention % (30-px rule)", "cross_stage1_bg_attention_pct",
+           f"3DHP bg attention % · {PAPER_CROSS}"),
+    Column("in-domain bg attention % (exact mask)", "test_stage1_bg_attention_fgmask_pct"),
+    Column("cross-domain bg attention % (exact mask)", "cross_stage1_bg_attention_fgmask_pct"),
+)  # fmt: skip
+BG_NOTE = (
+    "Background attention: share of the last stage-1 layer's joint-to-image attention "
+    "outside 30-px discs around the joints (radius scaled to the crop); 'exact mask' uses "
+    "the true foreground masks (synthetic data only)."
+)
+NO_PGTL, PGTL = ("tl", "tl", "tl"), ("tl", "pgtl", "tl")
+PATTERNS = {("pgtl", "pgtl", "tl"): "0,2", PGTL: "1,1", NO_PGTL: "2,0"}  # Table 6 rows
+BACKBONES = {"resnet50": "Resnet50", "resnet101": "Resnet101"}
+BACKBONES |= {"hrnet_w32": "HRNet-w32", "hrnet_w48": "HRNet-w48"}
+PGTL_VARIANTS = {"before": "Normalization before Transposition"}
+PGTL_VARIANTS |= {"after": "Normalization after Transposition", "double": "Double Normalization"}
+PGTL_VARIANTS |= {"two_cross": "Two Cross-attention"}
+E2E = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision"}
+RETENTIONS = (0.01, 0.1, 0.3, 0.5, 1.0)  # the sweep's full grid (rows even when not run)
 
 
-def table6(
-    runs: Runs,
-    fallback: Runs,
-    sources: Sequence[SourceResult],
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Table 6: stage-1 layer composition (coarse pose)."""
-    leads = [_layers_lead(k, k) for k in R.TABLE6_KEYS]
-    return ablation(
-        number=6,
-        title="Table 6 — Transformer vs Pose-guided layers in stage 1",
-        caption="Table 6: coarse-pose MPJPE (mm) by stage-1 layer composition.",
-        lead_header=("Transformer Layer", "Pose-guided Layer", "stage-1 layers"),
-        specs=_specs(6, R.TABLE6_KEYS, leads, ("coarse",) * 3, (2, None)),
-        metrics=(IN_P1, CROSS_ONLY),
-        match=R.layers,
-        runs=of_table(runs, 6),
-        fallback=of_table(fallback, 6),
-        extra_lead=_layers_lead,
-        default_model="coarse",
-        fallback_sources=sources,
-        default=default,
-        notes=(
-            "Our reading of the paper's counts: the first two stage-1 layers; the last one is "
-            "always a Transformer Layer ('the final layer cannot be replaced'), so (1, 1) is "
-            "tl,pgtl,tl.",
-        ),
-    )
+def _model(r: RunRecord, name: str) -> object:
+    v = r.params.get("model", {}).get(name)
+    return tuple(v) if isinstance(v, list) else v
 
 
-def table7(
-    runs: Runs,
-    fallback: Runs,
-    sources: Sequence[SourceResult],
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Table 7: retention rate r (refined pose) and the coarse pose."""
-    own = of_table(runs, 7)
-    notes = []
-    if own and not any(R.retention(r) == ["coarse"] for r in own):
-        # The coarse pose is stage 1's output, shared by every r of a seed (cached).
-        seen: set[tuple[object, ...]] = set()
-        extra = []
-        for r in own:
-            k = (r.seed, r.source_2d)
-            if r.seed is None or k not in seen:
-                seen.add(k)
-                extra.append(replace(r, row="coarse", column="coarse"))
-        own = [*own, *extra]
-        notes.append("Coarse Pose row: the stage-1 output of the r-sweep runs, one per seed.")
-    specs = _specs(
-        7,
-        R.TABLE7_KEYS,
-        [("0.01",), ("0.3",), ("1",), ("Coarse Pose",)],
-        ("refined", "refined", "refined", "coarse"),
-        (0, None),
-    )
-    return ablation(
-        number=7,
-        title="Table 7 — retention rate r of the Adaptive Feature Selection Module",
-        caption="Table 7: refined-pose MPJPE (mm) by retention r; last row the coarse pose.",
-        lead_header=("r",),
-        specs=specs,
-        metrics=(IN_P1, CROSS_ONLY),
-        match=R.retention,
-        runs=own,
-        fallback=of_table(fallback, 7),
-        extra_lead=lambda key, raw: (key,),
-        sort_key=R.retention_order,
-        fallback_sources=sources,
-        default=default,
-        notes=notes,
-    )
+def _paper(key: str, cols: Mapping[str, str]) -> dict:
+    """Paper row -> {our paper-column header -> the printed value} of paper table ``key``."""
+    return {row: {h: TABLES[key].cell(row, c) for h, c in cols.items()} for row in TABLES[key].rows}
 
 
-def table9(runs: Runs, default: DataLabel | None = None) -> tuple[Table, list[Series]]:
-    """Table 9: image-encoder pretraining (refined pose); "–" unless runs exist."""
-    specs = _specs(
-        9,
-        R.TABLE9_KEYS,
-        [("ImageNet", "Image Classification"), ("MS COCO", "2D human pose estimation")],
-        ("refined", "refined"),
-        (0, None),
-    )
-    return ablation(
-        number=9,
-        title="Table 9 — image-encoder pretraining",
-        caption="Table 9: refined-pose MPJPE (mm) by encoder pretraining.",
-        lead_header=("Dataset", "Task"),
-        specs=specs,
-        metrics=(IN_P1, CROSS_ONLY),
-        match=R.pretraining,
-        runs=of_table(runs, 9),
-        extra_lead=lambda key, raw: (raw, MISSING),
-        default=default,
-    )
+def _domains(key: str, rows: Mapping[str, tuple[str, str]]) -> dict:
+    """Tables 1 and 5 print one row per test domain: our row -> its two paper rows."""
+    cols = ((IN, 0, "MPJPE"), (CROSS, 1, "MPJPE"))
+    cols += ((BG[0], 0, "Background Attention"), (BG[1], 1, "Background Attention"))
+    return {o: {c.paper: TABLES[key].cell(p[d], k) for c, d, k in cols} for o, p in rows.items()}
 
 
-def table10(
-    runs: Runs,
-    fallback: Runs,
-    sources: Sequence[SourceResult],
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Table 10: image encoder backbone (refined pose)."""
-    names = list(TABLES["table10"].rows)
-    keys = tuple(R.backbone_key(n) for n in names)  # "HRNet-w32" -> "hrnetw32"
-    return ablation(
-        number=10,
-        title="Table 10 — image encoder",
-        caption="Table 10: refined-pose MPJPE (mm) by backbone, ground-truth 2D input.",
-        lead_header=("Backbone",),
-        specs=_specs(10, keys, [(n,) for n in names], ("refined",) * 4, (0, None)),
-        metrics=(IN_P1, CROSS_ONLY),
-        match=R.backbone,
-        runs=of_table(runs, 10),
-        fallback=of_table(fallback, 10),
-        fallback_sources=sources,
-        default=default,
-        notes=("The paper prints this table as two side-by-side column pairs; one row each here.",),
-    )
+def _stage1(labels: Mapping[object, str], others: bool = False) -> Callable:
+    """Rows by ``model.stage1``; patterns not in ``labels`` are left out unless ``others``."""
+
+    def settings(r: RunRecord) -> list[Setting]:
+        p = _model(r, "stage1")
+        label = labels.get(p, ", ".join(p or ()) if others else "")  # type: ignore[arg-type]
+        return [Setting(label, "coarse")] if label else []
+
+    return settings
 
 
-def table11(
-    runs: Runs,
-    fallback: Runs,
-    sources: Sequence[SourceResult],
-    default: DataLabel | None = None,
-) -> tuple[Table, list[Series]]:
-    """Table 11: normalisation order in the Pose-guided dual attention (coarse pose)."""
-    return ablation(
-        number=11,
-        title="Table 11 — Pose-guided dual attention variants",
-        caption="Table 11: coarse-pose MPJPE (mm) by PGTL normalisation order.",
-        lead_header=("Strategy",),
-        specs=_specs(
-            11, R.TABLE11_KEYS, [(r,) for r in TABLES["table11"].rows], ("coarse",) * 4, (0, 1)
-        ),
-        metrics=(IN_P1, CROSS),
-        match=R.normalization,
-        runs=of_table(runs, 11),
-        fallback=of_table(fallback, 11),
-        default_model="coarse",
-        fallback_sources=sources,
-        default=default,
-    )
+def _by_model(name: str, labels: Mapping[str, str], output: str) -> Callable:
+    """Rows by ``model.<name>``, labelled as the paper names them."""
+    return lambda r: [Setting(labels.get(str(_model(r, name)), str(_model(r, name))), output)]
+
+
+def _table4(r: RunRecord) -> list[Setting]:
+    if r.mode == "progressive":
+        return [Setting("Coarse Pose", "coarse"), Setting("Refined Pose", "refined")]
+    return [Setting(E2E[r.mode], "refined")] if r.mode in E2E else []
+
+
+def _table7(r: RunRecord) -> list[Setting]:
+    retention = float(r.params["prune"]["retention"])
+    return [Setting(f"{retention:g}", "refined"), Setting("Coarse Pose", "coarse")]
+
+
+def _table3(r: RunRecord) -> list[Setting]:
+    if r.mode == "lifter":
+        arch = r.params.get("lifter", {}).get("model", {}).get("arch", "architecture not recorded")
+        return [Setting(f"2D-only lifter ({arch})", "lifter")]
+    return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
+
+
+T1 = {"tl, tl, tl": ("H3.6M -> H3.6M", "H3.6M -> 3DHP")}
+WITHOUT, WITH = "w/o PGTL (tl, tl, tl)", "w/ PGTL (tl, pgtl, tl)"
+T5 = {WITHOUT: ("w/o PGTL, H3.6M", "w/o PGTL, 3DHP"), WITH: ("w/ PGTL, H3.6M", "w/ PGTL, 3DHP")}
+STAGE1_NOTE = "Runs: sweep records of tables 1, 5 and 6, by their model.stage1."
+SPECS: tuple[Spec, ...] = (
+    Spec("table1",
+         "Table 1 — straightforward image model: generalisation and background attention",
+         "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
+         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG), tuple(T1),
+         _domains("table1", T1), notes=(BG_NOTE, STAGE1_NOTE), setting_header="stage-1 layers"),
+    Spec("table4", "Table 4 — progressive learning", "MPJPE, end-to-end vs progressive training.",
+         ("4",), _table4, (IN, CROSS), tuple(TABLES["table4"].rows),
+         _paper("table4", {IN.paper: "Human3.6m", CROSS.paper: "3DHP"}), setting_header="Strategy"),
+    Spec("table5", "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
+         "Coarse pose and stage-1 background attention, without and with a PGTL.",
+         ("1", "5", "6"), _stage1({NO_PGTL: WITHOUT, PGTL: WITH}), (IN, CROSS, *BG),
+         tuple(T5), _domains("table5", T5), notes=(BG_NOTE, STAGE1_NOTE)),
+    Spec("table6", "Table 6 — Transformer vs Pose-guided layers in stage 1",
+         "Coarse pose by stage-1 layer composition (model.stage1).", ("6",),
+         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), tuple(TABLES["table6"].rows),
+         _paper("table6", {MPJPE.paper: "MPJPE"}),
+         notes=("Rows count the first two stage-1 layers (our reading; the last is always a "
+                "Transformer Layer): 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",),
+         setting_header="Transformer Layer, Pose-guided Layer"),
+    Spec("table7", "Table 7 — retention rate r of the Adaptive Feature Selection Module",
+         "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.", ("7",),
+         _table7, (MPJPE, CROSS_MPJPE), (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"),
+         _paper("table7", {MPJPE.paper: "MPJPE"}), frozenset({"Coarse Pose"}),
+         notes=("Coarse Pose: the stage-1 model all r of a seed start from, once per seed.",),
+         setting_header="r"),
+    Spec("table9", "Table 9 — image-encoder pretraining",
+         "Refined pose by how the image encoder started (the records' row).", ("9",),
+         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), tuple(TABLES["table9"].rows),
+         _paper("table9", {MPJPE.paper: "MPJPE"}), setting_header="Dataset / Task"),
+    Spec("table10", "Table 10 — image encoder", "Refined pose by backbone (model.backbone).",
+         ("10",), _by_model("backbone", BACKBONES, "refined"), (MPJPE, CROSS_MPJPE),
+         tuple(TABLES["table10"].rows), _paper("table10", {MPJPE.paper: "MPJPE"}),
+         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",
+                ),
+         setting_header="Backbone"),
+    Spec("table11", "Table 11 — Pose-guided dual attention variants",
+         "Coarse pose by PGTL normalisation order (model.pgtl_variant).", ("11",),
+         _by_model("pgtl_variant", PGTL_VARIANTS, "coarse"), (IN, CROSS),
+         tuple(TABLES["table11"].rows), _paper("table11", {IN.paper: "H3.6M", CROSS.paper: "3DHP"}),
+         setting_header="Strategy"),
+)  # fmt: skip
+SEEDS = Spec("table3", "Table 3 — runs over seeds",
+             "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),
+             _table3, (Column("PCK", "cross_{out}_pck150_pct"),
+                       Column("AUC", "cross_{out}_auc_pct"), CROSS_MPJPE, IN_P1),
+             setting_header="Method")  # fmt: skip
+OTHER = Spec("sweeps_other", "Other sweeps (not in the paper)",
+             "Sweep records whose table is no paper table, by (table, row): the refined pose; the "
+             "coarse pose of stage-1-only runs; the lifter's pose of lifter runs.", (),
+             lambda r: [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])],
+             (IN_P1, CROSS_MPJPE), setting_header="table · row")  # fmt: skip

@@ -1,20 +1,20 @@
-"""The report's figures (matplotlib's Agg canvas, no pyplot state; PNG). Every title names the data.
+"""The report's figures: matplotlib's Agg canvas (no pyplot state), byte-stable PNG.
 
-- Fig. 3: crops with the mean-over-joints attention map of the last stage-1 layer;
-- Fig. 4: per-joint attention of a few joints (knee, wrist, elbow, head);
-- Fig. 8: cross-domain (and in-domain) validation MPJPE over training, stage 1 then
-  stage 2 (epochs continue), against the 2D-only baseline;
-- Fig. 9: the tokens the AFSM keeps (red) over the crop;
-- Fig. 11: joint-to-joint-area attention matrix;
-- ablation plots: our MPJPE per setting with ± std error bars (and MPJPE vs r).
+- Fig. 3: crops with the last stage-1 layer's attention, mean over joints (colour bar);
+- Fig. 4: one sample's attention of a few joints (colour bar);
+- Fig. 8: validation MPJPE over training (stage 2's epochs continue after stage 1's);
+- Fig. 9: the tokens the AFSM keeps, in red;
+- Fig. 11: joint-to-joint-area attention matrix (colour bar);
+- ablation plots: every run (seed) as a dot, the mean as a bar, ± std only where n ≥ 2.
 
-Inputs are ``examples.npz`` arrays (``{split}_crops (B, H, W, 3) uint8``,
-``{split}_pose2d_px (B, J, 2)``, ``{split}_attention (B, J, h*w)``, ``{split}_kept_idx
-(B, K)``, ``{split}_joint_area (J, J)``), the feature map being (H/4, W/4).
+Inputs are the evaluate stage's ``examples.npz`` arrays: ``{split}_crops (B, H, W, 3)``
+uint8, ``{split}_pose2d_px (B, J, 2)``, ``{split}_attention (B, J, h*w)``, ``{split}_kept_idx
+(B, K)``, ``{split}_joint_area (J, J)``; the token grid is the crop at stride 4.
 """
 
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,8 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lbi.io import atomic_path
-from lbi.report.render import Stat
+from lbi.io import write_atomic
 from lbi.skeleton import H36M_JOINTS, PARENTS, SH16_TO_17
 
 FIG4_JOINTS = ("RKnee", "LWrist", "LElbow", "Head")
@@ -41,120 +40,125 @@ def joint_names(num_joints: int) -> list[str]:
 
 
 def _bones(num_joints: int) -> list[tuple[int, int]]:
-    """Bones as index pairs into a J-joint pose (17: H36M parents; 16: SH subset)."""
     idx17 = list(range(17)) if num_joints == 17 else list(SH16_TO_17) if num_joints == 16 else []
-    pos = {j17: i for i, j17 in enumerate(idx17)}
+    pos = {j: i for i, j in enumerate(idx17)}
     out = []
-    for j17 in idx17:
-        p = PARENTS[j17]
-        while p >= 0 and p not in pos:  # skip joints missing from the layout
+    for j in idx17:
+        p = PARENTS[j]
+        while p >= 0 and p not in pos:  # skip joints the layout lacks
             p = PARENTS[p]
         if p >= 0:
-            out.append((pos[j17], pos[p]))
+            out.append((pos[j], pos[p]))
     return out
 
 
-def feature_hw(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
-    """The token grid (h, w) of a crop: stride 4 (the model's), else the first stride that fits."""
-    h, w = crop_hw
-    for s in (4, 8, 16, 32, 2, 1):
-        if (h // s) * (w // s) == num_tokens:
-            return h // s, w // s
-    raise ValueError(f"{num_tokens} tokens do not tile a {h}x{w} crop at any stride 1-32")
-
-
-def _figure(figsize: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarray]:
-    """A figure on its own Agg canvas (no global pyplot state) and a (1, ncols) axes array."""
-    fig = Figure(figsize=figsize)
+def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=size, layout="constrained")  # room for titles, labels, colour bars
     FigureCanvasAgg(fig)
     return fig, np.asarray(fig.subplots(1, ncols, squeeze=False))
 
 
-def _save(fig: Figure, out: Path) -> Path:
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    return out
+def save_png(fig: Figure, out: Path) -> Path:
+    """PNG without software/date metadata: the same figure gives the same bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return write_atomic(out, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
-def _pose(ax: Axes, pose: np.ndarray) -> None:
-    for a, b in _bones(len(pose)):
-        ax.plot(pose[[a, b], 0], pose[[a, b], 1], "-", color="white", lw=0.8, alpha=0.8)
-    ax.scatter(pose[:, 0], pose[:, 1], s=5, c="white", edgecolors="black", linewidths=0.3)
+def _title(fig: Figure, title: str) -> None:
+    fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8)
 
 
-def _overlay(ax: Axes, crop: np.ndarray, heat: np.ndarray, title: str) -> None:
-    """Crop with a heat map on the token grid, bilinearly upsampled to the crop."""
-    h, w = crop.shape[:2]
-    ax.imshow(crop)
-    heat = heat / max(float(heat.max()), 1e-12)
-    ax.imshow(heat, cmap="jet", alpha=0.5, extent=(0, w, h, 0), interpolation="bilinear")
-    ax.set_title(title, fontsize=7)
-    ax.axis("off")
+def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
+    h, w = crop_hw
+    if (h // 4) * (w // 4) != num_tokens:
+        raise ValueError(f"{num_tokens} tokens do not tile a {h}x{w} crop at stride 4")
+    return h // 4, w // 4
+
+
+def _heat(
+    fig: Figure,
+    axes: Sequence[Axes],
+    crops: Sequence[np.ndarray],
+    maps: Sequence[np.ndarray],
+    titles: Sequence[str],
+    poses: np.ndarray | None = None,
+) -> None:
+    """Crops with attention maps on one colour scale (shared colour bar)."""
+    vmax = max(float(np.max(m)) for m in maps) or 1.0
+    im = None
+    for i, ax in enumerate(axes):
+        h, w = crops[i].shape[:2]
+        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
+        im = ax.imshow(
+            maps[i],
+            cmap="jet",
+            alpha=0.5,
+            vmin=0,
+            vmax=vmax,
+            extent=(0, w, h, 0),
+            interpolation="nearest",
+        )  # one square per image token
+        if poses is not None:
+            for a, b in _bones(len(poses[i])):
+                ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
+        ax.set_title(titles[i], fontsize=7)
+        ax.axis("off")
+    cb = fig.colorbar(im, ax=list(axes), fraction=0.03)
+    cb.set_label("attention weight (a map sums to 1)", fontsize=6)
+    cb.ax.tick_params(labelsize=6)
 
 
 def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
-    """Fig. 3: up to 4 samples, attention averaged over joints, with the 2D pose."""
-    crops, att, poses = ex[f"{split}_crops"], ex[f"{split}_attention"], ex[f"{split}_pose2d_px"]
+    """Fig. 3: up to 4 samples, attention averaged over joints, 2D pose in white."""
+    crops, att = ex[f"{split}_crops"], ex[f"{split}_attention"]
     n = min(4, len(crops))
-    fh, fw = feature_hw(att.shape[-1], crops.shape[1:3])
-    fig, axes = _figure((2.0 * n, 2.9), n)
-    for i in range(n):
-        ax = axes[0, i]
-        _overlay(ax, crops[i], att[i].mean(0).reshape(fh, fw), f"sample {i}")
-        _pose(ax, poses[i])
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())), fontsize=8)
-    return _save(fig, out)
+    hw = _grid(att.shape[-1], crops.shape[1:3])
+    fig, axes = _figure((2.2 * n, 3.0), n)
+    maps = [att[i].mean(0).reshape(hw) for i in range(n)]
+    _heat(fig, axes[0], crops, maps, [f"sample {i}" for i in range(n)], ex[f"{split}_pose2d_px"])
+    _title(fig, title)
+    return save_png(fig, out)
 
 
-def joint_attention(
-    ex: Mapping[str, np.ndarray],
-    split: str,
-    out: Path,
-    title: str,
-    joints: Sequence[str] = FIG4_JOINTS,
-    sample: int = 0,
-) -> Path:
-    """Fig. 4: one sample's attention of each named joint (joint marked with a cross)."""
-    crop, att, pose = (
-        ex[f"{split}_crops"][sample],
-        ex[f"{split}_attention"][sample],
-        ex[f"{split}_pose2d_px"][sample],
-    )
+def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
+    """Fig. 4: sample 0's attention of each of :data:`FIG4_JOINTS` (the joint: a cross)."""
+    crop, att = ex[f"{split}_crops"][0], ex[f"{split}_attention"][0]
+    pose = ex[f"{split}_pose2d_px"][0]
     names = joint_names(att.shape[0])
-    chosen = [j for j in joints if j in names] or names[:4]
-    fh, fw = feature_hw(att.shape[-1], crop.shape[:2])
-    fig, axes = _figure((2.0 * len(chosen), 2.9), len(chosen))
-    for ax, name in zip(axes[0], chosen, strict=True):
-        j = names.index(name)
-        _overlay(ax, crop, att[j].reshape(fh, fw), name)
+    chosen = [j for j in FIG4_JOINTS if j in names] or names[:4]
+    hw = _grid(att.shape[-1], crop.shape[:2])
+    fig, axes = _figure((2.2 * len(chosen), 3.0), len(chosen))
+    idx = [names.index(j) for j in chosen]
+    _heat(fig, axes[0], [crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
+    for ax, j in zip(axes[0], idx, strict=True):
         ax.plot(pose[j, 0], pose[j, 1], "x", color="white", ms=6, mew=1.5)
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())), fontsize=8)
-    return _save(fig, out)
+    _title(fig, title)
+    return save_png(fig, out)
 
 
 def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
-    """Fig. 9: the image tokens the AFSM keeps, in red over the crop."""
+    """Fig. 9: the image tokens the AFSM keeps, red over the crop."""
     crops, kept, att = ex[f"{split}_crops"], ex[f"{split}_kept_idx"], ex[f"{split}_attention"]
     n = min(4, len(crops))
-    fh, fw = feature_hw(att.shape[-1], crops.shape[1:3])
-    fig, axes = _figure((2.0 * n, 2.9), n)
-    for i in range(n):
-        h, w = crops[i].shape[:2]
+    fh, fw = _grid(att.shape[-1], crops.shape[1:3])
+    fig, axes = _figure((2.2 * n, 3.0), n)
+    for i, ax in enumerate(axes[0]):
         mask = np.zeros(fh * fw, dtype=bool)
         mask[np.asarray(kept[i], dtype=int)] = True
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
         rgba[mask.reshape(fh, fw)] = (1.0, 0.0, 0.0, 0.55)
-        ax = axes[0, i]
-        ax.imshow(crops[i])
+        h, w = crops[i].shape[:2]
+        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
         ax.imshow(rgba, extent=(0, w, h, 0), interpolation="nearest")
-        ax.set_title(f"kept {int(mask.sum())}/{fh * fw}", fontsize=7)
+        ax.set_title(f"kept {int(mask.sum())} of {fh * fw} tokens", fontsize=7)
         ax.axis("off")
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())), fontsize=8)
-    return _save(fig, out)
+    _title(fig, title)
+    return save_png(fig, out)
 
 
 def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
-    """Fig. 11: row j = share of joint j's attention falling in each joint's disc."""
+    """Fig. 11: row j = share of joint j's attention inside each joint's disc."""
     mat = np.asarray(ex[f"{split}_joint_area"], dtype=np.float64)
     names = joint_names(mat.shape[0])
     fig, axes = _figure((5.6, 4.8))
@@ -164,20 +168,20 @@ def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title
     ax.set_yticks(range(len(names)), names, fontsize=6)
     ax.set_xlabel("area of joint")
     ax.set_ylabel("attention of joint")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label("share of attention", fontsize=7)
     ax.set_title(textwrap.fill(title, 80), fontsize=8)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def training_curves(
     curves: Mapping[str, Sequence[Mapping[str, float]]], out: Path, title: str
 ) -> Path:
-    """Fig. 8: validation MPJPE per epoch; stage 2's epochs continue after stage 1's."""
+    """Fig. 8: validation MPJPE per epoch (one run); stage 2 continues after stage 1."""
     fig, axes = _figure((5.6, 3.4))
     ax = axes[0, 0]
     offset = 0.0
-    styles = {"stage1": "tab:blue", "stage2": "tab:red", "baseline": "tab:gray"}
-    for name in ("stage1", "stage2", "baseline"):
+    colours = {"stage1": "tab:blue", "stage2": "tab:red", "lifter": "tab:gray"}
+    for name, colour in colours.items():
         hist = curves.get(name) or []
         if not hist:
             continue
@@ -189,45 +193,44 @@ def training_curves(
         ):
             y = np.array([h.get(key, np.nan) for h in hist], dtype=float)
             if np.isfinite(y).any():
-                ax.plot(x, y, ls, marker=".", color=styles[name], label=f"{name} ({dom}-domain)")
+                ax.plot(x, y, ls, marker=".", color=colour, label=f"{name} ({dom}-domain)")
         if name == "stage1":
             offset = float(ep.max())
     if offset:
         ax.axvline(offset + 0.5, color="k", lw=0.6, ls="--")
-    ax.set_xlabel("epoch (stage 2 continues after stage 1)")
+    ax.set_xlabel("epoch (stage 2 continues after stage 1; the lifter from 1)")
     ax.set_ylabel("validation MPJPE (mm)")
     ax.legend(fontsize=6)
     ax.set_title(textwrap.fill(title, 80), fontsize=8)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def ablation_plot(
     labels: Sequence[str],
-    stats: Sequence[Sequence[Stat | None]],
-    metric_names: Sequence[str],
+    series: Mapping[str, Sequence[Sequence[float]]],
     out: Path,
     title: str,
-    x: Sequence[float] | None = None,
 ) -> Path:
-    """Our MPJPE per setting (bars, or a line over numeric ``x`` such as r), ± std."""
-    fig, axes = _figure((5.6, 3.2))
+    """Per setting and metric: a bar at the mean, a dot per run, ± std where n ≥ 2.
+
+    ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
+    """
+    fig, axes = _figure((7.0, 3.6))
     ax = axes[0, 0]
-    k = len(metric_names)
-    for m, name in enumerate(metric_names):
-        mean = np.array([s[m].mean if s[m] else np.nan for s in stats])
-        std = np.array([s[m].std if s[m] else 0.0 for s in stats])
-        if x is not None:
-            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=name)
-        else:
-            pos = np.arange(len(labels)) + (m - (k - 1) / 2) * 0.8 / k
-            ax.bar(pos, mean, width=0.8 / k, yerr=std, capsize=3, label=name)
-    if x is not None:
-        ax.set_xscale("log")
-        ax.set_xticks(list(x), [str(v) for v in x])
-        ax.set_xlabel("retention r")
-    else:
-        ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=7, ha="right")
+    k = len(series)
+    for m, (name, per_setting) in enumerate(series.items()):
+        colour = f"C{m}"
+        pos = np.arange(len(labels)) + (m - (k - 1) / 2) * 0.8 / k
+        means = [float(np.mean(v)) if len(v) else np.nan for v in per_setting]
+        ax.bar(pos, means, width=0.8 / k, color=colour, alpha=0.35, label=f"{name}: mean")
+        for x, v in zip(pos, per_setting, strict=True):
+            ax.plot([x] * len(v), v, "o", ms=3, color=colour)
+            if len(v) >= 2:
+                ax.errorbar(x, np.mean(v), yerr=np.std(v, ddof=1), color="k", capsize=3, lw=0.8)
+    ax.plot([], [], "o", ms=3, color="k", label="one run (seed)")
+    ax.errorbar([], [], yerr=[], color="k", capsize=3, lw=0.8, label="± sample std (n ≥ 2)")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=6, ha="right")
     ax.set_ylabel("MPJPE (mm)")
-    ax.legend(fontsize=7)
-    ax.set_title(textwrap.fill(title, 80), fontsize=8)
-    return _save(fig, out)
+    ax.legend(fontsize=6)
+    ax.set_title(textwrap.fill(title, 90), fontsize=8)
+    return save_png(fig, out)

@@ -52,8 +52,8 @@ class PaperTable:
 
     key: str  # e.g. "table2_sh"
     number: int  # the paper's table number
-    caption: str  # the paper's caption, shortened
     columns: tuple[str, ...]
+    caption: str  # the paper's caption, shortened
     rows: Mapping[str, tuple[float | None, ...]]
 
     def __post_init__(self) -> None:
@@ -76,266 +76,95 @@ class PaperTable:
 GRAFORMER: Final[str] = "Graformer (Zhao, Wang, and Tian 2022)"
 OURS: Final[str] = "Ours *"
 
-TABLES: Final[dict[str, PaperTable]] = {
-    t.key: t
-    for t in (
-        PaperTable(
-            "table1",
-            1,
-            "Comparison of different test datasets and observed issues of excessive "
-            "attention to the background and poor generalization.",
-            ("MPJPE", "Background Attention"),
-            {"H3.6M -> H3.6M": (30.4, 73.0), "H3.6M -> 3DHP": (74.2, 75.0)},
-        ),
-        PaperTable(
-            "table2_sh",
-            2,
-            "Human3.6M, Protocol 1, SH detected 2D poses (top block).",
-            _ACTIONS_AVG,
-            {
-                GRAFORMER: (
-                    49.3,
-                    53.9,
-                    54.1,
-                    55.0,
-                    63.0,
-                    69.8,
-                    51.1,
-                    53.3,
-                    69.4,
-                    90.0,
-                    58.0,
-                    55.2,
-                    60.3,
-                    47.4,
-                    50.6,
-                    58.7,
-                ),
-                OURS: (
-                    48.3,
-                    51.5,
-                    46.1,
-                    48.5,
-                    53.7,
-                    42.8,
-                    47.3,
-                    59.9,
-                    71.0,
-                    51.6,
-                    52.7,
-                    46.1,
-                    39.8,
-                    53.0,
-                    43.9,
-                    51.0,
-                ),
-            },
-        ),
-        PaperTable(
-            "table2_cpn",
-            2,
-            "Human3.6M, Protocol 1, CPN detected 2D poses (middle block).",
-            _ACTIONS_AVG,
-            {
-                OURS: (
-                    44.9,
-                    46.4,
-                    42.4,
-                    44.9,
-                    48.7,
-                    40.1,
-                    44.3,
-                    55.0,
-                    58.9,
-                    47.1,
-                    48.2,
-                    42.6,
-                    36.9,
-                    48.8,
-                    40.1,
-                    46.4,
-                ),
-            },
-        ),
-        PaperTable(
-            "table2_gt",
-            2,
-            "Human3.6M, Protocol 1, ground-truth 2D poses (bottom block).",
-            _ACTIONS_AVG,
-            {
-                GRAFORMER: (
-                    32.0,
-                    38.0,
-                    30.4,
-                    34.4,
-                    34.7,
-                    43.3,
-                    35.2,
-                    31.4,
-                    38.0,
-                    46.2,
-                    34.2,
-                    35.7,
-                    36.1,
-                    27.4,
-                    30.6,
-                    35.2,
-                ),
-                OURS: (
-                    29.5,
-                    30.1,
-                    25.0,
-                    29.0,
-                    28.5,
-                    28.6,
-                    26.9,
-                    30.5,
-                    31.1,
-                    27.7,
-                    32.4,
-                    27.7,
-                    24.8,
-                    30.0,
-                    25.9,
-                    28.6,
-                ),
-            },
-        ),
-        PaperTable(
-            "table3",
-            3,
-            "MPI-INF-3DHP (trained on Human3.6M, ground-truth 2D input, no fine-tuning).",
-            ("PCK", "AUC", "MPJPE"),
-            {
-                "Simple (Martinez et al. 2017)": (82.6, 50.2, 88.6),
-                "Ours": (88.2, 59.3, 68.9),
-            },
-        ),
-        PaperTable(
-            "table4",
-            4,
-            "Ablation study on progressive learning.",
-            ("Human3.6m", "3DHP"),
-            {
-                "end-to-end w/ fine supervision": (32.6, 76.4),
-                "end-to-end w/ both supervision": (30.2, 72.4),
-                "Coarse Pose": (29.2, 70.9),
-                "Refined Pose": (28.6, 68.9),
-            },
-        ),
-        PaperTable(
-            "table5",
-            5,
-            "Effect on the Pose-guided Transformer Layer (PGTL). Represented in Coarse pose in MPJPE.",
-            ("MPJPE", "Background Attention"),
-            {
-                "w/o PGTL, H3.6M": (30.4, 73.0),
-                "w/o PGTL, 3DHP": (74.2, 75.0),
-                "w/ PGTL, H3.6M": (29.2, 60.0),
-                "w/ PGTL, 3DHP": (70.9, 63.0),
-            },
-        ),
-        PaperTable(
-            "table6",
-            6,
-            "Effect on number of Transformer Layers in Stage 1.",
-            ("Transformer Layer", "Pose-guided Layer", "MPJPE"),
-            {"0,2": (0, 2, 30.4), "1,1": (1, 1, 29.2), "2,0": (2, 0, 31.3)},
-        ),
-        PaperTable(
-            "table7",
-            7,
-            "Ablation study on the retention rate r.",
-            ("MPJPE",),
-            {"0.01": (28.9,), "0.3": (28.6,), "1": (29.0,), "Coarse Pose": (29.2,)},
-        ),
-        PaperTable(
-            "table8_sh",
-            8,
-            "Human3.6M, Protocol 2, SH 2D poses (top block).",
-            _ACTIONS_AVG,
-            {
-                OURS: (
-                    37.5,
-                    38.8,
-                    38.5,
-                    37.8,
-                    42.8,
-                    32.5,
-                    35.6,
-                    47.7,
-                    56.4,
-                    42.2,
-                    40.4,
-                    35.1,
-                    31.2,
-                    40.9,
-                    35.4,
-                    40.1,
-                ),
-            },
-        ),
-        PaperTable(
-            "table8_cpn",
-            8,
-            "Human3.6M, Protocol 2, CPN 2D poses (bottom block).",
-            _ACTIONS_AVG,
-            {
-                OURS: (
-                    34.4,
-                    35.8,
-                    34.1,
-                    34.9,
-                    36.4,
-                    30.3,
-                    33.3,
-                    43.3,
-                    48.0,
-                    37.0,
-                    37.6,
-                    32.4,
-                    28.5,
-                    36.9,
-                    31.7,
-                    36.0,
-                ),
-            },
-        ),
-        PaperTable(
-            "table9",
-            9,
-            "Effect on the Image Encoder Pretraining.",
-            ("MPJPE",),
-            {
-                "ImageNet / Image Classification": (35.2,),
-                "MS COCO / 2D human pose estimation": (28.6,),
-            },
-        ),
-        PaperTable(
-            "table10",
-            10,
-            "Ablation study on different Image Encoders (2D ground-truth input).",
-            ("MPJPE",),
-            {"Resnet50": (33.7,), "Resnet101": (37.5,), "HRNet-w32": (28.6,), "HRNet-w48": (30.3,)},
-        ),
-        PaperTable(
-            "table11",
-            11,
-            "Additional ablation on the Pose-guided dual attention.",
-            ("H3.6M", "3DHP"),
-            {
-                "Normalization before Transposition": (29.2, 70.9),
-                "Normalization after Transposition": (29.6, 80.9),
-                "Double Normalization": (29.8, 71.1),
-                "Two Cross-attention": (30.2, 72.8),
-            },
-        ),
-    )
-}
-
-
-def paper_table(key: str) -> PaperTable:
-    """The paper table (block) ``key``, e.g. ``"table2_sh"``; errors list the valid keys."""
-    if key not in TABLES:
-        raise KeyError(f"no paper table {key!r}; known: {sorted(TABLES)}")
-    return TABLES[key]
+# One line per printed row: values as printed, in the paper's column order.
+# fmt: off
+TABLES: Final[dict[str, PaperTable]] = {t.key: t for t in (
+    PaperTable("table1", 1, ("MPJPE", "Background Attention"),
+               "Comparison of different test datasets and observed issues of excessive "
+               "attention to the background and poor generalization.", {
+        "H3.6M -> H3.6M": (30.4, 73.0),
+        "H3.6M -> 3DHP": (74.2, 75.0),
+    }),
+    PaperTable("table2_sh", 2, _ACTIONS_AVG,
+               "Human3.6M, Protocol 1, SH detected 2D poses (top block).", {
+        GRAFORMER: (49.3, 53.9, 54.1, 55.0, 63.0, 69.8, 51.1, 53.3,
+                    69.4, 90.0, 58.0, 55.2, 60.3, 47.4, 50.6, 58.7),
+        OURS: (48.3, 51.5, 46.1, 48.5, 53.7, 42.8, 47.3, 59.9,
+               71.0, 51.6, 52.7, 46.1, 39.8, 53.0, 43.9, 51.0),
+    }),
+    PaperTable("table2_cpn", 2, _ACTIONS_AVG,
+               "Human3.6M, Protocol 1, CPN detected 2D poses (middle block).", {
+        OURS: (44.9, 46.4, 42.4, 44.9, 48.7, 40.1, 44.3, 55.0,
+               58.9, 47.1, 48.2, 42.6, 36.9, 48.8, 40.1, 46.4),
+    }),
+    PaperTable("table2_gt", 2, _ACTIONS_AVG,
+               "Human3.6M, Protocol 1, ground-truth 2D poses (bottom block).", {
+        GRAFORMER: (32.0, 38.0, 30.4, 34.4, 34.7, 43.3, 35.2, 31.4,
+                    38.0, 46.2, 34.2, 35.7, 36.1, 27.4, 30.6, 35.2),
+        OURS: (29.5, 30.1, 25.0, 29.0, 28.5, 28.6, 26.9, 30.5,
+               31.1, 27.7, 32.4, 27.7, 24.8, 30.0, 25.9, 28.6),
+    }),
+    PaperTable("table3", 3, ("PCK", "AUC", "MPJPE"),
+               "MPI-INF-3DHP (trained on Human3.6M, ground-truth 2D input, no fine-tuning).", {
+        "Simple (Martinez et al. 2017)": (82.6, 50.2, 88.6),
+        "Ours": (88.2, 59.3, 68.9),
+    }),
+    PaperTable("table4", 4, ("Human3.6m", "3DHP"),
+               "Ablation study on progressive learning.", {
+        "end-to-end w/ fine supervision": (32.6, 76.4),
+        "end-to-end w/ both supervision": (30.2, 72.4),
+        "Coarse Pose": (29.2, 70.9),
+        "Refined Pose": (28.6, 68.9),
+    }),
+    PaperTable("table5", 5, ("MPJPE", "Background Attention"),
+               "Effect on the Pose-guided Transformer Layer (PGTL). Represented in Coarse pose "
+               "in MPJPE.", {
+        "w/o PGTL, H3.6M": (30.4, 73.0),
+        "w/o PGTL, 3DHP": (74.2, 75.0),
+        "w/ PGTL, H3.6M": (29.2, 60.0),
+        "w/ PGTL, 3DHP": (70.9, 63.0),
+    }),
+    PaperTable("table6", 6, ("Transformer Layer", "Pose-guided Layer", "MPJPE"),
+               "Effect on number of Transformer Layers in Stage 1.", {
+        "0,2": (0, 2, 30.4),
+        "1,1": (1, 1, 29.2),
+        "2,0": (2, 0, 31.3),
+    }),
+    PaperTable("table7", 7, ("MPJPE",),
+               "Ablation study on the retention rate r.", {
+        "0.01": (28.9,),
+        "0.3": (28.6,),
+        "1": (29.0,),
+        "Coarse Pose": (29.2,),
+    }),
+    PaperTable("table8_sh", 8, _ACTIONS_AVG,
+               "Human3.6M, Protocol 2, SH 2D poses (top block).", {
+        OURS: (37.5, 38.8, 38.5, 37.8, 42.8, 32.5, 35.6, 47.7,
+               56.4, 42.2, 40.4, 35.1, 31.2, 40.9, 35.4, 40.1),
+    }),
+    PaperTable("table8_cpn", 8, _ACTIONS_AVG,
+               "Human3.6M, Protocol 2, CPN 2D poses (bottom block).", {
+        OURS: (34.4, 35.8, 34.1, 34.9, 36.4, 30.3, 33.3, 43.3,
+               48.0, 37.0, 37.6, 32.4, 28.5, 36.9, 31.7, 36.0),
+    }),
+    PaperTable("table9", 9, ("MPJPE",),
+               "Effect on the Image Encoder Pretraining.", {
+        "ImageNet / Image Classification": (35.2,),
+        "MS COCO / 2D human pose estimation": (28.6,),
+    }),
+    PaperTable("table10", 10, ("MPJPE",),
+               "Ablation study on different Image Encoders (2D ground-truth input).", {
+        "Resnet50": (33.7,),
+        "Resnet101": (37.5,),
+        "HRNet-w32": (28.6,),
+        "HRNet-w48": (30.3,),
+    }),
+    PaperTable("table11", 11, ("H3.6M", "3DHP"),
+               "Additional ablation on the Pose-guided dual attention.", {
+        "Normalization before Transposition": (29.2, 70.9),
+        "Normalization after Transposition": (29.6, 80.9),
+        "Double Normalization": (29.8, 71.1),
+        "Two Cross-attention": (30.2, 72.8),
+    }),
+)}
+# fmt: on

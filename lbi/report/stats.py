@@ -1,0 +1,120 @@
+"""Means over seeds and what keeps runs apart: budget, width, schedule, data, 2D source.
+
+A table cell is the mean of the runs of one setting *and* one :class:`Variant`; runs
+trained for a different number of epochs or at another token width are another row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lbi.record import RunRecord
+
+NOT_RUN = "not run"
+NONE = "–"  # no value: the paper prints none, or the setting does not apply
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Values of one metric over runs (one per seed): mean ± sample std (ddof=1), n."""
+
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return math.fsum(self.values) / self.n if self.n else math.nan
+
+    @property
+    def std(self) -> float:
+        if self.n < 2:
+            return math.nan
+        m = self.mean
+        return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (self.n - 1))
+
+    def text(self, n_row: int | None = None) -> str:
+        """``"72.7"`` (one run) or ``"74.8 ± 1.6"``; `` (n=k)`` when the cell has fewer runs
+        than its row (a run without this metric); "–" when no run has it."""
+        if self.n == 0:
+            return NONE
+        out = f"{self.mean:.1f}" if self.n == 1 else f"{self.mean:.1f} ± {self.std:.1f}"
+        return out if n_row in (None, self.n) else f"{out} (n={self.n})"
+
+
+def stat(records: Iterable[RunRecord], metric: str) -> Stat:
+    """``metric`` over ``records`` (runs without that metric are left out)."""
+    return Stat(tuple(float(r.metrics[metric]) for r in records if metric in r.metrics))
+
+
+def value(v: float | None, fmt: str = "{:.1f}") -> str:
+    """A single number (a pipeline run, a paper value); "–" for None."""
+    return NONE if v is None else fmt.format(v)
+
+
+def budget(r: RunRecord) -> str:
+    """Epochs by phase, e.g. ``"stage1 30 + stage2 15"``."""
+    return " + ".join(f"{phase} {n}" for phase, n in sorted(r.epochs.items()))
+
+
+def finetuned(r: RunRecord) -> bool:
+    """Stage 1 trained on with stage 2 (``train_stage2.finetune_stage1``; not the paper's)."""
+    return r.mode == "progressive" and bool(
+        r.params.get("train_stage2", {}).get("finetune_stage1", False)
+    )
+
+
+def width(r: RunRecord) -> int | None:
+    """The LBI token width ``model.dim`` (None for a lifter)."""
+    return None if r.mode == "lifter" else r.params.get("model", {}).get("dim")
+
+
+@dataclass(frozen=True, order=True)
+class Variant:
+    """What a cell must not mix: budget, width, stage-2 schedule, data and 2D source."""
+
+    epochs_total: int
+    budget: str
+    dim: int
+    finetune: bool
+    dataset: str
+    source_2d: str
+
+    def text(self, datasets: int = 1) -> str:
+        parts = [self.budget, f"{self.source_2d} 2D"]
+        if self.dim:
+            parts.append(f"dim {self.dim}")
+        if self.finetune:
+            parts.append("stage 1 fine-tuned in stage 2")
+        if datasets > 1:
+            parts.append(self.dataset)
+        return ", ".join(parts)
+
+
+def variant(r: RunRecord) -> Variant:
+    return Variant(
+        r.epochs_total, budget(r), width(r) or 0, finetuned(r), data_name(r), r.source_2d
+    )
+
+
+def data_name(r: RunRecord) -> str:
+    """``"embedded synthetic"``, ``"h36m"``, ..."""
+    return f"{r.dataset} synthetic" if r.synthetic else r.dataset
+
+
+def ours(names: Iterable[str]) -> str:
+    """The label of our numbers: ``"ours (embedded synthetic)"``."""
+    found = sorted(set(names))
+    return f"ours ({'; '.join(found)})" if found else "ours"
+
+
+def once_per_seed(records: Sequence[RunRecord]) -> list[RunRecord]:
+    """One record per seed (the first by cell): for a model several cells share."""
+    seen: dict[int, RunRecord] = {}
+    for r in sorted(records, key=lambda r: (r.seed, r.cell, r.key)):
+        seen.setdefault(r.seed, r)
+    return list(seen.values())
