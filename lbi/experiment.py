@@ -23,7 +23,7 @@ from lbi.config import to_dict
 from lbi.data.dataset import PoseDataset
 from lbi.data.store import detections_path, open_store
 from lbi.record import RunRecord
-from lbi.train import FitResult, TrainConfig, fit, load_model
+from lbi.train import CheckpointError, FitResult, TrainConfig, fit, load_checkpoint, load_model
 
 # dvc.yaml stage names whose code a record's model ran (lbi.fingerprint.code_fingerprint)
 LBI_STAGES = ("train_stage1", "prune", "train_stage2", "evaluate")
@@ -184,12 +184,15 @@ def train_phase(
         **(extra_state or {}),
     }
     last = ckpt_dir / "last.pt"
-    if last.exists():
-        st = torch.load(last, map_location="cpu", weights_only=True)
-        if st.get("resume_key") != _plain(key) or st.get("model_args") != getattr(
-            model, "model_args", None
-        ):
-            last.rename(last.with_suffix(".stale.pt"))
+    try:
+        st = load_checkpoint(last) if last.exists() else None
+    except CheckpointError:  # unreadable: fit moves it aside
+        st = None
+    if st is not None and (
+        st.get("resume_key") != _plain(key)
+        or st.get("model_args") != getattr(model, "model_args", None)
+    ):
+        last.rename(last.with_suffix(".stale.pt"))
 
     def after_epoch(epoch: int, metrics: dict[str, float]) -> None:
         if mlflow_module is not None:

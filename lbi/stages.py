@@ -30,7 +30,6 @@ manager yielding an object with ``log_metrics(metrics, step=None)`` and
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -70,17 +69,6 @@ def pipeline_tracker(
     with stage_run(stage, dataset=ds.dataset, synthetic=ds.synthetic, source=source,
                    params=params, run_name=f"{stage}@{source}") as mlf:  # fmt: skip
         yield mlf
-
-
-def _save_torch(path: Path, obj: Any) -> None:
-    """``torch.save`` to memory, then one atomic write (byte-stable: no temp-file name inside)."""
-    import torch
-
-    from lbi.io import write_atomic
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_atomic(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
 def _train(
@@ -156,7 +144,7 @@ def pretrain2d(p: Params, paths: StagePaths, *, tracker: Tracker | None = None,
     ``backbone.json`` naming ``model.pretrained`` (and an empty ``store_pose2d``)."""
     from lbi.data.dataset import PoseDataset
     from lbi.data.pose2d_set import POSE2D_DATASET, Pose2DSetConfig, generate_pose2d_set
-    from lbi.io import save_json
+    from lbi.io import save_json, save_torch
     from lbi.model import ModelConfig, build_model
     from lbi.train import load_model
 
@@ -185,7 +173,7 @@ def pretrain2d(p: Params, paths: StagePaths, *, tracker: Tracker | None = None,
     res = _train("pretrain2d", "pose2d", "keypoints2d", out.name, lambda _ds: build_model(mcfg),
                  t, kp, ds, log_params, tracker=tracker, progress=progress)  # fmt: skip
     model, _ = load_model(res.checkpoint)
-    _save_torch(out / "backbone.pt", model.encoder.backbone.state_dict())
+    save_torch(out / "backbone.pt", model.encoder.backbone.state_dict())
     last = res.history[-1]
     info = {
         "enabled": True, "backbone": p.model.backbone, "file": str(out / "backbone.pt"),

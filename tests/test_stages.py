@@ -116,6 +116,8 @@ def test_sweep_trial_is_the_pipeline_stages_bit_for_bit(done):
     assert weights_digest(trial / "models/gt/stage2.pt") == weights_digest(
         paths.model("stage2", "gt")
     )
+    stage2 = trial / "models/gt/stage2.pt"  # byte-stable files: the very same bytes
+    assert stage2.read_bytes() == paths.model("stage2", "gt").read_bytes()
     (s1,) = (root / "out" / "stage1_cache").glob("*/models/gt/stage1.pt")
     assert weights_digest(s1) == weights_digest(paths.model("stage1", "gt"))
 
