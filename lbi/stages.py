@@ -14,7 +14,7 @@ pretrain2d         stores, ``pretrain2d``, ``model.backbone``    ``pretrain2d/``
 train_stage1       detections, encoder init, ``model``,          ``stage1.pt``
                    ``train_stage1``
 prune              ``stage1.pt``, ``prune``                      ``prune/<source>/``
-train_stage2       ``stage1.pt``, ``afsm.json``, ``train_stage2``  ``stage2.pt``
+train_stage2       ``stage1.pt``, ``prune``, ``train_stage2``    ``stage2.pt``
 train_end_to_end   encoder init, ``model``, ``train_stage1``,     ``e2e_fine.pt``/``e2e_both.pt``
                    ``train_stage2.epochs``, ``prune``
 train_lifter       detections, ``lifter``                        ``lifter.pt``
@@ -63,7 +63,7 @@ log = logging.getLogger("lbi")
 def pipeline_tracker(
     stage: str, source: str, ds: Datasets, params: dict[str, Any]
 ) -> Iterator[Any]:
-    """An MLflow run for the stage, nested under the pipeline run (:func:`lbi.tracking.stage_run`)."""
+    """The stage's MLflow run, nested under the pipeline's (:func:`lbi.tracking.stage_run`)."""
     from lbi.tracking import stage_run
 
     with stage_run(stage, dataset=ds.dataset, synthetic=ds.synthetic, source=source,
@@ -265,15 +265,13 @@ def prune(p: Params, source: str, paths: StagePaths, *,
 
 def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
                  progress: bool = False) -> FitResult:  # fmt: skip
-    """Stage 2 on the AFSM-kept tokens (retention from the prune output), from the trained
-    stage 1, frozen or trained on (``train_stage2.finetune_stage1``)."""
+    """Stage 2 on the AFSM-kept tokens (``prune.retention``), from the trained stage 1,
+    frozen or trained on (``train_stage2.finetune_stage1``)."""
     from lbi.tracking import file_md5
 
-    afsm = paths.prune / source / "afsm.json"
-    if not afsm.exists():
-        raise FileNotFoundError(f"{afsm}: missing; run `dvc repro prune@{source}`")
-    r = float(json.loads(afsm.read_text())["retention"])
-    stage1 = paths.model("stage1", source)
+    r, stage1 = p.prune.retention, paths.model("stage1", source)
+    if not stage1.is_file():
+        raise FileNotFoundError(f"{stage1}: missing; run `dvc repro train_stage1@{source}`")
     t = p.train_stage2
     ds = make_datasets(paths, source, t)
     log_params = {"train": to_dict(t), "source": source, "prune.retention": r}

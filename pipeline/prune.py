@@ -4,7 +4,7 @@ Runs the trained stage 1 on the in-domain and cross-domain test sets, ranks imag
 by the last stage-1 layer's attention summed over joints and heads, and records the
 kept-token indices (paper Fig. 6, Fig. 9) and the background share of the kept tokens.
 Reads params: ``prune``. Writes ``${paths.prune}/<source>/afsm.json`` (retention, kept
-tokens, statistics; stage 2 reads the retention from it) and ``kept.npz``.
+tokens, statistics: for the report) and ``kept.npz``.
 Work: :func:`lbi.stages.prune`.
 """
 

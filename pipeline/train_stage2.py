@@ -2,8 +2,7 @@
 
 ``train_stage2.finetune_stage1: false`` freezes stage 1 (the paper's progressive schedule);
 ``true`` trains stage 1 on with stage 2, loss on the coarse and the refined pose.
-Reads params: ``data``, ``train_stage2``; the retention comes from the prune stage's
-output. Writes ``${paths.models}/<source>/stage2.pt`` and ``${paths.plots}/<source>/stage2.json``.
+Reads params: ``data``, ``train_stage2``, ``prune.retention``. Writes ``${paths.models}/<source>/stage2.pt`` and ``${paths.plots}/<source>/stage2.json``.
 Work: :func:`lbi.stages.train_stage2`.
 """
 

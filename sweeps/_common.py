@@ -43,7 +43,7 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     return ap
 
 
-def axis(args: argparse.Namespace, given: Any, full: tuple[Any, ...], smoke: tuple[Any, ...]) -> tuple[Any, ...]:  # fmt: skip
+def axis(args: argparse.Namespace, given: Any, full: tuple, smoke: tuple) -> tuple:
     """A grid axis: as given on the command line, else the smoke or the full one."""
     return tuple(given) if given is not None else (smoke if args.smoke else full)
 

@@ -62,7 +62,7 @@ def test_source_must_be_known_and_produced(tmp_path):
     [
         ("detect2d", "meta.json: missing"),
         ("train_stage1", "backbone.pt not found: run `dvc repro pretrain2d`"),
-        ("train_stage2", "afsm.json: missing"),
+        ("train_stage2", "stage1.pt: missing; run `dvc repro train_stage1@gt`"),
         ("evaluate", "stage2.pt: checkpoint not found"),
     ],
 )

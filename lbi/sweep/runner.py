@@ -15,9 +15,9 @@ from lbi.record import RunRecord, merge_records, read_all, read_records
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import Context, run_trial, trial_key
 
-# Telemetry off in the driver and in every worker (a remote cluster gets them explicitly).
-QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
-             "DVC_NO_ANALYTICS": "1", "TQDM_DISABLE": "1"}  # fmt: skip
+# Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+             "TQDM_DISABLE": "1", "RAY_AIR_NEW_OUTPUT": "0"}  # fmt: skip
 
 
 def init_ray(opts: RunOptions) -> None:
@@ -39,8 +39,7 @@ def _trainable(config: dict[str, Any], ctx: Context, spec: SweepSpec) -> None:
     from ray import tune
 
     job = config["job"]
-    run_trial(ctx, spec.cell(job["cell"]), int(job["seed"]), config.get("search"),
-              report=tune.report)  # fmt: skip
+    run_trial(ctx, spec.cell(job["cell"]), job["seed"], config.get("search"), report=tune.report)
 
 
 def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
@@ -58,7 +57,8 @@ def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
                                parent_run_id=run.info.run_id)  # fmt: skip
 
 
-def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[str, Any]) -> Context:  # fmt: skip
+def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
+            budget: dict[str, Any]) -> Context:  # fmt: skip
     """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17)."""
     from lbi.params import load_params
 
@@ -76,8 +76,6 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``, or
     ``search``, on Ray Tune (after :func:`init_ray`); merge new and reused records into
     ``<results_dir>/<sweep>.jsonl``; return them."""
-    from ray import tune
-
     done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
     jobs, reused = [], []
     if search is None:
@@ -95,7 +93,7 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     if jobs or search is not None:
         if opts.mlflow:
             ctx = _mlflow_parent(spec, ctx)
-        new = _tune(spec, ctx, opts, jobs, search, tune)
+        new = _tune(spec, ctx, opts, jobs, search)
     records = reused + new
     if records:
         merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)
@@ -103,14 +101,15 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
 
 
 def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, Any]],
-          search: SearchSpec | None, tune: Any) -> list[RunRecord]:  # fmt: skip
+          search: SearchSpec | None) -> list[RunRecord]:  # fmt: skip
     import ray
+    from ray import tune
 
     gpus = opts.gpus_per_trial
     gpus = float(ray.cluster_resources().get("GPU", 0) > 0) if gpus is None else gpus
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),
                                     {"cpu": opts.cpus_per_trial, "gpu": gpus})  # fmt: skip
-    names = {"trial_name_creator": lambda t: f"{t.config['job']['cell']}_s{t.config['job']['seed']}",
+    names = {"trial_name_creator": lambda t: "{cell}_s{seed}".format(**t.config["job"]),
              "trial_dirname_creator": lambda t: f"trial_{t.trial_id}"}  # fmt: skip
     if search is None:
         space: dict[str, Any] = {"job": tune.grid_search(jobs)}
@@ -161,9 +160,9 @@ def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
     def cell(name: str) -> str:
         rs = [r.metrics for r in records if r.cell == name and r.status == "finished"]
         vals = {m: [x[m] for x in rs if m in x] for m in spec.show}
-        return f"  {name:<24} n={len(rs)}  " + "; ".join(
-            f"{m} {statistics.fmean(v):.1f} ± {statistics.pstdev(v) if len(v) < 2 else statistics.stdev(v):.1f}"
-            for m, v in vals.items() if v)  # fmt: skip
+        sd = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in vals.items() if v}
+        txt = [f"{m} {statistics.fmean(vals[m]):.1f} ± {s:.1f}" for m, s in sd.items()]
+        return f"  {name:<24} n={len(rs)}  " + "; ".join(txt)
 
     return "\n".join(cell(c.name) for c in spec.cells)
 

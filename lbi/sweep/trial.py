@@ -47,7 +47,8 @@ class Context:
     experiment_id: str | None = None
     parent_run_id: str | None = None
 
-    def params(self, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:  # fmt: skip
+    def params(self, cell: Cell, seed: int,
+               search: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:  # fmt: skip
         over = {**self.budget, **cell.overrides, **(search or {})}
         return resolve_params(self.base, over, seed), over
 
@@ -81,7 +82,7 @@ def stage1_key(p: Params, source: str, paths: StagePaths) -> str:
 
 
 class TrialLog:
-    """The trial's tracker for :mod:`lbi.stages`: epochs (counted over phases) to MLflow and Tune."""
+    """The trial's :mod:`lbi.stages` tracker: epochs (counted over phases) to MLflow and Tune."""
 
     def __init__(self, mlflow: bool, report: Callable[[dict], None] | None, cell: str,
                  seed: int) -> None:  # fmt: skip
