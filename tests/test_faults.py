@@ -1,0 +1,153 @@
+"""Issue 17, "nothing silently wrong": each bad input is refused with one line naming the
+file and what to do, or degrades visibly, never a traceback and never a silent result.
+
+Extend the table and add the test next to its neighbours.
+
+=================================  =====================================  =========================================
+case                               input                                  outcome
+=================================  =====================================  =========================================
+pickle payload (h36m)              data_3d npz whose pickle calls         DatasetError naming file and the global
+                                   ``os.system``                          (``posix.system``); payload never runs
+real-format pickles (h36m)         tests/fixtures_real.py files           load (restricted unpickler allows them)
+2D much longer than mocap (h36m)   cpn 2D 200 frames longer               DatasetError: file, subject, action,
+                                                                          camera, both frame counts
+2D a few frames longer (h36m)      the fixtures' +5 video frames          trimmed, counted in provenance
+misaligned 2D (h36m)               cpn cameras swapped / one sequence     DatasetError: file, subject, action,
+                                   at half resolution                     camera, measured crop px error
+string joint count (h36m)          metadata ``num_joints: "17"``          DatasetError naming file and value
+params not UTF-8                   latin-1 params.yaml                    ConfigError, one line (test_config.py)
+=================================  =====================================  =========================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lbi.data.frames import DatasetError
+from lbi.data.h36m import H36MConfig, load_positions_2d, load_positions_3d, preprocess_h36m
+from lbi.data.store import open_store
+from tests.fixtures_real import build_h36m, save_pickled
+
+CPN = "data_2d_h36m_cpn_ft_h36m_dbb.npz"
+
+
+def _run_h36m(root: Path) -> dict:
+    cfg = H36MConfig(
+        root=str(root), train_subjects=("S1",), test_subjects=("S11",), frames_root=None
+    )
+    return preprocess_h36m(cfg, root / "store", root / "det", progress=False)
+
+
+def _load(path: Path) -> dict:
+    with np.load(path, allow_pickle=True) as z:  # test-side only: our own fixture files
+        return {k: z[k].item() for k in z.files}
+
+
+class _Payload:
+    """Pickles as ``os.system("touch <marker>")``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+# --- h36m: pickles -------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["positions_3d", "metadata"])
+def test_pickle_payload_is_refused_and_never_runs(tmp_path: Path, key: str) -> None:
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / ("data_3d_h36m.npz" if key == "positions_3d" else CPN)
+    if key == "positions_3d":
+        save_pickled(path, positions_3d={"S1": {"Directions 1": _Payload(marker)}})
+        load = load_positions_3d
+    else:
+        save_pickled(path, positions_2d={}, metadata={"num_joints": 17, "x": _Payload(marker)})
+        load = load_positions_2d
+    with pytest.raises(DatasetError) as e:
+        load(path)
+    assert str(path) in str(e.value) and "posix.system" in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not marker.exists(), "the pickle payload ran"
+
+
+def test_real_format_pickles_still_load(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)
+    pos = load_positions_3d(tmp_path / "data_3d_h36m.npz")
+    assert pos["S1"]["Directions 1"].shape == (30, 17, 3)
+    for name in (CPN, "data_2d_h36m_gt.npz", "data_2d_h36m_sh_pt_mpii.npz"):
+        f2d = load_positions_2d(tmp_path / name)
+        assert len(f2d.data["S11"]["WalkDog"]) == 4
+    # compressed archives (np.savez_compressed) too
+    d = _load(tmp_path / "data_3d_h36m.npz")
+    np.savez_compressed(tmp_path / "c.npz", **{k: np.array(v, dtype=object) for k, v in d.items()})
+    assert load_positions_3d(tmp_path / "c.npz").keys() == pos.keys()
+
+
+# --- h36m: 2D vs mocap -------------------------------------------------------------------
+def _edit_cpn(root: Path, fn) -> None:  # type: ignore[no-untyped-def]
+    d = _load(root / CPN)
+    fn(d["positions_2d"], d["metadata"])
+    save_pickled(root / CPN, **d)
+
+
+def test_2d_much_longer_than_mocap_is_an_error(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)
+
+    def longer(p2d, _meta):  # type: ignore[no-untyped-def]
+        seq = p2d["S1"]["TakingPhoto"][1]
+        p2d["S1"]["TakingPhoto"][1] = np.concatenate([seq] + [seq[-1:]] * 200)
+
+    _edit_cpn(tmp_path, longer)
+    with pytest.raises(DatasetError) as e:
+        _run_h36m(tmp_path)
+    for s in (CPN, "S1", "TakingPhoto", "55011271", "235 frames", "mocap has 30"):
+        assert s in str(e.value), (s, str(e.value))
+
+
+def test_a_few_extra_video_frames_are_trimmed_and_recorded(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)  # the 2D files carry 5 frames more than the mocap
+    _run_h36m(tmp_path)
+    trimmed = open_store(tmp_path / "store").meta["provenance"]["trimmed_2d_frames"]
+    assert trimmed["cpn/S1/Directions 1/54138969"] == 5
+    assert set(trimmed.values()) == {5}
+
+
+def _swap_cameras(p2d, _meta):  # type: ignore[no-untyped-def]
+    cams = p2d["S11"]["WalkDog"]
+    cams[0], cams[2] = cams[2], cams[0]
+
+
+def _half_resolution(p2d, _meta):  # type: ignore[no-untyped-def]
+    # detections made on a half-resolution video of one sequence
+    p2d["S1"]["TakingPhoto"] = [kp * 0.5 for kp in p2d["S1"]["TakingPhoto"]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expect"),
+    [
+        (_swap_cameras, ("S11", "WalkDog", "54138969")),
+        (_half_resolution, ("S1", "TakingPhoto", "54138969")),
+    ],
+)
+def test_misaligned_detector_2d_is_an_error(tmp_path: Path, edit, expect) -> None:  # type: ignore[no-untyped-def]
+    build_h36m(tmp_path, frames=False)
+    _edit_cpn(tmp_path, edit)
+    with pytest.raises(DatasetError) as e:
+        _run_h36m(tmp_path)
+    msg = str(e.value)
+    for s in (CPN, *expect, "detector 'cpn'", "crop px"):
+        assert s in msg, (s, msg)
+    assert not (tmp_path / "store" / "meta.json").exists()
+
+
+@pytest.mark.parametrize("value", ["17", "seventeen", 17.0, None])
+def test_2d_metadata_joint_count_must_be_an_int(tmp_path: Path, value) -> None:  # type: ignore[no-untyped-def]
+    build_h36m(tmp_path, frames=False)
+    _edit_cpn(tmp_path, lambda _p, meta: meta.update(num_joints=value))
+    with pytest.raises(DatasetError, match=rf"{CPN}: metadata num_joints is {value!r}"):
+        load_positions_2d(tmp_path / CPN)
