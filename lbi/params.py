@@ -250,3 +250,52 @@ def encoder_init(params: Params) -> str | None:
 def pretrain2d_dir(params: Params) -> Path:
     """Output folder of the ``pretrain2d`` stage (``${paths.models}/pretrain2d``)."""
     return Path(params.paths.models) / "pretrain2d"
+
+
+def configured_crop_sizes(params: Params) -> dict[str, tuple[int, int]]:
+    """``params.yaml`` key -> crop size (H, W) px of each store the run reads."""
+    if params.data.dataset == "embedded":
+        return {"embedded.crop_hw": params.embedded.crop_hw}
+    return {"h36m.crop_hw": params.h36m.crop_hw, "mpi3dhp.crop_hw": params.mpi3dhp.crop_hw}
+
+
+def check_crop_sizes(params: Params, *, stores: bool = True, where: str = "params.yaml") -> None:
+    """Raise :class:`ConfigError` unless every crop the run uses is ``model.input_hw``.
+
+    Checks, before any training: the configured crop sizes of the dataset's stores
+    (``embedded.crop_hw``; or ``h36m.crop_hw`` and ``mpi3dhp.crop_hw``, which must also
+    agree with each other) and, with ``stores``, the ``crop_hw`` in ``meta.json`` of each
+    store folder that exists (``paths.store_in``, ``store_cross``, ``store_pose2d`` when
+    ``pretrain2d.enabled``): a store made with another crop size is stale. Call it at the
+    start of every stage that trains or evaluates an image model.
+    """
+    from lbi.data.store import StoreError, open_store
+
+    want = tuple(params.model.input_hw)
+    for key, hw in configured_crop_sizes(params).items():
+        if tuple(hw) != want:
+            raise ConfigError(
+                f"{where}: {key} = {list(hw)} but model.input_hw = {list(want)}; the encoder "
+                f"reads the store's crops as they are: set both to the same size"
+            )
+    if not stores:
+        return
+    folders = {
+        "paths.store_in": params.paths.store_in,
+        "paths.store_cross": params.paths.store_cross,
+    }
+    if params.pretrain2d.enabled:
+        folders["paths.store_pose2d"] = params.paths.store_pose2d
+    for key, folder in folders.items():
+        if not (Path(folder) / "meta.json").exists():
+            continue  # not built yet; the stage that needs it says so
+        try:
+            hw = open_store(folder).crop_hw
+        except StoreError as e:
+            raise ConfigError(str(e)) from None
+        if hw != want:
+            raise ConfigError(
+                f"{folder}/meta.json ({key}): crops are {list(hw)} but model.input_hw = "
+                f"{list(want)}; the store is stale: rerun preprocess (`dvc repro preprocess`) "
+                "after changing the crop size"
+            )

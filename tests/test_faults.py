@@ -16,6 +16,14 @@ misaligned 2D (h36m)               cpn cameras swapped / one sequence     Datase
                                    at half resolution                     camera, measured crop px error
 string joint count (h36m)          metadata ``num_joints: "17"``          DatasetError naming file and value
 params not UTF-8                   latin-1 params.yaml                    ConfigError, one line (test_config.py)
+truncated store .npz               ``train.npz`` cut in half              StoreError: file, "truncated", rerun
+truncated store .npy               ``train_crops.npy`` cut / fgmask cut   StoreError: file, "truncated", rerun
+truncated detections .npz          keypoints2d_*.npz cut in half          StoreError: file, rerun detect2d
+HTML as annot_data.mat (3dhp)      a login page saved as the .mat         DatasetError: file, "HTML page", fetch
+junk .mat (3dhp)                   random bytes                           DatasetError: file, "not a readable"
+crop size vs model.input_hw        embedded.crop_hw != model.input_hw;    ConfigError naming both keys
+                                   h36m.crop_hw != mpi3dhp.crop_hw;
+                                   a store built at another crop size     ConfigError naming the store meta.json
 =================================  =====================================  =========================================
 """
 
@@ -27,10 +35,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lbi.config import ConfigError
 from lbi.data.frames import DatasetError
 from lbi.data.h36m import H36MConfig, load_positions_2d, load_positions_3d, preprocess_h36m
-from lbi.data.store import open_store
-from tests.fixtures_real import build_h36m, save_pickled
+from lbi.data.mpi3dhp import MPI3DHPConfig, preprocess_3dhp
+from lbi.data.store import StoreError, detections_path, load_detections, open_store
+from lbi.params import check_crop_sizes, load_params
+from tests._store_fixture import make_store
+from tests.fixtures_real import build_3dhp, build_h36m, save_pickled
 
 CPN = "data_2d_h36m_cpn_ft_h36m_dbb.npz"
 
@@ -151,3 +163,83 @@ def test_2d_metadata_joint_count_must_be_an_int(tmp_path: Path, value) -> None: 
     _edit_cpn(tmp_path, lambda _p, meta: meta.update(num_joints=value))
     with pytest.raises(DatasetError, match=rf"{CPN}: metadata num_joints is {value!r}"):
         load_positions_2d(tmp_path / CPN)
+
+
+# --- the canonical store: truncated files --------------------------------------------------
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("name", ["train.npz", "train_crops.npy", "train_fgmask.npy"])
+def test_truncated_store_file_is_named(tmp_path: Path, name: str) -> None:
+    store_dir = make_store(tmp_path / "store")
+    _truncate(store_dir / name)
+    store = open_store(store_dir)
+    read = {
+        "train.npz": lambda: store.arrays("train"),
+        "train_crops.npy": lambda: store.crops("train"),
+        "train_fgmask.npy": lambda: store.fgmask("train"),
+    }[name]
+    with pytest.raises(StoreError) as e:
+        read()
+    msg = str(e.value)
+    assert msg.startswith(f"{store_dir / name}: truncated or corrupt") and "preprocess" in msg
+    assert "\n" not in msg
+
+
+def test_truncated_detections_are_named(tmp_path: Path) -> None:
+    make_store(tmp_path / "store")
+    path = detections_path(tmp_path, "toy", "gt")
+    _truncate(path)
+    with pytest.raises(StoreError, match=rf"{path}: truncated or corrupt .*detect2d"):
+        load_detections(path, "train", 64)
+
+
+# --- MPI-INF-3DHP: not a .mat ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n", "an HTML page"),
+        (b"\n  <HTML><body>403 Forbidden</body></HTML>", "an HTML page"),
+        (bytes(range(256)) * 4, "not a readable .mat file"),
+    ],
+)
+def test_annot_data_mat_that_is_not_matlab_is_named(
+    tmp_path: Path, content: bytes, expect: str
+) -> None:
+    build_3dhp(tmp_path, frames=False)
+    path = tmp_path / "TS5" / "annot_data.mat"
+    path.write_bytes(content)
+    cfg = MPI3DHPConfig(root=str(tmp_path), sequences=("TS1", "TS5"), frames_root=None)
+    with pytest.raises(DatasetError) as e:
+        preprocess_3dhp(cfg, tmp_path / "store", tmp_path / "det", progress=False)
+    assert str(e.value).startswith(f"{path}: {expect}") and "\n" not in str(e.value)
+
+
+# --- crop sizes ---------------------------------------------------------------------------------
+def test_crop_sizes_are_checked_before_training(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    check_crop_sizes(p, stores=False)  # the repository's params agree
+    bad = dataclasses.replace(p, embedded=dataclasses.replace(p.embedded, crop_hw=(128, 96)))
+    with pytest.raises(
+        ConfigError, match=r"embedded.crop_hw = \[128, 96\] but model.input_hw = \[64, 48\]"
+    ):
+        check_crop_sizes(bad, stores=False)
+    real = dataclasses.replace(
+        p,
+        data=dataclasses.replace(p.data, dataset="h36m"),
+        model=dataclasses.replace(p.model, input_hw=(256, 192)),
+        mpi3dhp=dataclasses.replace(p.mpi3dhp, crop_hw=(128, 96)),
+    )
+    with pytest.raises(ConfigError, match=r"mpi3dhp.crop_hw = \[128, 96\] but model.input_hw"):
+        check_crop_sizes(real, stores=False)
+    # a store built at another crop size (stale after a params change)
+    monkeypatch.chdir(tmp_path)
+    make_store(Path(p.paths.store_in), crop_hw=(32, 24))
+    with pytest.raises(
+        ConfigError, match=r"data/store/indomain/meta.json .*crops are \[32, 24\].*stale"
+    ):
+        check_crop_sizes(p)
