@@ -24,6 +24,11 @@ junk .mat (3dhp)                   random bytes                           Datase
 crop size vs model.input_hw        embedded.crop_hw != model.input_hw;    ConfigError naming both keys
                                    h36m.crop_hw != mpi3dhp.crop_hw;
                                    a store built at another crop size     ConfigError naming the store meta.json
+locked mlflow.db mid-stage         an exclusive SQLite lock held while    the call retries, then one warning; the
+                                   the stage logs                         stage finishes, its run FINISHED
+stage killed mid-run (mlflow)      a RUNNING run of the stage whose       marked KILLED on rerun; tags link the
+                                   process is gone                        two runs both ways; live runs left alone
+copied repository (mlflow)         mlflow.db + mlartifacts/ copied        artifacts found at the new place
 =================================  =====================================  =========================================
 """
 
@@ -243,3 +248,88 @@ def test_crop_sizes_are_checked_before_training(tmp_path: Path, monkeypatch) -> 
         ConfigError, match=r"data/store/indomain/meta.json .*crops are \[32, 24\].*stale"
     ):
         check_crop_sizes(p)
+
+
+# --- MLflow tracking ------------------------------------------------------------------------
+def _use_store(monkeypatch, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (folder / "params.yaml").write_text("a: 1\n")
+
+
+def test_locked_mlflow_db_degrades_to_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+
+    import lbi.tracking as tracking
+
+    _use_store(monkeypatch, tmp_path)
+    monkeypatch.setattr(tracking, "RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(tracking, "RETRY_DELAY_S", 0.01)
+    with tracking.stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf:
+        mlf.log_metrics({"loss": 1.0}, step=1)
+        lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # another process holding the database
+        try:
+            mlf.log_metrics({"loss": 0.5}, step=2)  # raised MlflowException before
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        run_id = mlf.run_id
+    assert "MLflow log_metrics failed 2 times" in caplog.text
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [1]
+
+
+def test_killed_run_is_marked_and_linked_on_rerun(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import setup_mlflow, stage_run
+
+    _use_store(monkeypatch, tmp_path)
+    exp_id = setup_mlflow("lbi-pipeline")
+    client = MlflowClient()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    here = {"dvc.stage": "train_stage1", "lbi.source_2d": "gt", "lbi.host": socket.gethostname()}
+    killed = client.create_run(exp_id, tags={**here, "lbi.pid": str(dead.pid)}).info.run_id
+    live = client.create_run(exp_id, tags={**here, "lbi.pid": str(os.getpid())}).info.run_id
+    other = client.create_run(exp_id, tags={**here, "lbi.source_2d": "cpn", "lbi.pid": "1"})
+    with stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf:
+        new = mlf.run_id
+    assert client.get_run(killed).info.status == "KILLED"
+    assert client.get_run(killed).data.tags["lbi.rerun_by"] == new
+    assert client.get_run(new).data.tags["lbi.replaces_killed_runs"] == killed
+    assert client.get_run(live).info.status == "RUNNING"  # its process still runs
+    assert client.get_run(other.info.run_id).info.status == "RUNNING"  # another source
+
+
+def test_copied_repository_keeps_its_artifacts(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import stage_run
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _use_store(monkeypatch, a)
+    (a / "table.json").write_text("{}")
+    with stage_run("evaluate", dataset="toy", synthetic=True, source="gt") as mlf:
+        mlf.log_artifact(str(a / "table.json"))
+        run_id = mlf.run_id
+    assert (a / "mlartifacts").is_dir()
+    shutil.copytree(a, b)
+    shutil.rmtree(a)
+    _use_store(monkeypatch, b)
+    with stage_run("evaluate", dataset="toy", synthetic=True, source="gt"):
+        pass
+    run = MlflowClient().get_run(run_id)
+    assert run.info.artifact_uri.startswith(str(b / "mlartifacts"))
+    got = MlflowClient().download_artifacts(run_id, "table.json", str(tmp_path))
+    assert Path(got).read_text() == "{}"
