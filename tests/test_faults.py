@@ -15,7 +15,8 @@ real-format pickles (h36m)         tests/fixtures_real.py files           load (
 misaligned 2D (h36m)               cpn cameras swapped / one sequence     DatasetError: file, subject, action,
                                    at half resolution                     camera, measured crop px error
 string joint count (h36m)          metadata ``num_joints: "17"``          DatasetError naming file and value
-params not UTF-8                   latin-1 params.yaml                    ConfigError, one line (test_config.py)
+params not UTF-8                   latin-1 params.yaml                    ConfigError, one line naming the file
+params key missing / duplicated    see tests/test_config.py               ConfigError: file, dotted key (, line)
 truncated store .npz               ``train.npz`` cut in half              StoreError: file, "truncated", rerun
 truncated store .npy               ``train_crops.npy`` cut / fgmask cut   StoreError: file, "truncated", rerun
 truncated detections .npz          keypoints2d_*.npz cut in half          StoreError: file, rerun detect2d
@@ -168,6 +169,16 @@ def test_2d_metadata_joint_count_must_be_an_int(tmp_path: Path, value) -> None: 
     _edit_cpn(tmp_path, lambda _p, meta: meta.update(num_joints=value))
     with pytest.raises(DatasetError, match=rf"{CPN}: metadata num_joints is {value!r}"):
         load_positions_2d(tmp_path / CPN)
+
+
+# --- params ----------------------------------------------------------------------------------
+def test_params_not_utf8_is_one_line(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    f = tmp_path / "params.yaml"
+    f.write_bytes((text + "# résumé\n").encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_params(f)
+    assert str(e.value).startswith(f"{f}: not UTF-8 text") and "\n" not in str(e.value)
 
 
 # --- the canonical store: truncated files --------------------------------------------------
