@@ -75,19 +75,12 @@ def test_params_unknown_section_and_key(tmp_path):
         load_params(f)
 
 
-def _sections() -> list:
+def _sections() -> list[str]:
     import dataclasses
 
     from lbi.params import Params
 
-    marks = {
-        "embedded": pytest.mark.xfail(
-            strict=True,
-            reason="EmbeddedConfig.crop_hw default (lbi/data/embedded.py) is still (128, 96); "
-            "params.yaml says [64, 48]; the owner of embedded.py changes the default",
-        )
-    }
-    return [pytest.param(f.name, marks=marks.get(f.name, ())) for f in dataclasses.fields(Params)]
+    return [f.name for f in dataclasses.fields(Params)]
 
 
 @pytest.mark.parametrize("name", _sections())

@@ -58,7 +58,7 @@ import h5py
 import numpy as np
 
 from lbi.camera import box_from_3d, box_from_points, crop_affine
-from lbi.config import check_choice, check_range
+from lbi.config import check_choice
 from lbi.data.frames import (
     CropJob,
     DatasetError,
