@@ -5,7 +5,11 @@ module that uses it (``EmbeddedConfig`` in :mod:`lbi.data.embedded`, ``ModelConf
 :mod:`lbi.model.config`, ``TrainConfig`` in :mod:`lbi.train`, ...). :func:`from_dict`
 builds one from a mapping, and rejects unknown keys, wrong types and out-of-range values
 (each dataclass validates its ranges in ``__post_init__``) with an error that names the
-file and the dotted key, so a typo never silently falls back to a default.
+file and the dotted key, so a typo never silently falls back to a default. With
+``complete=True`` (how :func:`lbi.params.load_params` reads a params file) a missing section
+or key is an error too, naming the dotted key and the line to add: the file, not a class
+default, says what ran. :func:`load_yaml` rejects a duplicate key (naming it and its
+line) and a file that is not UTF-8.
 """
 
 from __future__ import annotations
@@ -22,16 +26,47 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A params file has an unknown key, a wrong type or an out-of-range value."""
+    """A params file is unreadable, or has an unknown, missing or duplicate key, a wrong
+    type or an out-of-range value."""
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r} on line {line}")
+        self.key, self.line = key, line
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; errors name the file."""
+    """Read a YAML mapping strictly (:class:`StrictLoader`); errors name the file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: params file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (bad byte at offset {e.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=StrictLoader) or {}  # a SafeLoader
+    except _DuplicateKey as e:
+        raise ConfigError(
+            f"{path}: line {e.line}: duplicate key {e.key!r} (YAML would keep only the last "
+            "one); remove one of them"
+        ) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
     if not isinstance(data, dict):
@@ -39,8 +74,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
-    """Convert ``value`` to type ``tp`` (a typing annotation) or raise ConfigError."""
+def _convert(
+    value: Any, tp: Any, key: str, where: str, complete: bool = False, default: Any = None
+) -> Any:
+    """Convert ``value`` to type ``tp`` (a typing annotation) or raise ConfigError.
+
+    ``default``: the field's default (for a nested dataclass, named in missing-key errors).
+    """
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -53,7 +93,7 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _convert(value, arg, key, where)
+                return _convert(value, arg, key, where, complete, default)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(f"{where}: key '{key}': {value!r} matches none of {tp}")
@@ -66,7 +106,9 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
             raise ConfigError(
                 f"{where}: key '{key}': expected a mapping, got {type(value).__name__}"
             )
-        return from_dict(tp, value, where=where, prefix=f"{key}.")
+        return from_dict(
+            tp, value, where=where, prefix=f"{key}.", complete=complete, defaults=default
+        )
     if origin is tuple:
         args = get_args(tp)
         if not isinstance(value, list | tuple):
@@ -109,14 +151,23 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
 
 
 def from_dict(
-    cls: type[T], data: dict[str, Any] | None, *, where: str = "<params>", prefix: str = ""
+    cls: type[T],
+    data: dict[str, Any] | None,
+    *,
+    where: str = "<params>",
+    prefix: str = "",
+    complete: bool = False,
+    defaults: Any = None,
 ) -> T:
     """Build dataclass ``cls`` from ``data``, strictly.
 
     ``where`` names the file (and section) for error messages; ``prefix`` is the dotted
-    path of the section. Missing keys take the dataclass defaults.
+    path of the section. Unknown keys are errors. Missing keys take the dataclass defaults,
+    unless ``complete``: then a missing key (in nested sections too) is an error naming the
+    dotted key and the lines to add, with the values of ``defaults`` (an instance of
+    ``cls``; default ``cls()``).
     """
-    data = data or {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: section '{prefix.rstrip('.')}' must be a mapping")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
@@ -126,14 +177,41 @@ def from_dict(
             f"{where}: unknown key(s) {[prefix + k for k in unknown]}; "
             f"valid keys in '{prefix.rstrip('.') or cls.__name__}': {sorted(fields)}"
         )
+    missing = [k for k in fields if k not in data]
+    if complete:
+        if defaults is None:
+            defaults = cls()
+        if missing:
+            raise ConfigError(f"{where}: missing {_describe_missing(defaults, prefix, missing)}")
     hints = get_type_hints(cls)
-    kwargs = {k: _convert(v, hints[k], prefix + k, where) for k, v in data.items()}
+    kwargs = {
+        k: _convert(v, hints[k], prefix + k, where, complete, getattr(defaults, k, None))
+        for k, v in data.items()
+    }
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"{where}: section '{prefix.rstrip('.') or cls.__name__}': {e}") from e
+
+
+def _describe_missing(default: Any, prefix: str, missing: list[str]) -> str:
+    """ "key(s) ['a.b']; add under 'a:' ..." and the lines to add (``default``'s values)."""
+    values = to_dict(default)
+    under = f"under '{prefix.rstrip('.')}:'" if prefix else "at the top level"
+    if all(isinstance(values[k], dict) for k in missing):
+        return (
+            f"section(s) {[prefix + k for k in missing]}; add {under} each with all its keys "
+            "(the repository's params.yaml has them, with their defaults)"
+        )
+    lines = "; ".join(f"{k}: {_flow(values[k])}" for k in missing)
+    return f"key(s) {[prefix + k for k in missing]}; add {under} {lines}  (the defaults)"
+
+
+def _flow(value: Any) -> str:
+    """``value`` as one line of YAML (``[64, 48]``, ``0.3``, ``null``)."""
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("...\n").strip()
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -152,8 +230,13 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def section(params: dict[str, Any], name: str, cls: type[T], path: str | Path) -> T:
-    """Build ``cls`` from section ``name`` of a loaded params mapping read from ``path``."""
-    return from_dict(cls, params.get(name), where=f"{path}", prefix=f"{name}.")
+    """Build ``cls`` from section ``name`` of a loaded params mapping read from ``path``.
+
+    Every key must be present (``complete``): a missing section or key is an error.
+    """
+    if name not in params:
+        raise ConfigError(f"{path}: missing section '{name}'; add it (see the repo's params.yaml)")
+    return from_dict(cls, params[name], where=f"{path}", prefix=f"{name}.", complete=True)
 
 
 def check_range(

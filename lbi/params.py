@@ -11,20 +11,26 @@ embedded       :class:`lbi.data.embedded.EmbeddedConfig`    fetch, preprocess
 h36m           :class:`lbi.data.h36m.H36MConfig`            fetch, preprocess, detect2d
 mpi3dhp        :class:`lbi.data.mpi3dhp.MPI3DHPConfig`      fetch, preprocess, detect2d
 detect2d       :class:`Detect2DConfig` (below)              detect2d
-pretrain2d     :class:`Pretrain2DConfig` (below)                pretrain2d, train_stage1
+pretrain2d     :class:`Pretrain2DConfig` (below)            pretrain2d, train_stage1
 model          :class:`lbi.model.ModelConfig`               pretrain2d, train_stage1
 train_stage1   :class:`lbi.train.TrainConfig`               train_stage1
 prune          :class:`PruneConfig` (below)                 prune
-train_stage2   :class:`Stage2TrainConfig` (below)            train_stage2
-baseline       :class:`BaselineConfig` (below)              train_baseline
+train_stage2   :class:`Stage2TrainConfig` (below)           train_stage2
+lifter         :class:`LifterConfig` (below)                train_lifter
 evaluate       :class:`EvalConfig` (below)                  evaluate
 =============  ===========================================  ==========================
+
+Defaults live in one place: ``Params()`` (the dataclass defaults, including the
+per-section ``default_factory`` values below) equals the repository's ``params.yaml``, and
+``tests/test_config.py`` keeps it so. A params file must still spell out every section and
+key (:func:`load_params`): a missing one is an error naming it, never a silent default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lbi.config import ConfigError, check_choice, check_range, from_dict, load_yaml
 from lbi.data.embedded import EmbeddedConfig
@@ -93,11 +99,11 @@ class Pretrain2DConfig:
     ``model.pretrained`` at the COCO pose-HRNet file, as the paper does.
     """
 
-    enabled: bool = False  # the repo's params.yaml turns it on for the embedded default
+    enabled: bool = True  # the embedded default; real data: false + model.pretrained
     takes_per_clip: int = 1  # of each training clip x training subject (lbi.data.pose2d_set)
     views: int = 4  # random cameras per take
     head_dim: int = 64  # width of the heatmap head (discarded: only the backbone is kept)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_decay=0.8, lr_decay_every=2))
 
     def __post_init__(self) -> None:
         check_range("takes_per_clip", self.takes_per_clip, 1, 50)
@@ -107,12 +113,16 @@ class Pretrain2DConfig:
 
 @dataclass(frozen=True)
 class PruneConfig:
-    """Adaptive Feature Selection: keep the top ``r`` of image tokens (paper: 0.3)."""
+    """Adaptive Feature Selection: keep the top ``retention`` of image tokens (paper: 0.3).
 
-    r: float = 0.3
+    The one place the retention is set: the stages build stage 2's
+    :class:`lbi.model.ModelConfig` with ``retention=prune.retention``.
+    """
+
+    retention: float = 0.3
 
     def __post_init__(self) -> None:
-        check_range("r", self.r, 0.0, 1.0, lo_open=True)
+        check_range("retention", self.retention, 0.0, 1.0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,12 @@ class Stage2TrainConfig(TrainConfig):
     the coarse and the refined pose (phase ``e2e_both``, started from the trained stage 1).
     """
 
-    finetune_stage1: bool = False
+    finetune_stage1: bool = True
+    # stage 2's own defaults (the fields of TrainConfig it sets differently)
+    epochs: int = 15
+    lr_decay: float = 0.8  # x0.8 every epoch: fine-tuning anneals (paper: x0.9 / 4 epochs)
+    lr_decay_every: int = 1
+    background_augment: float = 0.5
 
     @property
     def phase(self) -> str:
@@ -133,11 +148,14 @@ class Stage2TrainConfig(TrainConfig):
 
 
 @dataclass(frozen=True)
-class BaselineConfig:
-    """The 2D-only lifter trained by the same loop and budget as LBI."""
+class LifterConfig:
+    """The 2D-only lifter trained by the same loop and budget as LBI (stage ``train_lifter``).
+
+    ``train.epochs`` defaults to LBI's budget, ``train_stage1.epochs + train_stage2.epochs``.
+    """
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="lifter_graformer"))
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=35))
 
 
 @dataclass(frozen=True)
@@ -165,16 +183,23 @@ class Params:
     detect2d: Detect2DConfig = field(default_factory=Detect2DConfig)
     pretrain2d: Pretrain2DConfig = field(default_factory=Pretrain2DConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train_stage1: TrainConfig = field(default_factory=TrainConfig)
+    train_stage1: TrainConfig = field(default_factory=lambda: TrainConfig(background_augment=0.5))
     prune: PruneConfig = field(default_factory=PruneConfig)
     train_stage2: Stage2TrainConfig = field(default_factory=Stage2TrainConfig)
-    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    lifter: LifterConfig = field(default_factory=LifterConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Load and validate the whole params file (unknown keys anywhere are errors)."""
-    params = from_dict(Params, load_yaml(path), where=str(path))
+    """Load and validate the whole params file.
+
+    Unknown, missing and duplicate keys anywhere are errors naming the file and the dotted
+    key (a missing one says what to add); so are wrong types, out-of-range values and a
+    file that is not UTF-8 YAML.
+    """
+    data = load_yaml(path)
+    _retention_from_prune(data, path)
+    params = from_dict(Params, data, where=str(path), complete=True)
     if params.pretrain2d.enabled and params.model.pretrained is not None:
         raise ConfigError(
             f"{path}: pretrain2d.enabled is true and model.pretrained is set "
@@ -190,6 +215,28 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return params
 
 
+def _retention_from_prune(data: dict[str, Any], path: str | Path) -> None:
+    """Fill ``model.retention`` / ``lifter.model.retention`` from ``prune.retention``.
+
+    The retention has one key, ``prune.retention``; the model sections must not repeat it.
+    """
+    if "prune" not in data:
+        return  # from_dict names the missing section
+    prune = from_dict(PruneConfig, data["prune"], where=str(path), prefix="prune.", complete=True)
+    lifter = data.get("lifter")
+    for key, sec in (
+        ("model", data.get("model")),
+        ("lifter.model", lifter.get("model") if isinstance(lifter, dict) else None),
+    ):
+        if not isinstance(sec, dict):
+            continue  # from_dict names the missing/malformed section
+        if "retention" in sec:
+            raise ConfigError(
+                f"{path}: key '{key}.retention' is set by 'prune.retention'; remove it from '{key}'"
+            )
+        sec["retention"] = prune.retention
+
+
 def encoder_init(params: Params) -> str | None:
     """The weight file stage 1 initialises its encoder backbone from (None: random init).
 
@@ -203,3 +250,52 @@ def encoder_init(params: Params) -> str | None:
 def pretrain2d_dir(params: Params) -> Path:
     """Output folder of the ``pretrain2d`` stage (``${paths.models}/pretrain2d``)."""
     return Path(params.paths.models) / "pretrain2d"
+
+
+def configured_crop_sizes(params: Params) -> dict[str, tuple[int, int]]:
+    """``params.yaml`` key -> crop size (H, W) px of each store the run reads."""
+    if params.data.dataset == "embedded":
+        return {"embedded.crop_hw": params.embedded.crop_hw}
+    return {"h36m.crop_hw": params.h36m.crop_hw, "mpi3dhp.crop_hw": params.mpi3dhp.crop_hw}
+
+
+def check_crop_sizes(params: Params, *, stores: bool = True, where: str = "params.yaml") -> None:
+    """Raise :class:`ConfigError` unless every crop the run uses is ``model.input_hw``.
+
+    Checks, before any training: the configured crop sizes of the dataset's stores
+    (``embedded.crop_hw``; or ``h36m.crop_hw`` and ``mpi3dhp.crop_hw``, which must also
+    agree with each other) and, with ``stores``, the ``crop_hw`` in ``meta.json`` of each
+    store folder that exists (``paths.store_in``, ``store_cross``, ``store_pose2d`` when
+    ``pretrain2d.enabled``): a store made with another crop size is stale. Call it at the
+    start of every stage that trains or evaluates an image model.
+    """
+    from lbi.data.store import StoreError, open_store
+
+    want = tuple(params.model.input_hw)
+    for key, hw in configured_crop_sizes(params).items():
+        if tuple(hw) != want:
+            raise ConfigError(
+                f"{where}: {key} = {list(hw)} but model.input_hw = {list(want)}; the encoder "
+                f"reads the store's crops as they are: set both to the same size"
+            )
+    if not stores:
+        return
+    folders = {
+        "paths.store_in": params.paths.store_in,
+        "paths.store_cross": params.paths.store_cross,
+    }
+    if params.pretrain2d.enabled:
+        folders["paths.store_pose2d"] = params.paths.store_pose2d
+    for key, folder in folders.items():
+        if not (Path(folder) / "meta.json").exists():
+            continue  # not built yet; the stage that needs it says so
+        try:
+            hw = open_store(folder).crop_hw
+        except StoreError as e:
+            raise ConfigError(str(e)) from None
+        if hw != want:
+            raise ConfigError(
+                f"{folder}/meta.json ({key}): crops are {list(hw)} but model.input_hw = "
+                f"{list(want)}; the store is stale: rerun preprocess (`dvc repro preprocess`) "
+                "after changing the crop size"
+            )

@@ -58,7 +58,7 @@ class TrainConfig:
     """Optimisation settings (``params.yaml`` sections ``train_stage1`` / ``train_stage2``)."""
 
     epochs: int = 20
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 1e-3
     lr_decay: float = 0.9
     lr_decay_every: int = 4

@@ -147,7 +147,11 @@ class PoseDataset(Dataset):
         resumed (regenerated stores have the same sample count).
         """
         h = hashlib.md5()
-        for f in (self.store.root / "meta.json", self.store.root / f"{self.split}.npz", self.detections_path):
+        for f in (
+            self.store.root / "meta.json",
+            self.store.root / f"{self.split}.npz",
+            self.detections_path,
+        ):
             if f is not None:
                 h.update(Path(f).read_bytes())
         return h.hexdigest()
@@ -185,7 +189,9 @@ class PoseDataset(Dataset):
         if not pick.any():
             return images
         sel = np.nonzero(pick)[0]
-        rng = np.random.default_rng([self.seed, self.epoch, 13, int(idx[sel[0]]), int(idx[sel].sum())])
+        rng = np.random.default_rng(
+            [self.seed, self.epoch, 13, int(idx[sel[0]]), int(idx[sel].sum())]
+        )
         n = len(sel)
         x = images[sel].astype(np.float32) / 255.0  # (n, H, W, 3) in [0, 1]
         # Light-like changes first: gamma (shading fall-off), contrast about the crop mean

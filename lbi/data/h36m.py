@@ -6,8 +6,9 @@ VideoPose3D data instructions; nothing is downloaded. Files read, under ``cfg.ro
 ``data_3d_h36m.npz``
     key ``positions_3d``: a pickled dict ``subject -> action -> (T, 32, 3)`` float world
     coordinates in **metres** at 50 fps (the 32-joint mocap skeleton; 17-joint arrays
-    already reduced with ``H36M32_TO_17`` are accepted too). Only this key and the two
-    below are unpickled, so only open files you made or trust.
+    already reduced with ``H36M32_TO_17`` are accepted too). The pickles are read by
+    :class:`RestrictedUnpickler` (dicts, lists, tuples, str, numbers and numpy arrays
+    only): a file whose pickle names any other global is refused, never run.
 ``data_2d_h36m_<detector>.npz`` (one per entry of ``cfg.detectors``)
     key ``positions_2d``: pickled dict ``subject -> action -> [4 x (T', J, 2)]`` pixels,
     one array per camera in ``CAMERA_IDS`` order, ``T' >= T``; key ``metadata``: dict
@@ -30,7 +31,9 @@ frames
     store ``provenance.has_images = False``.
 
 Processing, identical for 3D, 2D files and frames: 2D sequences longer than the mocap
-are trimmed to the mocap length (shorter ones are an error); every ``stride``-th frame
+(some videos carry extra frames; VideoPose3D trims them too) are trimmed to the mocap
+length if the excess is at most ``MAX_EXTRA_2D_FRAMES`` (shorter or much longer ones are
+an error; the trimmed counts are recorded in the store's provenance); every ``stride``-th frame
 is kept (``frames 0, stride, 2 stride, ...``: 50 -> 5 fps at the default 10); the
 ``(subject, raw action, camera)`` triples of ``cfg.skip`` are dropped - by default S11
 "Directions" camera 54138969, whose video is corrupt in the distributed dataset
@@ -45,11 +48,16 @@ the root-centred ``box_extent_mm`` square projected (``box="3d"``) or the 2D joi
 extent times ``box_margin`` (``box="2d"``). Each 2D file becomes a detections artefact
 ``keypoints2d_h36m_<detector>.npz`` whose splits align 1:1 with the store's samples.
 A ``gt`` 2D file is also checked against our projection (median gap <=
-``GT_TOLERANCE_PX``), which catches a camera table that does not match the data.
+``GT_TOLERANCE_PX``), which catches a camera table that does not match the data; every
+other detector's 2D must lie within ``DETECTION_TOLERANCE_CROP_PX`` (median, in crop
+pixels) of it, which catches misaligned, shifted or swapped 2D sequences.
 """
 
 from __future__ import annotations
 
+import io
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,7 +66,7 @@ import numpy as np
 
 from lbi.actions import canonical_action
 from lbi.camera import box_from_3d, box_from_points, crop_affine, project, world_to_camera
-from lbi.config import check_choice, check_range
+from lbi.config import check_range
 from lbi.data.frames import (
     CropJob,
     DatasetError,
@@ -69,11 +77,17 @@ from lbi.data.frames import (
 )
 from lbi.data.h36m_cameras import CAMERA_IDS, CameraTable, load_cameras
 from lbi.data.store import detections_path, save_detections, write_meta
-from lbi.skeleton import H36M32_TO_17, MPII16_SYMMETRY, NUM_JOINTS, mpii16_to_sh16
+from lbi.skeleton import H36M32_TO_17, MPII16_SYMMETRY, NUM_JOINTS, SH16_TO_17, mpii16_to_sh16
 
 DATASET = "h36m"
 SOURCE_FPS = 50.0
 GT_TOLERANCE_PX = 5.0
+# A detector's 2D vs the ground-truth projection, median over joints and frames, in crop
+# px: real detectors are a few px off; a shifted, swapped or other-camera sequence is
+# hundreds of px off. Generous on purpose: this catches wrong data, not weak detectors.
+DETECTION_TOLERANCE_CROP_PX = 50.0
+# 2D frames a sequence may have beyond the mocap (1 s at 50 fps); more is another take.
+MAX_EXTRA_2D_FRAMES = 50
 H36M_HELP = (
     "Human3.6M is licensed: request it at http://vision.imar.ro/human3.6m and convert it "
     "to data_3d_h36m.npz / data_2d_h36m_<detector>.npz as in VideoPose3D's DATASETS.md "
@@ -131,22 +145,83 @@ def required_files(cfg: H36MConfig) -> list[Path]:
 
 
 # --- reading the npz files -----------------------------------------------------------------
+# The globals a VideoPose3D pickle (dicts of numpy arrays, numpy 1.x or 2.x) may name.
+_SAFE_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles (Python 2 era files)
+    }
+)
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle names a global outside :data:`_SAFE_GLOBALS`."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickle only plain data: dict, list, tuple, str, bytes, int, float, bool, None and
+    numpy arrays/scalars/dtypes. Any other global (``os.system``, a class) is refused
+    before it is imported or called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _SAFE_GLOBALS:
+            raise UnsafePickleError(f"{module}.{name}")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            module = "numpy._core." + module[len("numpy.core.") :]  # numpy 2 names
+        return super().find_class(module, name)
+
+
+def _read_npy(fh: Any) -> np.ndarray:
+    """One ``.npy`` member; object arrays through :class:`RestrictedUnpickler`."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    if not dtype.hasobject:
+        fh.seek(0)
+        return np.lib.format.read_array(fh, allow_pickle=False)
+    array = RestrictedUnpickler(fh).load()
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise pickle.UnpicklingError(f"pickle holds {type(array).__name__}, not a {shape} array")
+    return array
+
+
 def _load_pickled(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """Unpickle the known ``keys`` of a VideoPose3D npz; errors name the file and the fix."""
+    """The known ``keys`` of a VideoPose3D npz, unpickled with :class:`RestrictedUnpickler`
+    (no code in the file runs); errors name the file and the fix."""
     if not path.exists():
         raise DatasetError(f"{path}: not found. {H36M_HELP}")
+    out: dict[str, Any] = {}
     try:
-        with np.load(path, allow_pickle=True) as z:
-            missing = [k for k in keys if k not in z.files]
+        with zipfile.ZipFile(path) as z:
+            names = [n.removesuffix(".npy") for n in z.namelist()]
+            missing = [k for k in keys if k not in names]
             if missing:
                 raise DatasetError(
-                    f"{path}: missing key(s) {missing} (has {z.files}); expected the "
+                    f"{path}: missing key(s) {missing} (has {names}); expected the "
                     f"VideoPose3D layout. {H36M_HELP}"
                 )
-            out = {k: z[k] for k in keys}
+            for k in keys:
+                out[k] = _read_npy(io.BytesIO(z.read(k + ".npy")))
     except DatasetError:
         raise
-    except Exception as e:  # BadZipFile, OSError, EOFError, any unpickling error
+    except UnsafePickleError as e:
+        raise DatasetError(
+            f"{path}: refused to unpickle global '{e}' (a VideoPose3D file holds only dicts "
+            "and numpy arrays; this one would run code). Do not use this file; re-create it "
+            "from the dataset"
+        ) from None
+    except Exception as e:  # BadZipFile, OSError, EOFError, ValueError, UnpicklingError
         raise DatasetError(
             f"{path}: corrupt or not an npz archive ({type(e).__name__}: {e}); re-create it"
         ) from e
@@ -207,7 +282,13 @@ def load_positions_2d(path: Path) -> Positions2D:
     data, meta = raw["positions_2d"], raw["metadata"]
     if not isinstance(data, dict) or not isinstance(meta, dict):
         raise DatasetError(f"{path}: 'positions_2d' and 'metadata' must be pickled dicts")
-    num_joints = int(meta.get("num_joints", 0))
+    num_joints = meta.get("num_joints")
+    if isinstance(num_joints, bool) or not isinstance(num_joints, int | np.integer):
+        raise DatasetError(
+            f"{path}: metadata num_joints is {num_joints!r} ({type(num_joints).__name__}), "
+            "expected the integer 17 or 16; fix the file's metadata dict"
+        )
+    num_joints = int(num_joints)
     sym = meta.get("keypoints_symmetry")
     sym_t = tuple(tuple(int(i) for i in s) for s in sym) if sym is not None else None
     if num_joints == NUM_JOINTS:
@@ -306,8 +387,15 @@ def _sequence(
     pos3d: np.ndarray,
     files2d: dict[str, Positions2D],
     gt_gaps: dict[str, float],
+    trimmed: dict[str, int],
 ) -> None:
-    """Add one (subject, action, camera) sequence, subsampled, to ``split``."""
+    """Add one (subject, action, camera) sequence, subsampled, to ``split``.
+
+    Each 2D file must have this sequence with the mocap's frame count (or at most
+    ``MAX_EXTRA_2D_FRAMES`` more, trimmed and counted in ``trimmed``) and lie near the
+    projection: ``gt`` within ``GT_TOLERANCE_PX`` (image px, recorded in ``gt_gaps``),
+    every detector within ``DETECTION_TOLERANCE_CROP_PX`` (crop px).
+    """
     cam = CAMERA_IDS[camera_index]
     intr, extr = table.get(subject, cam)
     K = intr.vector().astype(np.float64)
@@ -332,19 +420,33 @@ def _sequence(
                 f"{f2d.path}: no 2D for subject {subject}, action {action!r} (present in the 3D file); use matching 2D/3D files"
             )
         kp = seq[camera_index]
-        if len(kp) < len(pos3d):
+        extra = len(kp) - len(pos3d)
+        if extra < 0 or extra > MAX_EXTRA_2D_FRAMES:
             raise DatasetError(
-                f"{f2d.path}: {where}: 2D has {len(kp)} frames but the 3D mocap has {len(pos3d)}; the files do not belong together"
+                f"{f2d.path}: {where}: 2D has {len(kp)} frames but the 3D mocap has {len(pos3d)} "
+                f"(at most {MAX_EXTRA_2D_FRAMES} extra video frames are trimmed); the files do "
+                "not belong together: use the 2D file made for this data_3d file"
             )
+        if extra:
+            trimmed[f"{name}/{subject}/{action}/{cam}"] = extra
         kp = kp[: len(pos3d)][frames]
+        ref = p2d if f2d.layout == "h36m17" else p2d[:, list(SH16_TO_17)]  # (n, J, 2) px
+        gap = float(np.median(np.linalg.norm(kp - ref, axis=-1)))  # image px
         if name == "gt" and f2d.layout == "h36m17":
-            gap = float(np.median(np.linalg.norm(kp - p2d, axis=-1)))
             gt_gaps[f"{subject}/{action}/{cam}"] = gap
             if gap > GT_TOLERANCE_PX:
                 raise DatasetError(
                     f"{f2d.path}: {where}: ground-truth 2D is {gap:.1f} px (median) from the projection "
                     f"with the camera table ({table.source}); check cameras_file and the camera order"
                 )
+        gap_crop = gap * float(np.median(np.linalg.norm(A[:, :, 0], axis=-1)))  # crop px
+        if gap_crop > DETECTION_TOLERANCE_CROP_PX:
+            raise DatasetError(
+                f"{f2d.path}: {where}: detector '{name}' 2D is {gap_crop:.0f} crop px "
+                f"({gap:.0f} image px, median) from the ground-truth projection (bound "
+                f"{DETECTION_TOLERANCE_CROP_PX:.0f}); the sequence is misaligned, shifted or "
+                "from another camera/take: use the 2D file made for this data_3d file"
+            )
         split.dets.setdefault(name, []).append(kp.astype(np.float32))
     split.add(
         pose3d=Xc - Xc[:, :1],
@@ -383,6 +485,7 @@ def preprocess_h36m(
     skip = set(cfg.skip)
     skipped: list[str] = []
     gt_gaps: dict[str, float] = {}
+    trimmed: dict[str, int] = {}
     splits: dict[str, _Split] = {}
     for split_name, subjects in (("train", cfg.train_subjects), ("test", cfg.test_subjects)):
         if not subjects:
@@ -412,6 +515,7 @@ def preprocess_h36m(
                         positions[subject][action],
                         files2d,
                         gt_gaps,
+                        trimmed,
                     )
         if not split.fields:
             raise DatasetError(
@@ -468,6 +572,7 @@ def preprocess_h36m(
         "train_subjects": list(cfg.train_subjects),
         "test_subjects": list(cfg.test_subjects),
         "gt_2d_gap_px_max": max(gt_gaps.values(), default=None),
+        "trimmed_2d_frames": dict(sorted(trimmed.items())),  # detector/subject/action/camera
     }
     write_meta(
         out_dir,

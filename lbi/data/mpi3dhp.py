@@ -58,7 +58,7 @@ import h5py
 import numpy as np
 
 from lbi.camera import box_from_3d, box_from_points, crop_affine
-from lbi.config import check_choice, check_range
+from lbi.config import check_choice
 from lbi.data.frames import (
     CropJob,
     DatasetError,
@@ -134,6 +134,13 @@ def _read_mat(path: Path) -> tuple[dict[str, np.ndarray], str]:
     """Numeric variables of a .mat file and the axis order they come in (``hdf5``|``matlab``)."""
     if not path.exists():
         raise _missing(path, "annotation file")
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if head.lstrip()[:1] == b"<" or b"<html" in head.lower():
+        raise DatasetError(
+            f"{path}: an HTML page (a failed or login-page download), not a MATLAB file; "
+            f"download it again. {MPI3DHP_HELP}"
+        )
     if h5py.is_hdf5(path):
         try:
             with h5py.File(path, "r") as f:
@@ -148,9 +155,10 @@ def _read_mat(path: Path) -> tuple[dict[str, np.ndarray], str]:
         from scipy.io import loadmat
 
         data = loadmat(path)
-    except (ValueError, OSError, NotImplementedError, zipfile.BadZipFile) as e:
+    except Exception as e:  # scipy raises ValueError, IndexError, TypeError... on junk
+        why = str(e).splitlines()[0] if str(e) else ""
         raise DatasetError(
-            f"{path}: not a readable .mat file ({type(e).__name__}: {e}); re-extract it"
+            f"{path}: not a readable .mat file ({type(e).__name__}: {why}); re-extract it"
         ) from e
     return {k: np.asarray(v) for k, v in data.items() if not k.startswith("__")}, "matlab"
 

@@ -40,6 +40,7 @@ without it is incomplete and is rejected by :func:`open_store`.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,35 @@ class StoreError(ValueError):
     """A store or detections file is missing, incomplete or malformed."""
 
 
+_UNREADABLE = (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError)
+
+
+def _unreadable(path: Path, e: BaseException, fix: str) -> StoreError:
+    """One-line error for a truncated or corrupt ``.npy``/``.npz``."""
+    why = str(e).splitlines()[0] if str(e) else ""
+    return StoreError(f"{path}: truncated or corrupt ({type(e).__name__}: {why}); {fix}")
+
+
+_REBUILD = "delete the store folder and rerun the preprocess stage (`dvc repro -f preprocess`)"
+
+
+def _load_npz(path: Path, fix: str) -> dict[str, np.ndarray]:
+    """All arrays of an npz (no pickles), or a :class:`StoreError` naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except _UNREADABLE as e:
+        raise _unreadable(path, e, fix) from None
+
+
+def _load_npy_mmap(path: Path) -> np.ndarray:
+    """A memory-mapped ``.npy`` whose size matches its header, else a :class:`StoreError`."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except _UNREADABLE as e:
+        raise _unreadable(path, e, _REBUILD) from None
+
+
 def validate_split(arrays: dict[str, np.ndarray], where: str) -> int:
     """Check the per-sample arrays of one split; return N. Raises :class:`StoreError`."""
     missing = [k for k in SAMPLE_FIELDS if k not in arrays]
@@ -79,8 +109,12 @@ def validate_split(arrays: dict[str, np.ndarray], where: str) -> int:
         ok_dtype = a.dtype.kind == "U" if dtype == "U" else a.dtype == np.dtype(dtype)
         if not ok_dtype:
             raise StoreError(f"{where}: field '{key}' has dtype {a.dtype}, expected {dtype}")
-        if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape, strict=True)):
-            raise StoreError(f"{where}: field '{key}' has shape {a.shape}, expected {shape} (None = N)")
+        if a.ndim != len(shape) or any(
+            s is not None and s != d for s, d in zip(shape, a.shape, strict=True)
+        ):
+            raise StoreError(
+                f"{where}: field '{key}' has shape {a.shape}, expected {shape} (None = N)"
+            )
         if len(a) != n:
             raise StoreError(f"{where}: field '{key}' has {len(a)} samples, 'pose3d' has {n}")
         if a.dtype.kind == "f" and not np.isfinite(a).all():
@@ -100,12 +134,16 @@ def write_split(
     store_dir = Path(store_dir)
     n = validate_split(arrays, f"{store_dir}/{split}.npz")
     if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[0] != n or crops.shape[-1] != 3:
-        raise StoreError(f"{store_dir}/{split}_crops.npy: expected uint8 (N={n}, H, W, 3), got {crops.dtype} {crops.shape}")
+        raise StoreError(
+            f"{store_dir}/{split}_crops.npy: expected uint8 (N={n}, H, W, 3), got {crops.dtype} {crops.shape}"
+        )
     save_npz(store_dir / f"{split}.npz", **{k: arrays[k] for k in SAMPLE_FIELDS})
     save_npy(store_dir / f"{split}_crops.npy", crops)
     if fgmask is not None:
         if fgmask.shape != crops.shape[:3]:
-            raise StoreError(f"{store_dir}/{split}_fgmask.npy: shape {fgmask.shape} != crops {crops.shape[:3]}")
+            raise StoreError(
+                f"{store_dir}/{split}_fgmask.npy: shape {fgmask.shape} != crops {crops.shape[:3]}"
+            )
         save_npy(store_dir / f"{split}_fgmask.npy", fgmask.astype(np.uint8))
     return n
 
@@ -171,8 +209,7 @@ class Store:
         path = self.root / f"{split}.npz"
         if not path.exists():
             raise StoreError(f"{path}: missing; rerun the preprocess stage")
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _load_npz(path, _REBUILD)
         n = validate_split(arrays, str(path))
         if n != self.meta["splits"][split]:
             raise StoreError(f"{path}: {n} samples but meta.json says {self.meta['splits'][split]}")
@@ -184,12 +221,19 @@ class Store:
         path = self.root / f"{split}_crops.npy"
         if not path.exists():
             raise StoreError(f"{path}: missing; rerun the preprocess stage")
-        return np.load(path, mmap_mode="r")
+        crops = _load_npy_mmap(path)
+        n = self.meta["splits"][split]
+        if crops.ndim != 4 or len(crops) != n or crops.shape[1:3] != self.crop_hw:
+            raise StoreError(
+                f"{path}: crops of shape {crops.shape}, but meta.json says {n} samples of "
+                f"{self.crop_hw}; {_REBUILD}"
+            )
+        return crops
 
     def fgmask(self, split: str) -> np.ndarray | None:
         """Memory-mapped uint8 foreground masks ``(N, H, W)``, or None if absent."""
         path = self.root / f"{split}_fgmask.npy"
-        return np.load(path, mmap_mode="r") if path.exists() else None
+        return _load_npy_mmap(path) if path.exists() else None
 
 
 def open_store(store_dir: str | Path) -> Store:
@@ -224,25 +268,29 @@ def save_detections(
             raise StoreError(f"{path}: detections meta lacks '{key}'")
     for split, kp in keypoints.items():
         if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[1] not in (16, 17):
-            raise StoreError(f"{path}: split '{split}' has shape {kp.shape}, expected (N, 16|17, 2)")
+            raise StoreError(
+                f"{path}: split '{split}' has shape {kp.shape}, expected (N, 16|17, 2)"
+            )
         if not np.isfinite(kp).all():
             raise StoreError(f"{path}: split '{split}' has NaN/inf keypoints")
     arrays = {k: v.astype(np.float32) for k, v in keypoints.items()}
     return save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load_detections(path: str | Path, split: str, num_samples: int) -> tuple[np.ndarray, dict[str, Any]]:
+def load_detections(
+    path: str | Path, split: str, num_samples: int
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Read split ``split`` of a detections file, checking it matches the store's N."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: missing 2D detections; run `dvc repro detect2d`")
-    with np.load(path, allow_pickle=False) as z:
-        if "meta" not in z.files:
-            raise StoreError(f"{path}: not an lbi detections file (no 'meta' key)")
-        meta = json.loads(str(z["meta"]))
-        if split not in z.files:
-            raise StoreError(f"{path}: no split '{split}' (has {[f for f in z.files if f != 'meta']})")
-        kp = z[split]
+    z = _load_npz(path, "delete it and rerun the detect2d stage (`dvc repro -f detect2d`)")
+    if "meta" not in z:
+        raise StoreError(f"{path}: not an lbi detections file (no 'meta' key)")
+    meta = json.loads(str(z["meta"]))
+    if split not in z:
+        raise StoreError(f"{path}: no split '{split}' (has {[f for f in z if f != 'meta']})")
+    kp = z[split]
     if len(kp) != num_samples:
         raise StoreError(
             f"{path}: split '{split}' has {len(kp)} poses but the store has {num_samples}; "

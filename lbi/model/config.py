@@ -6,8 +6,8 @@ validated at construction, with the field named in the message.
 
 Two presets (``PRESETS``):
 
-- ``"cpu"``: the defaults, a small model that trains on a laptop CPU (ResNet-18 cut at
-  stride 4, 128x96 crops, width 64).
+- ``"cpu"``: the defaults (= ``params.yaml``), a small model that trains on a laptop CPU
+  (ResNet-18 cut at stride 4, 64x48 crops, width 128).
 - ``"paper"``: the paper's setting (HRNet-W32 at 256x192, r = 0.3, 3 stage-2 layers).
   The paper does not give the transformer width, heads or regularisation; dim 256,
   8 heads, MLP ratio 2 and drop-path 0.1 are our choice.
@@ -45,8 +45,8 @@ class ModelConfig:
     arch: str = "lbi"  # "lbi" | "lifter_mlp" | "lifter_graformer" | "keypoints2d" (pretraining)
     backbone: str = "resnet18_s4"  # image encoder, one of BACKBONES
     pretrained: str | None = None  # local weight file for the encoder; never downloaded
-    input_hw: tuple[int, int] = (128, 96)  # crop size (H, W) in px; paper: (256, 192)
-    dim: int = 64  # token width
+    input_hw: tuple[int, int] = (64, 48)  # crop size (H, W) in px; paper: (256, 192)
+    dim: int = 128  # token width
     heads: int = 4
     mlp_ratio: float = 2.0  # FFN hidden width = mlp_ratio * dim
     dropout: float = 0.0  # on attention/FFN outputs
@@ -54,7 +54,7 @@ class ModelConfig:
     stage1: tuple[str, ...] = ("tl", "pgtl", "tl")  # "tl" | "pgtl" per layer (Table 6)
     pgtl_variant: str = "before"  # normalisation order in the PGTL (Table 11)
     stage2_layers: int = 3
-    retention: float = 0.3  # AFSM keeps ceil(retention * HW) image tokens (Table 7)
+    retention: float = 0.3  # AFSM keeps ceil(retention * HW) tokens; stages pass prune.retention
     num_joints_in: int = 17  # 16 = stacked-hourglass layout (lbi.skeleton.SH16_TO_17)
     num_joints_out: int = 17
     lifter_dim: int = 256  # baselines: hidden width (Martinez et al.: 1024)

@@ -1,0 +1,346 @@
+"""Issue 17, "nothing silently wrong": each bad input is refused with one line naming the
+file and what to do, or degrades visibly, never a traceback and never a silent result.
+
+Extend the table and add the test next to its neighbours.
+
+=================================  =====================================  =========================================
+case                               input                                  outcome
+=================================  =====================================  =========================================
+pickle payload (h36m)              data_3d npz whose pickle calls         DatasetError naming file and the global
+                                   ``os.system``                          (``posix.system``); payload never runs
+real-format pickles (h36m)         tests/fixtures_real.py files           load (restricted unpickler allows them)
+2D much longer than mocap (h36m)   cpn 2D 200 frames longer               DatasetError: file, subject, action,
+                                                                          camera, both frame counts
+2D a few frames longer (h36m)      the fixtures' +5 video frames          trimmed, counted in provenance
+misaligned 2D (h36m)               cpn cameras swapped / one sequence     DatasetError: file, subject, action,
+                                   at half resolution                     camera, measured crop px error
+string joint count (h36m)          metadata ``num_joints: "17"``          DatasetError naming file and value
+params not UTF-8                   latin-1 params.yaml                    ConfigError, one line naming the file
+params key missing / duplicated    see tests/test_config.py               ConfigError: file, dotted key (, line)
+truncated store .npz               ``train.npz`` cut in half              StoreError: file, "truncated", rerun
+truncated store .npy               ``train_crops.npy`` cut / fgmask cut   StoreError: file, "truncated", rerun
+truncated detections .npz          keypoints2d_*.npz cut in half          StoreError: file, rerun detect2d
+HTML as annot_data.mat (3dhp)      a login page saved as the .mat         DatasetError: file, "HTML page", fetch
+junk .mat (3dhp)                   random bytes                           DatasetError: file, "not a readable"
+crop size vs model.input_hw        embedded.crop_hw != model.input_hw;    ConfigError naming both keys
+                                   h36m.crop_hw != mpi3dhp.crop_hw;
+                                   a store built at another crop size     ConfigError naming the store meta.json
+locked mlflow.db mid-stage         an exclusive SQLite lock held while    the call retries, then one warning; the
+                                   the stage logs                         stage finishes, its run FINISHED
+stage killed mid-run (mlflow)      a RUNNING run of the stage whose       marked KILLED on rerun; tags link the
+                                   process is gone                        two runs both ways; live runs left alone
+copied repository (mlflow)         mlflow.db + mlartifacts/ copied        artifacts found at the new place
+=================================  =====================================  =========================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lbi.config import ConfigError
+from lbi.data.frames import DatasetError
+from lbi.data.h36m import H36MConfig, load_positions_2d, load_positions_3d, preprocess_h36m
+from lbi.data.mpi3dhp import MPI3DHPConfig, preprocess_3dhp
+from lbi.data.store import StoreError, detections_path, load_detections, open_store
+from lbi.params import check_crop_sizes, load_params
+from tests._store_fixture import make_store
+from tests.fixtures_real import build_3dhp, build_h36m, save_pickled
+
+CPN = "data_2d_h36m_cpn_ft_h36m_dbb.npz"
+
+
+def _run_h36m(root: Path) -> dict:
+    cfg = H36MConfig(
+        root=str(root), train_subjects=("S1",), test_subjects=("S11",), frames_root=None
+    )
+    return preprocess_h36m(cfg, root / "store", root / "det", progress=False)
+
+
+def _load(path: Path) -> dict:
+    with np.load(path, allow_pickle=True) as z:  # test-side only: our own fixture files
+        return {k: z[k].item() for k in z.files}
+
+
+class _Payload:
+    """Pickles as ``os.system("touch <marker>")``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+# --- h36m: pickles -------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["positions_3d", "metadata"])
+def test_pickle_payload_is_refused_and_never_runs(tmp_path: Path, key: str) -> None:
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / ("data_3d_h36m.npz" if key == "positions_3d" else CPN)
+    if key == "positions_3d":
+        save_pickled(path, positions_3d={"S1": {"Directions 1": _Payload(marker)}})
+        load = load_positions_3d
+    else:
+        save_pickled(path, positions_2d={}, metadata={"num_joints": 17, "x": _Payload(marker)})
+        load = load_positions_2d
+    with pytest.raises(DatasetError) as e:
+        load(path)
+    assert str(path) in str(e.value) and "posix.system" in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not marker.exists(), "the pickle payload ran"
+
+
+def test_real_format_pickles_still_load(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)
+    pos = load_positions_3d(tmp_path / "data_3d_h36m.npz")
+    assert pos["S1"]["Directions 1"].shape == (30, 17, 3)
+    for name in (CPN, "data_2d_h36m_gt.npz", "data_2d_h36m_sh_pt_mpii.npz"):
+        f2d = load_positions_2d(tmp_path / name)
+        assert len(f2d.data["S11"]["WalkDog"]) == 4
+    # compressed archives (np.savez_compressed) too
+    d = _load(tmp_path / "data_3d_h36m.npz")
+    np.savez_compressed(tmp_path / "c.npz", **{k: np.array(v, dtype=object) for k, v in d.items()})
+    assert load_positions_3d(tmp_path / "c.npz").keys() == pos.keys()
+
+
+# --- h36m: 2D vs mocap -------------------------------------------------------------------
+def _edit_cpn(root: Path, fn) -> None:  # type: ignore[no-untyped-def]
+    d = _load(root / CPN)
+    fn(d["positions_2d"], d["metadata"])
+    save_pickled(root / CPN, **d)
+
+
+def test_2d_much_longer_than_mocap_is_an_error(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)
+
+    def longer(p2d, _meta):  # type: ignore[no-untyped-def]
+        seq = p2d["S1"]["TakingPhoto"][1]
+        p2d["S1"]["TakingPhoto"][1] = np.concatenate([seq] + [seq[-1:]] * 200)
+
+    _edit_cpn(tmp_path, longer)
+    with pytest.raises(DatasetError) as e:
+        _run_h36m(tmp_path)
+    for s in (CPN, "S1", "TakingPhoto", "55011271", "235 frames", "mocap has 30"):
+        assert s in str(e.value), (s, str(e.value))
+
+
+def test_a_few_extra_video_frames_are_trimmed_and_recorded(tmp_path: Path) -> None:
+    build_h36m(tmp_path, frames=False)  # the 2D files carry 5 frames more than the mocap
+    _run_h36m(tmp_path)
+    trimmed = open_store(tmp_path / "store").meta["provenance"]["trimmed_2d_frames"]
+    assert trimmed["cpn/S1/Directions 1/54138969"] == 5
+    assert set(trimmed.values()) == {5}
+
+
+def _swap_cameras(p2d, _meta):  # type: ignore[no-untyped-def]
+    cams = p2d["S11"]["WalkDog"]
+    cams[0], cams[2] = cams[2], cams[0]
+
+
+def _half_resolution(p2d, _meta):  # type: ignore[no-untyped-def]
+    # detections made on a half-resolution video of one sequence
+    p2d["S1"]["TakingPhoto"] = [kp * 0.5 for kp in p2d["S1"]["TakingPhoto"]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expect"),
+    [
+        (_swap_cameras, ("S11", "WalkDog", "54138969")),
+        (_half_resolution, ("S1", "TakingPhoto", "54138969")),
+    ],
+)
+def test_misaligned_detector_2d_is_an_error(tmp_path: Path, edit, expect) -> None:  # type: ignore[no-untyped-def]
+    build_h36m(tmp_path, frames=False)
+    _edit_cpn(tmp_path, edit)
+    with pytest.raises(DatasetError) as e:
+        _run_h36m(tmp_path)
+    msg = str(e.value)
+    for s in (CPN, *expect, "detector 'cpn'", "crop px"):
+        assert s in msg, (s, msg)
+    assert not (tmp_path / "store" / "meta.json").exists()
+
+
+@pytest.mark.parametrize("value", ["17", "seventeen", 17.0, None])
+def test_2d_metadata_joint_count_must_be_an_int(tmp_path: Path, value) -> None:  # type: ignore[no-untyped-def]
+    build_h36m(tmp_path, frames=False)
+    _edit_cpn(tmp_path, lambda _p, meta: meta.update(num_joints=value))
+    with pytest.raises(DatasetError, match=rf"{CPN}: metadata num_joints is {value!r}"):
+        load_positions_2d(tmp_path / CPN)
+
+
+# --- params ----------------------------------------------------------------------------------
+def test_params_not_utf8_is_one_line(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    f = tmp_path / "params.yaml"
+    f.write_bytes((text + "# résumé\n").encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_params(f)
+    assert str(e.value).startswith(f"{f}: not UTF-8 text") and "\n" not in str(e.value)
+
+
+# --- the canonical store: truncated files --------------------------------------------------
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("name", ["train.npz", "train_crops.npy", "train_fgmask.npy"])
+def test_truncated_store_file_is_named(tmp_path: Path, name: str) -> None:
+    store_dir = make_store(tmp_path / "store")
+    _truncate(store_dir / name)
+    store = open_store(store_dir)
+    read = {
+        "train.npz": lambda: store.arrays("train"),
+        "train_crops.npy": lambda: store.crops("train"),
+        "train_fgmask.npy": lambda: store.fgmask("train"),
+    }[name]
+    with pytest.raises(StoreError) as e:
+        read()
+    msg = str(e.value)
+    assert msg.startswith(f"{store_dir / name}: truncated or corrupt") and "preprocess" in msg
+    assert "\n" not in msg
+
+
+def test_truncated_detections_are_named(tmp_path: Path) -> None:
+    make_store(tmp_path / "store")
+    path = detections_path(tmp_path, "toy", "gt")
+    _truncate(path)
+    with pytest.raises(StoreError, match=rf"{path}: truncated or corrupt .*detect2d"):
+        load_detections(path, "train", 64)
+
+
+# --- MPI-INF-3DHP: not a .mat ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n", "an HTML page"),
+        (b"\n  <HTML><body>403 Forbidden</body></HTML>", "an HTML page"),
+        (bytes(range(256)) * 4, "not a readable .mat file"),
+    ],
+)
+def test_annot_data_mat_that_is_not_matlab_is_named(
+    tmp_path: Path, content: bytes, expect: str
+) -> None:
+    build_3dhp(tmp_path, frames=False)
+    path = tmp_path / "TS5" / "annot_data.mat"
+    path.write_bytes(content)
+    cfg = MPI3DHPConfig(root=str(tmp_path), sequences=("TS1", "TS5"), frames_root=None)
+    with pytest.raises(DatasetError) as e:
+        preprocess_3dhp(cfg, tmp_path / "store", tmp_path / "det", progress=False)
+    assert str(e.value).startswith(f"{path}: {expect}") and "\n" not in str(e.value)
+
+
+# --- crop sizes ---------------------------------------------------------------------------------
+def test_crop_sizes_are_checked_before_training(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    check_crop_sizes(p, stores=False)  # the repository's params agree
+    bad = dataclasses.replace(p, embedded=dataclasses.replace(p.embedded, crop_hw=(128, 96)))
+    with pytest.raises(
+        ConfigError, match=r"embedded.crop_hw = \[128, 96\] but model.input_hw = \[64, 48\]"
+    ):
+        check_crop_sizes(bad, stores=False)
+    real = dataclasses.replace(
+        p,
+        data=dataclasses.replace(p.data, dataset="h36m"),
+        model=dataclasses.replace(p.model, input_hw=(256, 192)),
+        mpi3dhp=dataclasses.replace(p.mpi3dhp, crop_hw=(128, 96)),
+    )
+    with pytest.raises(ConfigError, match=r"mpi3dhp.crop_hw = \[128, 96\] but model.input_hw"):
+        check_crop_sizes(real, stores=False)
+    # a store built at another crop size (stale after a params change)
+    monkeypatch.chdir(tmp_path)
+    make_store(Path(p.paths.store_in), crop_hw=(32, 24))
+    with pytest.raises(
+        ConfigError, match=r"data/store/indomain/meta.json .*crops are \[32, 24\].*stale"
+    ):
+        check_crop_sizes(p)
+
+
+# --- MLflow tracking ------------------------------------------------------------------------
+def _use_store(monkeypatch, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (folder / "params.yaml").write_text("a: 1\n")
+
+
+def test_locked_mlflow_db_degrades_to_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+
+    import lbi.tracking as tracking
+
+    _use_store(monkeypatch, tmp_path)
+    monkeypatch.setattr(tracking, "RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(tracking, "RETRY_DELAY_S", 0.01)
+    with tracking.stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf:
+        mlf.log_metrics({"loss": 1.0}, step=1)
+        lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # another process holding the database
+        try:
+            mlf.log_metrics({"loss": 0.5}, step=2)  # raised MlflowException before
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        run_id = mlf.run_id
+    assert "MLflow log_metrics failed 2 times" in caplog.text
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [1]
+
+
+def test_killed_run_is_marked_and_linked_on_rerun(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import setup_mlflow, stage_run
+
+    _use_store(monkeypatch, tmp_path)
+    exp_id = setup_mlflow("lbi-pipeline")
+    client = MlflowClient()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    here = {"dvc.stage": "train_stage1", "lbi.source_2d": "gt", "lbi.host": socket.gethostname()}
+    killed = client.create_run(exp_id, tags={**here, "lbi.pid": str(dead.pid)}).info.run_id
+    live = client.create_run(exp_id, tags={**here, "lbi.pid": str(os.getpid())}).info.run_id
+    other = client.create_run(exp_id, tags={**here, "lbi.source_2d": "cpn", "lbi.pid": "1"})
+    with stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf:
+        new = mlf.run_id
+    assert client.get_run(killed).info.status == "KILLED"
+    assert client.get_run(killed).data.tags["lbi.rerun_by"] == new
+    assert client.get_run(new).data.tags["lbi.replaces_killed_runs"] == killed
+    assert client.get_run(live).info.status == "RUNNING"  # its process still runs
+    assert client.get_run(other.info.run_id).info.status == "RUNNING"  # another source
+
+
+def test_copied_repository_keeps_its_artifacts(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import stage_run
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _use_store(monkeypatch, a)
+    (a / "table.json").write_text("{}")
+    with stage_run("evaluate", dataset="toy", synthetic=True, source="gt") as mlf:
+        mlf.log_artifact(str(a / "table.json"))
+        run_id = mlf.run_id
+    assert (a / "mlartifacts").is_dir()
+    shutil.copytree(a, b)
+    shutil.rmtree(a)
+    _use_store(monkeypatch, b)
+    with stage_run("evaluate", dataset="toy", synthetic=True, source="gt"):
+        pass
+    run = MlflowClient().get_run(run_id)
+    assert run.info.artifact_uri.startswith(str(b / "mlartifacts"))
+    got = MlflowClient().download_artifacts(run_id, "table.json", str(tmp_path))
+    assert Path(got).read_text() == "{}"
