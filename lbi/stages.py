@@ -51,6 +51,7 @@ from lbi.experiment import (
     stage2_model_from_stage1,
     train_phase,
 )
+from lbi.model import ModelConfig
 from lbi.params import Params
 from lbi.train import FitResult, TrainConfig
 
@@ -198,6 +199,14 @@ def _encoder_init(p: Params, paths: StagePaths) -> str | None:
     return init
 
 
+def stage1_model_config(m: ModelConfig, joints_in: int, init: str | None) -> ModelConfig:
+    """The model stage 1 trains: ``model`` with the source's joint count, the encoder init,
+    and the default AFSM retention (stage 1 has no AFSM; ``prune.retention`` is stage 2's,
+    so changing it neither retrains stage 1 nor splits a sweep's shared stage 1)."""
+    return dataclasses.replace(m, num_joints_in=joints_in, pretrained=init,
+                               retention=ModelConfig().retention)  # fmt: skip
+
+
 def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
                  progress: bool = False) -> FitResult:  # fmt: skip
     """Encoder + stage 1 (TL, PGTL, TL) to the coarse pose: ``paths.model("stage1", source)``.
@@ -213,8 +222,7 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     ds = make_datasets(paths, source, t)
 
     def model_for(ds: Datasets) -> Any:  # the input joint count comes from the source
-        return build_model(dataclasses.replace(
-            p.model, num_joints_in=ds.train.num_joints_in, pretrained=init))  # fmt: skip
+        return build_model(stage1_model_config(p.model, ds.train.num_joints_in, init))
 
     log_params = {"model": to_dict(p.model), "train": to_dict(t), "source": source,
                   "encoder_init": init}  # fmt: skip

@@ -10,13 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import _params_compat
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _params(tmp_path: Path, **overrides: dict) -> Path:
-    p = _params_compat.renamed(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["paths"] = {k: str(tmp_path / v) for k, v in p["paths"].items()}
     for sec, vals in overrides.items():
         p[sec].update(vals)
@@ -28,7 +26,7 @@ def _params(tmp_path: Path, **overrides: dict) -> Path:
 def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(_params_compat.site_dir(cwd)), str(ROOT)]),
+        "PYTHONPATH": str(ROOT),
         "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
     }
     return subprocess.run(

@@ -15,9 +15,10 @@ from lbi.data.dataset import PoseDataset
 from lbi.data.embedded import tiny_config
 from lbi.data.pose2d_set import POSE2D_DATASET, Pose2DSetConfig, generate_pose2d_set
 from lbi.data.store import open_store
+from lbi.experiment import StagePaths, encoder_init
 from lbi.model import ModelConfig, build_model
 from lbi.model.encoder import create_backbone, load_pretrained
-from lbi.params import encoder_init, load_params
+from lbi.params import load_params
 from lbi.train import TrainConfig, fit, trainable_parameters
 from tests._store_fixture import make_store
 
@@ -117,9 +118,10 @@ def _params_file(tmp_path, **sections):
 def test_params_pick_one_encoder_initialisation(tmp_path):
     p = load_params(ROOT / "params.yaml")
     assert p.pretrain2d.enabled  # the embedded default pretrains
-    assert encoder_init(p).endswith("pretrain2d/backbone.pt")
+    paths = StagePaths.from_params(p.paths)
+    assert encoder_init(p, paths).endswith("pretrain2d/backbone.pt")
     off = dataclasses.replace(p, pretrain2d=dataclasses.replace(p.pretrain2d, enabled=False))
-    assert encoder_init(off) is None
+    assert encoder_init(off, paths) is None
     f = _params_file(tmp_path, model={"pretrained": "w32.pth"})
     with pytest.raises(
         ConfigError, match=r"pretrain2d.enabled is true and model.pretrained is set"
@@ -130,4 +132,4 @@ def test_params_pick_one_encoder_initialisation(tmp_path):
         load_params(f)
     f = _params_file(tmp_path, data={"dataset": "h36m"}, pretrain2d={"enabled": False},
                      model={"pretrained": "w32.pth"})  # fmt: skip
-    assert encoder_init(load_params(f)) == "w32.pth"
+    assert encoder_init(load_params(f), paths) == "w32.pth"

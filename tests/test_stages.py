@@ -10,13 +10,12 @@ import pytest
 import torch
 import yaml
 
-from tests import _params_compat
 from tests._store_fixture import make_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny_setup(root: Path, **sections: dict) -> Path:
+def tiny_setup(root: Path, name: str = "params.yaml", **sections: dict) -> Path:
     """Two tiny stores (32x24 crops), gt detections where detect2d puts them, and a
     complete params file (the repo's, shrunk) pointing every path into ``root``."""
     if not (root / "stores" / "in" / "meta.json").exists():
@@ -24,9 +23,9 @@ def tiny_setup(root: Path, **sections: dict) -> Path:
         make_store(root / "stores" / "cross", dataset="toyx", n={"test": 16}, seed=1)
         (root / "det" / "gt").mkdir(parents=True, exist_ok=True)
         for d in ("toy", "toyx"):
-            name = f"keypoints2d_{d}_gt.npz"
-            shutil.copy(root / "stores" / name, root / "det" / "gt" / name)
-    p = _params_compat.renamed(yaml.safe_load((ROOT / "params.yaml").read_text()))
+            det = f"keypoints2d_{d}_gt.npz"
+            shutil.copy(root / "stores" / det, root / "det" / "gt" / det)
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
     p["paths"].update(store_in=str(root / "stores/in"), store_cross=str(root / "stores/cross"),
                       detections=str(root / "det"))  # fmt: skip
@@ -41,7 +40,7 @@ def tiny_setup(root: Path, **sections: dict) -> Path:
     p["evaluate"]["batch_size"] = 64
     for sec, vals in sections.items():
         p[sec].update(vals)
-    f = root / "params.yaml"
+    f = root / name
     f.write_text(yaml.safe_dump(p))
     return f
 

@@ -4,7 +4,6 @@ Ray Tune as subprocesses on a tiny store. Trials themselves: tests/test_stages.p
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lbi.config import ConfigError, to_dict
-from tests import _params_compat
 from tests.test_stages import tiny_setup
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,13 +106,14 @@ def test_every_driver_builds_valid_cells(name, smoke, tiny, base):
     from lbi.sweep import resolve_params
 
     mod = _driver(name)
-    params = tiny / "params_pre.yaml"  # the embedded default: encoder from pretrain2d
-    p = _params_compat.renamed(json.loads(json.dumps(base)))
-    p["pretrain2d"]["enabled"] = True
-    params.write_text(json.dumps(p))
+    # the embedded default: the encoder starts from pretrain2d
+    params = tiny_setup(tiny, "params_pre.yaml", pretrain2d={"enabled": True})
     args = mod.arguments().parse_args(["--params", str(params)] + (["--smoke"] if smoke else []))
     spec = mod.build(args, "gt")
-    big = {**p, "model": {**p["model"], "input_hw": [128, 96]}}  # HRNet: sides divisible by 32
+    big = {
+        **base,
+        "model": {**base["model"], "input_hw": [128, 96]},
+    }  # HRNet: sides divisible by 32
     for c in spec.cells:
         resolve_params(big, c.overrides, 0)
     if hasattr(mod, "space"):  # the searched keys exist and their samples are valid
@@ -180,9 +179,8 @@ def test_file_lock_serialises_holders(tmp_path):
 
 
 def _cli(tiny: Path, tmp: Path, ray_tmp: str, script: str, *args: str) -> subprocess.CompletedProcess:  # fmt: skip
-    site = _params_compat.site_dir(tmp)
     env = {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
-           "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}  # fmt: skip
+           "PYTHONPATH": str(REPO)}  # fmt: skip
     cmd = [sys.executable, str(SWEEPS / script), "--params", str(tiny / "params.yaml"),
            "--out", str(tmp / "out"), "--results-dir", str(tmp / "results"), "--num-cpus", "2",
            "--ray-tmp", ray_tmp, "--quiet", *args]  # fmt: skip

@@ -52,10 +52,8 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.cells]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"sweep {self.name!r}: cell names must be unique and non-empty")
-        if not self.seeds:
-            raise ValueError(f"sweep {self.name!r}: needs at least one seed")
+        if not self.seeds or not names or len(set(names)) != len(names):
+            raise ValueError(f"sweep {self.name!r}: needs seeds and unique, non-empty cell names")
 
     def cell(self, name: str) -> Cell:
         return next(c for c in self.cells if c.name == name)
@@ -114,6 +112,8 @@ def resolve_params(base: Mapping[str, Any], overrides: Mapping[str, Any], seed: 
             sub[path[-1]] = list(value) if isinstance(value, tuple) else value
     for sec in (d["train_stage1"], d["train_stage2"], d["lifter"]["train"]):
         sec["seed"] = int(seed)
+    for sec in (d["model"], d["lifter"]["model"]):  # as load_params: one key, prune.retention
+        sec["retention"] = d["prune"]["retention"]
     p = from_dict(Params, d, where="sweep params")
     if p.pretrain2d.enabled and p.model.pretrained is not None:
         raise ConfigError(

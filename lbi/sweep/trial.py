@@ -16,16 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lbi import experiment as ex
 from lbi import stages
 from lbi.config import to_dict
-from lbi.experiment import (
-    StagePaths,
-    data_fingerprint,
-    encoder_init,
-    fingerprints,
-    make_record,
-    record_key,
-)
+from lbi.experiment import StagePaths
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
@@ -68,16 +62,19 @@ def file_lock(path: Path) -> Iterator[None]:
 def trial_key(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> str:
     """The record key of (cell, seed): what it trains, and the code and data fingerprints."""
     p, _ = ctx.params(cell, seed, search)
-    return record_key(p, cell.mode, ctx.source, *fingerprints(p, cell.mode, ctx.source, ctx.paths))
+    return ex.record_key(
+        p, cell.mode, ctx.source, *ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
+    )
 
 
 def stage1_key(p: Params, source: str, paths: StagePaths) -> str:
     """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate)."""
     from lbi.fingerprint import code_fingerprint
 
-    what = {"model": to_dict(p.model), "train": to_dict(p.train_stage1), "source": source,
+    m = stages.stage1_model_config(p.model, p.model.num_joints_in, ex.encoder_init(p, paths))
+    what = {"model": to_dict(m), "train": to_dict(p.train_stage1), "source": source,
             "pretrain2d": p.pretrain2d.enabled, "code": code_fingerprint(("train_stage1",)),
-            "data": data_fingerprint(paths, source, encoder_init(p, paths))}  # fmt: skip
+            "data": ex.data_fingerprint(paths, source, ex.encoder_init(p, paths))}  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -142,8 +139,8 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     from lbi.data.store import open_store
 
     p, over = ctx.params(cell, seed, search)
-    code_fp, data_fp = fingerprints(p, cell.mode, ctx.source, ctx.paths)
-    key = record_key(p, cell.mode, ctx.source, code_fp, data_fp)
+    code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
+    key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp)
     s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths)
     trial_dir = ctx.out / "trials" / key
     paths = ctx.paths.for_trial(trial_dir, s1 if cell.mode in ("progressive", "stage1") else None)
@@ -152,7 +149,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     log = TrialLog(tracked, report, cell.name, seed)
 
     def record(metrics: dict[str, float], error: str | None = None) -> RunRecord:
-        rec = make_record(
+        rec = ex.make_record(
             p, mode=cell.mode, source=ctx.source, metrics=metrics, code_fp=code_fp,
             data_fp=data_fp, dataset=store.dataset, synthetic=store.synthetic, sweep=ctx.sweep,
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
