@@ -14,7 +14,8 @@ pretrain2d         stores, ``pretrain2d``, ``model.backbone``    ``pretrain2d/``
 train_stage1       detections, encoder init, ``model``,          ``stage1.pt``
                    ``train_stage1``
 prune              ``stage1.pt``, ``prune``                      ``prune/<source>/``
-train_stage2       ``stage1.pt``, ``prune``, ``train_stage2``    ``stage2.pt``
+train_stage2       ``stage1.pt``, ``prune.retention``,           ``stage2.pt``
+                   ``train_stage2``
 train_end_to_end   encoder init, ``model``, ``train_stage1``,     ``e2e_fine.pt``/``e2e_both.pt``
                    ``train_stage2.epochs``, ``prune``
 train_lifter       detections, ``lifter``                        ``lifter.pt``
