@@ -183,8 +183,12 @@ class StageResult:
         return self.train_epoch_s + self.eval_s
 
 
-def _step_fn(spec: StageSpec) -> tuple[Callable[[Any], dict[str, float]], Any]:
-    """One training step of ``spec`` as :func:`lbi.train.fit` runs it, timed in parts."""
+def _step_fn(
+    spec: StageSpec, legacy: bool = False
+) -> tuple[Callable[[Any], dict[str, float]], Any]:
+    """One training step of ``spec`` as :func:`lbi.train.fit` runs it, timed in parts.
+
+    ``legacy``: the optimizer the loop used before this benchmark (plain Adam)."""
     from lbi import train as T
 
     model = spec.model()
@@ -193,7 +197,7 @@ def _step_fn(spec: StageSpec) -> tuple[Callable[[Any], dict[str, float]], Any]:
     make_opt = getattr(T, "_make_optimizer", None)  # what fit() builds (older loops: Adam)
     opt = (
         make_opt(params, spec.cfg, cpu)
-        if make_opt
+        if make_opt and not legacy
         else torch.optim.Adam(params, lr=spec.cfg.lr, weight_decay=spec.cfg.weight_decay)
     )
     stage, _ = T._outputs_for_phase(spec.phase)
@@ -284,6 +288,114 @@ def bench_stage(spec: StageSpec, *, steps: int, warmup: int, eval_limit: int) ->
     return res
 
 
+def _fast_half(times: list[dict[str, float]]) -> dict[str, float]:
+    times = sorted(times, key=lambda t: sum(t.values()))
+    fast = times[: max(1, (len(times) + 1) // 2)]
+    return {k: 1000 * statistics.median(t[k] for t in fast) for k in times[0]}
+
+
+def _time_eval(model: Any, val: dict[str, Any], spec: StageSpec, stage: int) -> float:
+    from lbi import train as T
+
+    cpu = torch.device("cpu")
+    t0 = time.perf_counter()
+    for vds in val.values():
+        if spec.phase == "pose2d":
+            T.evaluate_px(model, vds, cfg=spec.cfg, device=cpu)
+        else:
+            out = T._outputs_for_phase(spec.phase)[1][-1]
+            T.evaluate_mpjpe(model, vds, stage=stage, output=out, cfg=spec.cfg, device=cpu)
+    return time.perf_counter() - t0
+
+
+def compare_stage(
+    spec: StageSpec, *, steps: int, warmup: int, eval_limit: int
+) -> dict[str, tuple[dict[str, float], float]]:
+    """The loop as it was (plain Adam, crops always loaded: ``before``) against the loop
+    now (``now``), step by step in turn in this one process, so both see the same load.
+    Returns per variant the step split (ms, median of the fastest half) and the
+    validation time (s, the faster of two passes, scaled to the full sets)."""
+    from lbi import train as T
+
+    cfg = spec.cfg
+    runs: dict[str, dict[str, Any]] = {}
+    for variant in ("before", "now"):
+        torch.manual_seed(0)
+        step, (model, _, stage) = _step_fn(spec, legacy=variant == "before")
+        strip = getattr(T, "_without_unused_images", None)
+        if variant == "before" or strip is None:
+            strip = lambda m, ds: ds  # noqa: E731
+        tr = strip(model, spec.train)
+        runs[variant] = {
+            "step": step, "model": model, "stage": stage, "train": tr, "times": [],
+            "val": {k: _head(strip(model, v), eval_limit) for k, v in spec.val.items()},
+            "it": iter(T._epoch_loader(tr, cfg, 0, shuffle=True, batch_size=cfg.batch_size)),
+        }  # fmt: skip
+    for i in range(warmup + steps):
+        for variant in ("before", "now") if i % 2 else ("now", "before"):
+            r = runs[variant]
+            try:
+                t = r["step"](r["it"])
+            except StopIteration:
+                r["it"] = iter(T._epoch_loader(r["train"], cfg, i, True, cfg.batch_size))
+                t = r["step"](r["it"])
+            if i >= warmup:
+                r["times"].append(t)
+    evals: dict[str, list[float]] = {"before": [], "now": []}
+    for _ in range(2):
+        for variant, r in runs.items():
+            n_eval = sum(len(v) for v in r["val"].values())
+            n_val = sum(len(v) for v in spec.val.values())
+            dt = _time_eval(r["model"], r["val"], spec, r["stage"])
+            evals[variant].append(dt * n_val / max(n_eval, 1))
+    r = runs["now"]
+    batch = next(iter(T._epoch_loader(r["train"], cfg, 99, True, cfg.batch_size)))
+
+    def train_once() -> None:
+        out = r["model"](batch["image"], batch["pose2d"], stage=r["stage"])
+        T.phase_loss(spec.phase, out, batch).backward()
+
+    r["model"].train()
+    flops = _flops(train_once) / len(batch["pose2d"])
+    res = {v: (_fast_half(r["times"]), min(evals[v])) for v, r in runs.items()}
+    res["flops"] = ({"train": flops}, 0.0)
+    return res
+
+
+def compare_table(
+    rows: list[tuple[StageSpec, dict[str, tuple[dict[str, float], float]]]], peak: float
+) -> str:
+    head = (
+        f"{'stage':10s} {'loop':6s} {'samp/s':>7s} {'data':>6s} {'fwd':>6s} {'bwd':>6s} "
+        f"{'opt':>6s} {'ms/step':>7s} {'train s':>7s} {'eval s':>6s} {'epoch s':>7s} "
+        f"{'%peak':>6s} {'x':>5s}"
+    )
+    lines = [head, "-" * len(head)]
+    for spec, res in rows:
+        n = len(spec.train)
+        bs = spec.cfg.batch_size
+        epoch = {}
+        flops = res["flops"][0]["train"]
+        for v, (ms, ev) in res.items():
+            if v == "flops":
+                continue
+            step_s = sum(ms.values()) / 1000
+            train_s = step_s * -(-n // bs)
+            epoch[v] = train_s + ev
+            lines.append(
+                f"{spec.name:10s} {v:6s} {bs / step_s:7.0f} {ms['data']:6.1f} {ms['forward']:6.1f} "
+                f"{ms['backward']:6.1f} {ms['optimizer']:6.1f} {1000 * step_s:7.1f} "
+                f"{train_s:7.2f} {ev:6.2f} {epoch[v]:7.2f} "
+                f"{100 * flops * bs / step_s / peak:5.1f}% "
+                + (f"{epoch['before'] / epoch['now']:5.2f}" if v == "now" else "")
+            )
+    lines.append(
+        f"x: epoch speed-up now/before (same process, steps interleaved); %peak: training "
+        f"FLOP/s (fwd+bwd FLOPs per sample x samp/s) / the matmul peak {peak / 1e9:.1f} GFLOP/s"
+    )
+    return "\n".join(lines)
+
+
 def _head(ds: Any, limit: int) -> Any:
     """``ds`` restricted to its first ``limit`` samples (0: all) for a quick validation."""
     if not limit or limit >= len(ds):
@@ -355,6 +467,10 @@ def main(argv: list[str] | None = None) -> list[tuple[StageResult, float]]:
     )
     ap.add_argument("--batch", type=int, default=0, help="override every stage's batch size")
     ap.add_argument("--peak-seconds", type=float, default=1.0, help="matmul peak timing")
+    ap.add_argument(
+        "--compare", action="store_true",
+        help="interleave the loop before this work (plain Adam, crops always read) with now",
+    )  # fmt: skip
     ap.add_argument("--store", default=None, help="folder for the synthetic stores (default: temp)")
     args = ap.parse_args(argv)
 
@@ -380,6 +496,21 @@ def main(argv: list[str] | None = None) -> list[tuple[StageResult, float]]:
                 dataclasses.replace(s, cfg=dataclasses.replace(s.cfg, batch_size=args.batch))
                 for s in specs
             ]
+        if args.compare:
+            peaks = [matmul_peak(seconds=args.peak_seconds)]
+            rows = [
+                (
+                    s,
+                    compare_stage(
+                        s, steps=args.steps, warmup=args.warmup, eval_limit=args.eval_limit
+                    ),
+                )
+                for s in specs
+            ]
+            peaks.append(matmul_peak(seconds=args.peak_seconds))
+            print("matmul peaks (GFLOP/s):", ", ".join(f"{x / 1e9:.1f}" for x in peaks))
+            print(compare_table(rows, max(peaks)))
+            return []
         peaks = [matmul_peak(seconds=args.peak_seconds)]
         runs: dict[str, list[StageResult]] = {s.name: [] for s in specs}
         for _ in range(args.repeat):
