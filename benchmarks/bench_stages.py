@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_stages.py                      # all stages, default params
     .venv/bin/python benchmarks/bench_stages.py --stages lifter --steps 20
     .venv/bin/python benchmarks/bench_stages.py --steps 1 --warmup 0 --train 128   # smoke
+    .venv/bin/python benchmarks/bench_stages.py --compare --steps 8 --eval-limit 256
+        # the loop before this benchmark's levers vs now, steps interleaved in one process
 
 For each training stage of ``params.yaml`` (``pretrain2d``, ``stage1``, ``stage2`` with its
 ``finetune_stage1`` phase, ``lifter``), on synthetic stores of the embedded data's shape
@@ -19,6 +21,14 @@ backward, gradient clipping + Adam, and the per-epoch validation of both validat
   of the forward/backward part alone, and their fraction of this machine's peak: an fp32
   matmul measured in the same run with the same threads and pinned numerics
   (``import lbi``, :mod:`lbi.numerics`).
+
+Levers found with it (2026-11-30, 2 shared cores): the lifters' batches carry no image
+crops (:meth:`lbi.data.dataset.PoseDataset.without_images`: no reads, copies or image
+augmentation), Adam runs fused on CPU (:func:`lbi.train._make_optimizer`); ``--compare``
+measures both against the loop before them. Measured and not adopted: channels-last
+(no gain on the resnet18_s4 step), ``torch.compile`` (about 1 min to compile the lifter
+per process, gain lost in the noise). The lifter is compute-bound, not data-bound: its
+fwd+bwd is ~109 MFLOP per sample (dim 256 x 17 tokens x 2 layers), a quarter of stage 1's.
 
 Timings on a shared machine are noisy: ``--repeat`` runs the stage measurements several
 times and reports the median (and the spread). Nothing is asserted; ``tests/test_bench.py``
