@@ -126,3 +126,17 @@ def test_color_augment_is_deterministic_and_changes_pixels(store):
     assert (a["image"] != b["image"]).float().mean() > 0.3
     assert torch.equal(aug.__getitems__(list(range(8)))["image"], b["image"])
     assert torch.equal(a["pose3d"], b["pose3d"])  # labels untouched
+
+
+def test_without_images_skips_crops_and_keeps_poses_and_flips(store):
+    ds = PoseDataset(store, "train", flip=True, seed=3, background_augment=0.5, color_augment=0.5)
+    ds.set_epoch(2)
+    lean = ds.without_images()
+    idx = [7, 1, 30, 4, 12, 5]
+    full, light = ds.__getitems__(idx), lean.__getitems__(idx)
+    assert light["image"].shape == (6, 3, 0, 0) and light["image"].dtype == torch.uint8
+    for k in ("pose2d", "pose2d_px", "pose3d", "index"):
+        assert torch.equal(full[k], light[k]), k  # same flips, same labels
+    assert ds.images and full["image"].shape == (6, 3, 32, 24)  # the original is unchanged
+    lean.crops = None  # never read
+    assert torch.equal(lean.__getitems__(idx)["pose3d"], full["pose3d"])

@@ -344,3 +344,40 @@ def test_history_holds_no_timings(store, tmp_path):
               on_epoch=lambda e, m: seen.append(m))  # fmt: skip
     assert "train_samples_per_s" in seen[0]
     assert all("per_s" not in k and "second" not in k for h in res.history for k in h)
+
+
+def test_lifter_trains_without_reading_crops_and_resumes_exactly(store, tmp_path):
+    """The lifter never looks at the image: fit() drops the crops (no reads, no image
+    augmentation), and a killed-then-resumed run still ends bit-identical."""
+    lifter = dict(arch="lifter_graformer", lifter_dim=16, lifter_layers=1, heads=2)
+
+    def data():
+        train = PoseDataset(store, "train", flip=True, seed=1, background_augment=0.5)
+        val = {"test": PoseDataset(store, "test")}
+        for ds in (train, *val.values()):
+            ds.crops = None  # any crop read would fail
+        return train, val
+
+    cfg = _cfg()
+    torch.manual_seed(0)
+    ref_model = build_model(ModelConfig(**lifter))
+    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
+    train, val = data()
+    ref = fit(ref_model, "lifter", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
+
+    def kill_after_first(epoch, metrics):
+        if epoch == 1:
+            raise KilledError
+
+    m1 = build_model(ModelConfig(**lifter))
+    m1.load_state_dict(init)
+    with pytest.raises(KilledError):
+        fit(m1, "lifter", *data()[:1], cfg, tmp_path / "run", val_sets=data()[1],
+            on_epoch=kill_after_first, progress=False)  # fmt: skip
+    m2 = build_model(ModelConfig(**lifter))
+    train, val = data()
+    res = fit(m2, "lifter", train, cfg, tmp_path / "run", val_sets=val, progress=False)
+    assert res.resumed_from_epoch == 1
+    assert _states_equal(m2.state_dict(), ref_model.state_dict())
+    assert res.history == ref.history
+    assert train.images  # the caller's dataset is left as it was

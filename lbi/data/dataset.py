@@ -15,6 +15,7 @@ crops per batch), which is what makes loading outrun a GPU training step.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ class PoseDataset(Dataset):
                 "masks (only synthetic stores have them); set background_augment: 0.0 in params.yaml"
             )
         self.epoch = 0
+        self.images = True  # False: batches carry an empty image (see without_images)
         self._perm_in = flip_permutation(self.num_joints_in)
         self._perm_out = flip_permutation(NUM_JOINTS)
 
@@ -155,6 +157,17 @@ class PoseDataset(Dataset):
             if f is not None:
                 h.update(Path(f).read_bytes())
         return h.hexdigest()
+
+    def without_images(self) -> PoseDataset:
+        """This dataset for a model that never looks at the crop (the 2D lifters).
+
+        Batches carry an empty ``image (B, 3, 0, 0)``; the crops are neither read nor
+        augmented. Everything else (2D, 3D, flips) is identical: the image augmentations
+        draw from their own per-batch generators, so no random stream shifts.
+        """
+        view = copy.copy(self)
+        view.images = False
+        return view
 
     def set_epoch(self, epoch: int) -> None:
         """Flip decisions depend on (seed, epoch, index) only."""
@@ -210,20 +223,25 @@ class PoseDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """A whole batch: one sorted read of the memory-mapped crops."""
         idx = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(idx, kind="stable")
-        images = np.empty((len(idx), *self.crops.shape[1:]), dtype=np.uint8)
-        images[order] = self.crops[idx[order]]  # (B, H, W, 3)
         p2 = self.pose2d[idx].copy()  # (B, J, 2)
         p2px = self.pose2d_px[idx].copy()  # (B, J, 2)
         p3 = self.pose3d[idx].copy()  # (B, 17, 3)
-        if self.background_augment > 0:
-            self._replace_background(images, idx)
-        if self.color_augment > 0:
-            images = self._photometric(images, idx)
         fl = self._flip_mask(idx)
+        if self.images:
+            order = np.argsort(idx, kind="stable")
+            images = np.empty((len(idx), *self.crops.shape[1:]), dtype=np.uint8)
+            images[order] = self.crops[idx[order]]  # (B, H, W, 3)
+            if self.background_augment > 0:
+                self._replace_background(images, idx)
+            if self.color_augment > 0:
+                images = self._photometric(images, idx)
+            if fl.any():
+                images[fl] = images[fl][:, :, ::-1]
+            image = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        else:
+            image = torch.empty((len(idx), 3, 0, 0), dtype=torch.uint8)
         if fl.any():
             w = self.crop_hw[1]
-            images[fl] = images[fl][:, :, ::-1]
             p2px[fl] = p2px[fl][:, self._perm_in]
             p2px[fl, :, 0] = (w - 1) - p2px[fl, :, 0]
             p2[fl] = p2[fl][:, self._perm_in]
@@ -232,9 +250,7 @@ class PoseDataset(Dataset):
             p3[fl] = p3[fl][:, self._perm_out]
             p3[fl, :, 0] = -p3[fl, :, 0]
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(images)).permute(
-                0, 3, 1, 2
-            ),  # (B, 3, H, W)
+            "image": image,  # (B, 3, H, W), or (B, 3, 0, 0) without images
             "pose2d": torch.from_numpy(p2),
             "pose2d_px": torch.from_numpy(p2px),
             "pose3d": torch.from_numpy(p3),

@@ -63,6 +63,7 @@ class _Lifter(nn.Module):
     """Shared plumbing: config, checkpoint args, single-stage parameter groups."""
 
     cfg: ModelConfig
+    uses_image = False  # the loop feeds it batches without crops (PoseDataset.without_images)
 
     @property
     def model_args(self) -> dict[str, Any]:
