@@ -112,7 +112,7 @@ def main() -> None:
     models = {}
     for name, file, stage, key in (("coarse", "stage1.pt", 1, "coarse"),
                                    ("refined", "stage2.pt", 2, "refined"),
-                                   ("lifter", "baseline.pt", 1, "coarse")):  # fmt: skip
+                                   ("lifter", "lifter.pt", 1, "coarse")):  # fmt: skip
         if not (folder / file).exists():
             raise SystemExit(f"{folder / file}: missing; run `dvc repro` first")
         models[name] = (load_model(folder / file)[0], stage, key)

@@ -37,6 +37,8 @@ SECTIONS = {
     "e2e_both": (*_LBI, "prune", "train_stage2", "evaluate"),
     "lifter": ("lifter", "evaluate"),
 }
+# dvc.yaml stages whose code decides what a training phase produces (resume key).
+TRAINING_STAGES = ("pretrain2d", "train_stage1", "train_stage2", "train_lifter")
 MODEL_FILES = {"progressive": "stage2", "stage1": "stage1", "e2e_fine": "e2e_fine",
                "e2e_both": "e2e_both", "lifter": "lifter"}  # fmt: skip
 
@@ -165,19 +167,24 @@ def train_phase(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
+    epoch_offset: int = 0,
 ) -> FitResult:
     """Train one phase with validation on test and cross sets; copy the final model to ``out_path``.
 
-    After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run) and to
+    After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run; step
+    ``epoch_offset + epoch``, so stage 2 continues stage 1's epochs) and to
     ``on_epoch(epoch, metrics)``.
 
     ``ckpt_dir`` holds the resumable ``last.pt`` (kept outside DVC outputs so that a killed
-    stage resumes); a stale checkpoint of another configuration is moved aside.
+    stage resumes); a checkpoint of another configuration, other data or other training
+    code (:data:`TRAINING_STAGES`' code fingerprint) is moved aside, never resumed.
     """
+    from lbi.fingerprint import code_fingerprint
     from lbi.io import write_atomic
 
     ckpt_dir = Path(ckpt_dir)
     key = {
+        "code": code_fingerprint(TRAINING_STAGES),  # a code change never reuses a model
         "train": dataclasses.asdict(cfg),
         "data": ds.train.fingerprint(),  # other data with the same N -> start afresh
         "source": ds.source,
@@ -197,7 +204,7 @@ def train_phase(
     def after_epoch(epoch: int, metrics: dict[str, float]) -> None:
         if mlflow_module is not None:
             mlflow_module.log_metrics(
-                {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch
+                {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch_offset + epoch
             )
         if on_epoch is not None:
             on_epoch(epoch, metrics)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -66,7 +65,6 @@ def _files(root: Path, dep: str) -> list[Path]:
     )
 
 
-@lru_cache(maxsize=32)
 def _fingerprint(stages: tuple[str, ...], root: Path) -> str:
     h = hashlib.sha256()
     for dep in code_deps(stages, root):

@@ -237,21 +237,6 @@ def _retention_from_prune(data: dict[str, Any], path: str | Path) -> None:
         sec["retention"] = prune.retention
 
 
-def encoder_init(params: Params) -> str | None:
-    """The weight file stage 1 initialises its encoder backbone from (None: random init).
-
-    ``pretrain2d.enabled``: the ``pretrain2d`` stage's backbone; else ``model.pretrained``.
-    """
-    if params.pretrain2d.enabled:
-        return str(pretrain2d_dir(params) / "backbone.pt")
-    return params.model.pretrained
-
-
-def pretrain2d_dir(params: Params) -> Path:
-    """Output folder of the ``pretrain2d`` stage (``${paths.models}/pretrain2d``)."""
-    return Path(params.paths.models) / "pretrain2d"
-
-
 def configured_crop_sizes(params: Params) -> dict[str, tuple[int, int]]:
     """``params.yaml`` key -> crop size (H, W) px of each store the run reads."""
     if params.data.dataset == "embedded":

@@ -39,10 +39,10 @@ class RunRecord:
     """One trained and evaluated model (an LBI trial or a lifter).
 
     ``metrics`` are flat with units in the keys, as the evaluate stage writes them
-    (``test_refined_p1_mm``, ``cross_refined_pck150``, ``cross_baseline_auc``, ...).
+    (``test_refined_p1_mm``, ``cross_refined_pck150_pct``, ``cross_lifter_auc_pct``, ...).
     ``epochs`` is the training budget by phase, e.g. ``{"stage1": 20, "stage2": 15}`` or
     ``{"lifter": 35}``. ``params`` holds the resolved params sections the run read
-    (``model``, ``train_stage1``, ``train_stage2`` or ``baseline``, ``prune``, ``evaluate``).
+    (``model``, ``train_stage1``, ``train_stage2`` or ``lifter``, ``prune``, ``evaluate``).
     """
 
     key: str  # hash of what was trained + code and data fingerprints
@@ -152,3 +152,31 @@ def merge_records(path: str | Path, new: Iterable[RunRecord]) -> Path:
 def finished(records: Iterable[RunRecord], *, include_smoke: bool = False) -> list[RunRecord]:
     """Finished records, smoke runs left out unless asked for (report tables never use them)."""
     return [r for r in records if r.status == "finished" and (include_smoke or not r.smoke)]
+
+
+SUMMARY_METRICS = ("test_refined_p1_mm", "cross_refined_mpjpe_mm", "test_coarse_p1_mm",
+                   "cross_coarse_mpjpe_mm", "test_lifter_p1_mm", "cross_lifter_mpjpe_mm")  # fmt: skip
+
+
+def write_summary(results_dir: str | Path = RESULTS_DIR) -> Path:
+    """``<results_dir>/summary.json`` for ``dvc metrics show``: per sweep and cell, the mean
+    over seeds of the headline metrics (mm) and the seed count ``n``; finished, non-smoke
+    records only. Rebuilt from the results files, so it never disagrees with them."""
+    from collections import defaultdict
+
+    cells: dict[str, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
+    for r in finished(read_all(results_dir)):
+        cells[r.sweep][r.cell].append(r)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for sweep in sorted(cells):
+        out[sweep] = {}
+        for cell in sorted(cells[sweep]):
+            recs = cells[sweep][cell]
+            row: dict[str, float] = {"n": float(len({r.seed for r in recs}))}
+            for m in SUMMARY_METRICS:
+                vals = [r.metrics[m] for r in recs if m in r.metrics]
+                if vals:
+                    row[m] = round(sum(vals) / len(vals), 3)
+            out[sweep][cell] = row
+    text = json.dumps(out, indent=2, sort_keys=True) + "\n"
+    return save_text(Path(results_dir) / "summary.json", text)

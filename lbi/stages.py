@@ -53,7 +53,7 @@ from lbi.experiment import (
     train_phase,
 )
 from lbi.model import ModelConfig
-from lbi.params import Params
+from lbi.params import Params, check_crop_sizes
 from lbi.train import FitResult, TrainConfig
 
 Tracker = Callable[[str, str, Datasets, dict[str, Any]], AbstractContextManager[Any]]
@@ -87,6 +87,7 @@ def _train(
     tracker: Tracker | None,
     progress: bool,
     extra_state: dict[str, Any] | None = None,
+    epoch_offset: int = 0,
 ) -> FitResult:
     """The body every training stage shares: the model (initial weights from ``cfg.seed``
     only), the MLflow run, the loop (resuming from ``paths.ckpt``), the model file and
@@ -99,9 +100,11 @@ def _train(
     with (tracker or pipeline_tracker)(stage, source, ds, log_params) as mlf:
         res = train_phase(model, phase, ds, cfg, paths.ckpt(name, source),
                           paths.model(name, source), mlflow_module=mlf, progress=progress,
-                          extra_state=extra_state)  # fmt: skip
+                          extra_state=extra_state, epoch_offset=epoch_offset)  # fmt: skip
         mlf.log_artifact(str(res.checkpoint), artifact_path="checkpoints")
-    save_json(paths.curve(name, source), res.history)
+    # epoch_total: one axis for a model's phases (stage 2 continues stage 1's epochs)
+    curve = [{**h, "epoch_total": float(epoch_offset + h["epoch"])} for h in res.history]
+    save_json(paths.curve(name, source), curve)
     return res
 
 
@@ -144,6 +147,7 @@ def pretrain2d(p: Params, paths: StagePaths, *, tracker: Tracker | None = None,
     """Render the 2D set and pretrain the encoder on it; write ``backbone.pt`` (timm names)
     and ``backbone.json``; returns the latter. ``pretrain2d.enabled: false``: writes only
     ``backbone.json`` naming ``model.pretrained`` (and an empty ``store_pose2d``)."""
+    check_crop_sizes(p, stores=False)  # the pose2d store is rebuilt here
     from lbi.data.dataset import PoseDataset
     from lbi.data.pose2d_set import POSE2D_DATASET, Pose2DSetConfig, generate_pose2d_set
     from lbi.io import save_json, save_torch
@@ -215,6 +219,7 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     The encoder starts from :func:`lbi.experiment.encoder_init`; resumes from
     ``paths.ckpt("stage1", source)``; a finished one is returned without training again.
     """
+    check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.model import build_model
     from lbi.tracking import file_md5
 
@@ -237,6 +242,7 @@ def prune(p: Params, source: str, paths: StagePaths, *,
     """Adaptive Feature Selection at ``prune.retention``: kept-token indices of the trained
     stage 1 on the test sets (``kept.npz``) and their statistics (``afsm.json``: retention,
     kept tokens, background shares); returns the statistics."""
+    check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.evaluate import fg_background_share, run_model
     from lbi.io import save_json, save_npz
 
@@ -276,6 +282,7 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
                  progress: bool = False) -> FitResult:  # fmt: skip
     """Stage 2 on the AFSM-kept tokens (``prune.retention``), from the trained stage 1,
     frozen or trained on (``train_stage2.finetune_stage1``)."""
+    check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.tracking import file_md5
 
     r, stage1 = p.prune.retention, paths.model("stage1", source)
@@ -287,7 +294,8 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     extra = {"retention": r, "stage1_md5": file_md5(stage1)}
     return _train("train_stage2", t.phase, "stage2", source,
                   lambda _ds: stage2_model_from_stage1(stage1, r, seed=t.seed), t, paths, ds,
-                  log_params, tracker=tracker, progress=progress, extra_state=extra)  # fmt: skip
+                  log_params, tracker=tracker, progress=progress, extra_state=extra,
+                  epoch_offset=p.train_stage1.epochs)  # fmt: skip
 
 
 def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
@@ -295,6 +303,7 @@ def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
     """End to end (``phase`` ``e2e_fine``: loss on the refined pose, ``e2e_both``: on both)
     for the progressive budget (stage-1 + stage-2 epochs) with the stage-1 optimiser
     settings (paper Table 4): ``paths.model(phase, source)``."""
+    check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.model import build_model
 
     if phase not in ("e2e_fine", "e2e_both"):
@@ -389,6 +398,7 @@ def evaluate(
     ``examples.npz`` (for the report's figures); with ``records``, the pipeline's run
     records ``paths.eval/<source>/records.jsonl`` (sweep ``pipeline``, one per mode).
     """
+    check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.evaluate import evaluate_source, stage1_metrics
     from lbi.io import save_json, save_npz
     from lbi.train import load_model, resolve_device
@@ -442,9 +452,12 @@ def write_pipeline_records(p: Params, source: str, paths: StagePaths,
     rows = {"progressive": "LBI", "lifter": "2D-only lifter"}
     for mode, m in metrics.items():
         code_fp, data_fp = fingerprints(p, mode, source, paths)
-        recs.append(make_record(
+        rec = make_record(
             p, mode=mode, source=source, metrics=m, code_fp=code_fp, data_fp=data_fp,
             dataset=ds.dataset, synthetic=ds.synthetic,
             sweep="pipeline", table="pipeline", row=rows.get(mode, mode), column=source,
-            cell=mode))  # fmt: skip
+            cell=mode)  # fmt: skip
+        # A DVC output must not depend on the commit (the lock is committed after the run):
+        # the code fingerprint says what ran; the commit holding dvc.lock says when.
+        recs.append(dataclasses.replace(rec, git_commit=""))
     return write_records(paths.eval / source / "records.jsonl", recs)

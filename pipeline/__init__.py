@@ -1,0 +1,1 @@
+"""Thin CLIs, one per DVC stage: each parses its arguments and calls :mod:`lbi.stages`."""

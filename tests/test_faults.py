@@ -30,6 +30,10 @@ locked mlflow.db mid-stage         an exclusive SQLite lock held while    the ca
 stage killed mid-run (mlflow)      a RUNNING run of the stage whose       marked KILLED on rerun; tags link the
                                    process is gone                        two runs both ways; live runs left alone
 copied repository (mlflow)         mlflow.db + mlartifacts/ copied        artifacts found at the new place
+code change, finished checkpoint   a finished last.pt, then the training  moved to last.stale.pt; the phase
+                                   code's fingerprint changes             trains afresh (was: "resumed", 0 s)
+truncated last.pt / two trainings  see tests/test_train.py                moved aside / CheckpointError
+smoke sweep runs                   ``--smoke``                            records tagged smoke, never in tables
 =================================  =====================================  =========================================
 """
 
@@ -344,3 +348,29 @@ def test_copied_repository_keeps_its_artifacts(tmp_path: Path, monkeypatch) -> N
     assert run.info.artifact_uri.startswith(str(b / "mlartifacts"))
     got = MlflowClient().download_artifacts(run_id, "table.json", str(tmp_path))
     assert Path(got).read_text() == "{}"
+
+
+def test_code_change_never_reuses_a_finished_model(tmp_path, monkeypatch):
+    """A finished ``last.pt`` of older training code is moved aside, not handed back."""
+    import lbi.fingerprint
+    from lbi.experiment import StagePaths, make_datasets, train_phase
+    from lbi.model import ModelConfig, build_model
+    from lbi.params import Paths
+    from lbi.train import TrainConfig
+
+    store = make_store(tmp_path / "det" / "gt" / "store", n={"train": 16, "test": 8})
+    paths = Paths(store_in=str(store), store_cross=str(store), detections=str(tmp_path / "det"))
+    ds = make_datasets(StagePaths.from_params(paths), "gt")
+    cfg = TrainConfig(epochs=1, batch_size=8)
+    tiny = ModelConfig(input_hw=(32, 24), dim=16, heads=2, stage2_layers=1)
+
+    def train() -> int:
+        res = train_phase(build_model(tiny), "stage1", ds, cfg, tmp_path / "ckpt",
+                          tmp_path / "out.pt", progress=False)  # fmt: skip
+        return res.resumed_from_epoch
+
+    assert train() == 0
+    assert train() == 1  # same code: the finished run is resumed, not retrained
+    monkeypatch.setattr(lbi.fingerprint, "code_fingerprint", lambda *a, **k: "other code")
+    assert train() == 0
+    assert (tmp_path / "ckpt" / "last.stale.pt").exists()

@@ -361,7 +361,9 @@ def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
 
 def test_cli(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("params.yaml").write_text("{}\n")
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", "params.yaml")
     write_records("results/retention.jsonl", RETENTION)
     main(["--params", "params.yaml", "--results-dir", "results"])
     assert Path("reports/generated/table7.tex").read_text().count("\\begin{tabular}") == 1

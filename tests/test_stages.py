@@ -32,6 +32,7 @@ def tiny_setup(root: Path, name: str = "params.yaml", **sections: dict) -> Path:
     p["data"].update(sources=["gt"], train_sources=["gt"])
     p["pretrain2d"]["enabled"] = False
     p["model"].update(input_hw=[32, 24], dim=16, heads=2, mlp_ratio=1.0, stage2_layers=1)
+    p["embedded"]["crop_hw"] = [32, 24]  # the fixture stores' crops (check_crop_sizes)
     tiny = {"epochs": 2, "batch_size": 16, "max_batches_per_epoch": 2, "device": "cpu"}
     for sec in (p["train_stage1"], p["train_stage2"]):
         sec.update(tiny, val_batch_size=64)

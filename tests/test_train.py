@@ -107,7 +107,8 @@ def test_stage2_keeps_stage1_frozen(store, tmp_path):
 def test_stage2_with_finetune_stage1_trains_both_stages_on_both_poses(store, tmp_path):
     from lbi.params import Stage2TrainConfig
 
-    assert Stage2TrainConfig().phase == "stage2"  # the paper: stage 1 frozen
+    assert Stage2TrainConfig(finetune_stage1=False).phase == "stage2"  # the paper: frozen
+    assert Stage2TrainConfig().phase == "e2e_both"  # our default (params.yaml)
     cfg = Stage2TrainConfig(**{**_cfg(epochs=1).__dict__, "finetune_stage1": True})
     train = PoseDataset(store, "train")
     model = build_model(ModelConfig(**TINY))
@@ -193,13 +194,15 @@ def test_sigkill_then_resume(store, tmp_path):
 
 def test_checkpoint_made_on_other_data_is_not_resumed(tmp_path):
     """Regenerated data with the same sample count must not resume a finished run."""
-    from lbi.experiment import DataPaths, make_datasets, train_phase
+    from lbi.experiment import StagePaths, make_datasets, train_phase
+    from lbi.params import Paths
 
     runs = []
     for seed in (0, 1):
         root = tmp_path / f"d{seed}"
         store = make_store(root / "det" / "gt" / "store", n={"train": 32, "test": 8}, seed=seed)
-        ds = make_datasets(DataPaths(store, store, root / "det"), "gt", flip=False)
+        paths = Paths(store_in=str(store), store_cross=str(store), detections=str(root / "det"))
+        ds = make_datasets(StagePaths.from_params(paths), "gt")
         res = train_phase(
             build_model(ModelConfig(**TINY)), "stage1", ds, _cfg(epochs=1), tmp_path / "ckpt",
             tmp_path / f"out{seed}.pt", progress=False,

@@ -11,7 +11,7 @@ from typing import Any
 
 from lbi.config import to_dict
 from lbi.experiment import StagePaths, code_stages, fingerprints
-from lbi.record import RunRecord, merge_records, read_all, read_records
+from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import Context, run_trial, trial_key
 
@@ -97,6 +97,7 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     records = reused + new
     if records:
         merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)
+        write_summary(opts.results_dir)
     return records
 
 
