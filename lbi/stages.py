@@ -257,8 +257,8 @@ def prune(p: Params, source: str, paths: StagePaths, *,
             kept = pred.kept_idx  # (N, K)
             assert kept is not None
             kept_arrays[split] = kept.astype(np.int32)
-            h, w = d.crop_hw
-            hw_tokens = (h // 4) * (w // 4)
+            fh, fw = model.feat_hw  # token grid (the encoder's stride, from ModelConfig)
+            hw_tokens = fh * fw
             stats[f"{split}_kept_tokens"] = int(kept.shape[1])
             stats["hw_tokens"] = hw_tokens
             mask = d.store.fgmask(d.split)
@@ -266,9 +266,9 @@ def prune(p: Params, source: str, paths: StagePaths, *,
                 # Share of kept tokens that are background (uniform attention over kept).
                 onehot = np.zeros((len(kept), 1, hw_tokens), dtype=np.float32)
                 np.put_along_axis(onehot[:, 0], kept, 1.0, axis=1)
-                bg = fg_background_share(onehot, mask, (h // 4, w // 4))
+                bg = fg_background_share(onehot, mask, (fh, fw))
                 stats[f"{split}_kept_background_pct"] = 100.0 * float(bg.mean())
-                allbg = fg_background_share(np.ones_like(onehot), mask, (h // 4, w // 4))
+                allbg = fg_background_share(np.ones_like(onehot), mask, (fh, fw))
                 stats[f"{split}_all_tokens_background_pct"] = 100.0 * float(allbg.mean())
         mlf.log_metrics({k: float(v) for k, v in stats.items()
                          if isinstance(v, int | float) and k != "retention"})  # fmt: skip
@@ -373,9 +373,8 @@ def _examples(p: Params, ds: Datasets, outputs: dict[str, Any]) -> dict[str, np.
         examples[f"{split}_pose2d_px"] = d.pose2d_px[idx]
         examples[f"{split}_attention"] = att[idx]
         examples[f"{split}_kept_idx"] = kept[idx]
-        h, w = d.crop_hw
         mat = joint_area_attention(torch.from_numpy(att), torch.from_numpy(d.pose2d_px),
-                                   (h // 4, w // 4), d.crop_hw, radius)  # fmt: skip
+                                   p.model.feat_hw, d.crop_hw, radius)  # fmt: skip
         examples[f"{split}_joint_area"] = np.asarray(mat)
     return examples
 
