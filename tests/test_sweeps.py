@@ -212,6 +212,15 @@ def test_retention_cli_on_ray(tiny, tmp_path, ray_tmp):
 
 
 @pytest.mark.slow
+def test_gpus_per_trial_without_gpus_is_an_error_not_a_hang(tiny, tmp_path, ray_tmp):
+    """Fault case (issue 17): Tune used to wait forever for a GPU the cluster lacks."""
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", "--smoke", "--values", "0.3",
+             "--gpus-per-trial", "1")  # fmt: skip
+    assert p.returncode != 0
+    assert "--gpus-per-trial 1: the Ray cluster has 0 GPUs" in p.stdout + p.stderr
+
+
+@pytest.mark.slow
 def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     from lbi.record import read_records
 

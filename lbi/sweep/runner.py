@@ -106,8 +106,10 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
     import ray
     from ray import tune
 
-    gpus = opts.gpus_per_trial
-    gpus = float(ray.cluster_resources().get("GPU", 0) > 0) if gpus is None else gpus
+    gpus, have = opts.gpus_per_trial, ray.cluster_resources().get("GPU", 0)
+    gpus = float(have > 0) if gpus is None else gpus
+    if gpus > have:  # Tune would wait forever for a GPU the cluster lacks
+        raise ValueError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {have:g} GPUs; use 0")
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),
                                     {"cpu": opts.cpus_per_trial, "gpu": gpus})  # fmt: skip
     names = {"trial_name_creator": lambda t: "{cell}_s{seed}".format(**t.config["job"]),
