@@ -155,7 +155,7 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     table = Table(
         key=spec.key,
         title=spec.title,
-        caption=f"{spec.caption} Ours: {label}."
+        caption=f"{spec.caption} Ours: {label if used else 'no finished runs yet'}."
         + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.paper else ""),
         blocks=(block(spec, rows, label),),
         notes=spec.notes,
