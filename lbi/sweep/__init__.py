@@ -1,11 +1,9 @@
 """Sweeps: the pipeline's stage functions on Ray Tune, one run record per trial.
 
-A sweep (``sweeps/*.py``) is :class:`Cell` s (a paper-table cell: dotted overrides of
-``params.yaml``, a mode) x seeds. Each (cell, seed) is one trial: :mod:`lbi.stages` in
-order on the resolved params (:mod:`~lbi.sweep.trial`), one :class:`lbi.record.RunRecord`
-in MLflow (nested under the sweep invocation's run) and in ``results/<sweep>.jsonl``.
-The records are the cache: a trial whose key (params, mode, source, code and data
-fingerprints) has a finished record is not run again (:mod:`~lbi.sweep.runner`).
+A sweep (``sweeps/*.py``) is :class:`Cell` s (dotted ``params.yaml`` overrides, a mode) x
+seeds; a trial runs :mod:`lbi.stages` in order on the resolved params and writes one
+:class:`lbi.record.RunRecord` (MLflow and ``results/<sweep>.jsonl``). A trial whose key
+already has a finished record is not run again (:mod:`~lbi.sweep.runner`).
 """
 
 from lbi.sweep.runner import check, context, init_ray, run_sweep, summary

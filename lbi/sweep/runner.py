@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from lbi import numerics
 from lbi.config import to_dict
 from lbi.experiment import StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
@@ -26,7 +27,8 @@ def init_ray(opts: RunOptions) -> None:
     import ray
 
     env = {k: os.environ.get(k, v) for k, v in QUIET_ENV.items()}
-    os.environ.update(env)
+    os.environ.update(env)  # a joined cluster's workers also start with the numerics pinned:
+    env |= {k: os.environ[k] for k in (*numerics.PINNED_ENV, numerics.ENV_VAR) if k in os.environ}
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, runtime_env={"env_vars": env})
