@@ -1,5 +1,4 @@
-"""Command line shared by the sweep drivers (``build(args, source) -> SweepSpec`` and
-``arguments()``, its grid axes): budget, cluster, recovery, ``--check``."""
+"""Command line shared by the sweep drivers: budget, cluster, recovery, ``--check``."""
 
 from __future__ import annotations
 

@@ -228,4 +228,6 @@ def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     p = _cli(tiny, tmp_path, ray_tmp, "search_hparams.py", *args)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     recs = read_records(tmp_path / "results" / "search.jsonl")
-    assert 1 <= len(recs) <= 3 and len({r.overrides["train.lr"] for r in recs}) == len(recs)
+    assert 1 <= len(recs) <= 3 and len({r.overrides["train.lr"] for r in recs}) == len(recs), (
+        p.stdout[-3000:] + p.stderr[-3000:]
+    )

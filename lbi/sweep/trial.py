@@ -93,8 +93,9 @@ class TrialLog:
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         m = {k: float(v) for k, v in metrics.items() if k != "epoch"}
-        if step is not None:  # an epoch (else: a stage's final numbers)
-            self.seen, step = max(self.seen, step), self.offset + step
+        if step is not None:  # an epoch (else: a stage's final numbers); stage 2's continue
+            rel = step - self.offset if step > self.offset else step  # stage 1's (epoch_offset)
+            self.seen, step = max(self.seen, rel), self.offset + rel
             self.last = {**m, "epoch": step}
             if self.report is not None:
                 self.report({**self.last, "cell": self.cell, "seed": self.seed})
@@ -104,7 +105,7 @@ class TrialLog:
             mlflow.log_metrics(m, step=step or 0)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
-        pass  # checkpoints stay in the trial folder
+        """Checkpoints stay in the trial folder."""
 
     def end_phase(self, history: list[dict[str, float]]) -> None:
         """After a training stage: report epochs not run here (a cached stage 1)."""
