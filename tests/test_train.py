@@ -38,27 +38,27 @@ def _states_equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _uninterrupted_and_resumed(train, val, cfg, tmp_path):
-    """The same stage-1 run twice from the same weights: uninterrupted, and killed after
+def _uninterrupted_and_resumed(train, val, cfg, tmp_path, model_args=TINY, phase="stage1"):
+    """The same ``phase`` run twice from the same weights: uninterrupted, and killed after
     epoch 1 then resumed by a new model (as a fresh process would); returns
     ``(ref_model, ref_result, resumed_model, resumed_result)``."""
     torch.manual_seed(0)
-    ref_model = build_model(ModelConfig(**TINY))
+    ref_model = build_model(ModelConfig(**model_args))
     init = {k: v.clone() for k, v in ref_model.state_dict().items()}
-    ref = fit(ref_model, "stage1", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
+    ref = fit(ref_model, phase, train, cfg, tmp_path / "ref", val_sets=val, progress=False)
 
     def kill_after_first(epoch, metrics):
         if epoch == 1:
             raise KilledError
 
-    m1 = build_model(ModelConfig(**TINY))
+    m1 = build_model(ModelConfig(**model_args))
     m1.load_state_dict(init)
     with pytest.raises(KilledError):
-        fit(m1, "stage1", train, cfg, tmp_path / "run", val_sets=val,
+        fit(m1, phase, train, cfg, tmp_path / "run", val_sets=val,
             on_epoch=kill_after_first, progress=False)  # fmt: skip
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
-    m2 = build_model(ModelConfig(**TINY))  # a fresh process would start from new random weights
-    res = fit(m2, "stage1", train, cfg, tmp_path / "run", val_sets=val, progress=False)
+    m2 = build_model(ModelConfig(**model_args))  # a fresh process: new random weights
+    res = fit(m2, phase, train, cfg, tmp_path / "run", val_sets=val, progress=False)
     assert res.resumed_from_epoch == 1
     return ref_model, ref, m2, res
 
@@ -354,33 +354,13 @@ def test_lifter_trains_without_reading_crops_and_resumes_exactly(store, tmp_path
     augmentation), and a killed-then-resumed run still ends bit-identical."""
     lifter = dict(arch="lifter_graformer", lifter_dim=16, lifter_layers=1, heads=2)
 
-    def data():
-        train = PoseDataset(store, "train", flip=True, seed=1, background_augment=0.5)
-        val = {"test": PoseDataset(store, "test")}
-        for ds in (train, *val.values()):
-            ds.crops = None  # any crop read would fail
-        return train, val
-
-    cfg = _cfg()
-    torch.manual_seed(0)
-    ref_model = build_model(ModelConfig(**lifter))
-    init = {k: v.clone() for k, v in ref_model.state_dict().items()}
-    train, val = data()
-    ref = fit(ref_model, "lifter", train, cfg, tmp_path / "ref", val_sets=val, progress=False)
-
-    def kill_after_first(epoch, metrics):
-        if epoch == 1:
-            raise KilledError
-
-    m1 = build_model(ModelConfig(**lifter))
-    m1.load_state_dict(init)
-    with pytest.raises(KilledError):
-        fit(m1, "lifter", *data()[:1], cfg, tmp_path / "run", val_sets=data()[1],
-            on_epoch=kill_after_first, progress=False)  # fmt: skip
-    m2 = build_model(ModelConfig(**lifter))
-    train, val = data()
-    res = fit(m2, "lifter", train, cfg, tmp_path / "run", val_sets=val, progress=False)
-    assert res.resumed_from_epoch == 1
+    train = PoseDataset(store, "train", flip=True, seed=1, background_augment=0.5)
+    val = {"test": PoseDataset(store, "test")}
+    for ds in (train, *val.values()):
+        ds.crops = None  # any crop read would fail
+    ref_model, ref, m2, res = _uninterrupted_and_resumed(
+        train, val, _cfg(), tmp_path, model_args=lifter, phase="lifter"
+    )
     assert _states_equal(m2.state_dict(), ref_model.state_dict())
     assert res.history == ref.history
     assert train.images  # the caller's dataset is left as it was
