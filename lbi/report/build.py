@@ -21,6 +21,7 @@ from lbi.params import Paths, load_params
 from lbi.record import RESULTS_DIR
 from lbi.report import ablations, figures
 from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeline, load_sweeps
+from lbi.report.ledger import ledger_table
 from lbi.report.main_tables import cross_table, per_action_table, source_label
 from lbi.report.table import Table, latex, markdown, markdown_body
 
@@ -116,7 +117,8 @@ def pipeline_figures(s: PipelineSource, gen: Path) -> list[tuple[str, str]]:
 def sections(
     sweeps: Sweeps, pipeline: dict[str, PipelineSource], gen: Path
 ) -> tuple[list[Section], list[tuple[str, str]]]:
-    """Tables 1-11 and "Other sweeps" in the paper's order, and the pipeline's figures."""
+    """The claims ledger, Tables 1-11 and "Other sweeps" in the paper's order, and the
+    pipeline's figures."""
     built: dict[str, Section] = {}
     for spec in (*ablations.SPECS, ablations.OTHER):
         table, rows = ablations.build(spec, sweeps)
@@ -125,7 +127,8 @@ def sections(
     built["table2_p1"] = Section(per_action_table(pipeline, "p1"), ())
     built["table3"] = Section(cross_table(pipeline, sweeps), ())
     built["table8_p2"] = Section(per_action_table(pipeline, "p2"), ())
-    order = ("table1", "table2_p1", "table3", "table4", "table5", "table6", "table7")
+    built["ledger"] = Section(ledger_table(sweeps.records), ())
+    order = ("ledger", "table1", "table2_p1", "table3", "table4", "table5", "table6", "table7")
     order += ("table8_p2", "table9", "table10", "table11", "sweeps_other")
     figs = [f for s in pipeline.values() for f in pipeline_figures(s, gen)]
     return [built[k] for k in order], figs

@@ -1,0 +1,83 @@
+"""The claims ledger: paired-by-seed differences, the stated verdict rule, and claims that
+name cells the sweeps really run."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from scipy import stats as st
+
+from lbi.report.ledger import CLAIMS, judge, ledger_table
+from tests.test_report import rec
+
+T7A = next(c for c in CLAIMS if c.key == "T7a")  # r=0.3 vs r=1: the paper says a < b
+
+
+def _pair(a: list[float], b: list[float], **kw) -> list:  # type: ignore[no-untyped-def]
+    """Retention records: cell r=0.3 gets ``a[i]``, r=1 gets ``b[i]`` at seed i (P1 in mm)."""
+    out = []
+    for cell, vals in (("r=0.3", a), ("r=1", b)):
+        for seed, v in enumerate(vals):
+            out.append(rec(cell=cell, seed=seed, metrics={"test_refined_p1_mm": v}, **kw))
+    return out
+
+
+def test_mean_and_interval_are_the_paired_t_interval() -> None:
+    a, b = [50.0, 52.0, 49.0, 51.0, 50.5], [53.0, 53.5, 52.0, 52.5, 54.0]
+    v = judge(T7A, _pair(a, b))
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    assert v.n == 5 and v.seeds == (0, 1, 2, 3, 4)
+    assert v.mean == pytest.approx(statistics.fmean(d))
+    want = st.t.ppf(0.975, 4) * statistics.stdev(d) / math.sqrt(5)
+    assert v.half_width == pytest.approx(want)
+    assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from lbi/report/paper.py
+    assert v.verdict == "reproduced"
+
+
+def test_verdicts_follow_the_rule() -> None:
+    assert judge(T7A, _pair([55, 56, 54.5, 55.5, 56], [53, 53.5, 52, 52.5, 54])).verdict == (
+        "reversed"
+    )
+    wide = judge(T7A, _pair([50, 60, 45, 58, 47], [55, 50, 52, 49, 56]))
+    assert wide.verdict == "inconclusive, needs seeds"  # CI far wider than the paper's 0.4 mm
+    assert judge(T7A, _pair([50.0], [51.0])).verdict == "too few seeds"
+    assert judge(T7A, []).verdict == "not run"
+
+
+def test_only_seeds_on_both_sides_pair_and_budgets_never_mix() -> None:
+    recs = _pair([50, 51, 52], [53, 54])  # seed 2 has no r=1 run
+    recs += [rec(cell="r=1", seed=s, epochs={"stage1": 9, "stage2": 9},
+                 metrics={"test_refined_p1_mm": 0.0}) for s in range(3)]  # fmt: skip
+    v = judge(T7A, recs)  # r=1 has 3 seeds at another budget: the most-seeded variant wins
+    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.diffs)
+    only = judge(T7A, recs[:5])
+    assert only.seeds == (0, 1) and only.diffs == (-3.0, -3.0)
+
+
+def test_ledger_table_rows_and_rule() -> None:
+    t = ledger_table(_pair([50, 51, 49], [53, 54, 52]))
+    rows = {r[0].split(":")[0]: r for r in t.blocks[0].rows}
+    assert set(rows) == {c.key for c in CLAIMS}
+    assert rows["T7a"][-1] == "reproduced" and rows["T7a"][4] == "3 < 5"
+    assert rows["T2"][-1] == "not run"
+    assert any(n.startswith("Rule:") for n in t.notes)
+
+
+def test_claims_name_cells_the_default_sweeps_run() -> None:
+    """A renamed cell would leave its claim "not run" for ever: the default grids have them."""
+    from lbi.params import load_params
+    from tests.test_sweeps import REPO, _driver
+
+    built = {}
+    for name in ("compare_lifter", "ablate_layers", "ablate_progressive", "ablate_retention",
+                 "ablate_pretraining", "ablate_backbone", "ablate_normalization"):  # fmt: skip
+        mod = _driver(name)
+        args = mod.arguments().parse_args(["--params", str(REPO / "params.yaml")])
+        spec = mod.build(args, "gt")
+        built[spec.name] = {c.name for c in spec.cells}
+    assert load_params(REPO / "params.yaml").model.dim == 128  # LBI's cell is lbi_d128_ft
+    for c in CLAIMS:
+        for side in (c.a, c.b):
+            assert side.cell in built[side.sweep], (c.key, side)
