@@ -20,7 +20,7 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a = ap.add_argument
     a("--params", default="params.yaml", help="params file (paths, model, training)")
     a("--source", default=None, help="2D source (default: first data.train_sources)")
-    a("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2; smoke: 0)")
+    a("--seeds", type=int, nargs="+", default=None, help="seeds (default 0-4; smoke: 0)")
     a("--smoke", action="store_true", help="tiny budget and grid; records say smoke")
     a("--stage1-epochs", type=int, default=None, help="override train_stage1.epochs")
     a("--stage2-epochs", type=int, default=None, help="override train_stage2.epochs")
@@ -48,7 +48,7 @@ def axis(args: argparse.Namespace, given: Any, full: tuple, smoke: tuple) -> tup
 
 
 def seeds(args: argparse.Namespace) -> tuple[int, ...]:
-    return tuple(args.seeds) if args.seeds else ((0,) if args.smoke else (0, 1, 2))
+    return tuple(args.seeds) if args.seeds else ((0,) if args.smoke else tuple(range(5)))
 
 
 def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], SweepSpec],

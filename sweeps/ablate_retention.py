@@ -3,7 +3,7 @@
 All retentions share one stage 1 per seed (cached), whose coarse pose every record
 carries. Usage::
 
-    python sweeps/ablate_retention.py [--smoke]  # 0.01 0.1 0.3 0.5 1 x 0 1 2 (0.01 0.3 1 x 0)
+    python sweeps/ablate_retention.py [--smoke]  # 0.01 0.1 0.3 0.5 1 x seeds 0-4 (0.01 0.3 1 x 0)
     python sweeps/ablate_retention.py --values 0.3 1 --seeds 0 1
 """
 

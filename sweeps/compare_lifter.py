@@ -3,7 +3,7 @@
 The pipeline compares LBI with the lifter (same loop and budget) for one seed; single
 runs differ by several mm here, so this sweep repeats both over seeds. Usage::
 
-    python sweeps/compare_lifter.py [--smoke]       # seeds 0 1 2 (smoke: 0, tiny budget)
+    python sweeps/compare_lifter.py [--smoke]       # seeds 0-4 (smoke: 0, tiny budget)
     python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
     python sweeps/compare_lifter.py --stage2 frozen finetune  # both stage-2 schedules
 """

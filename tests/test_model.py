@@ -12,7 +12,7 @@ import torch
 
 import lbi  # noqa: F401  (torchvision shim before timm)
 from lbi.model import PRESETS, LBIModel, ModelConfig, afsm_select, build_model
-from lbi.model.encoder import create_backbone, load_pretrained
+from lbi.model.encoder import ImageEncoder, create_backbone, load_pretrained
 from lbi.model.lbi import afsm_keep_count
 from lbi.model.summary import count_parameters
 from lbi.model.summary import main as summary_main
@@ -44,7 +44,7 @@ def test_config_rejects_bad_values_naming_the_field() -> None:
         ({"pgtl_variant": "sideways"}, "pgtl_variant"),
         ({"backbone": "vit"}, "backbone"),
         ({"dim": 30, "heads": 4}, "heads"),
-        ({"backbone": "hrnet_w32", "input_hw": (100, 96)}, "input_hw"),
+        ({"backbone": "hrnet_w32", "input_hw": (102, 96)}, "input_hw"),
         ({"num_joints_in": 15}, "num_joints_in"),
         ({"arch": "mlp"}, "arch"),
     ]:
@@ -109,6 +109,16 @@ def test_lifters(arch: str, joints: int) -> None:
         model(None, torch.zeros(3, joints + 1, 2))
 
 
+def test_hrnet_at_the_cpu_crop_pads_to_its_stride_and_keeps_the_token_grid() -> None:
+    """64x48 (not a multiple of HRNet's 32) gives the 16x12 stride-4 grid of every backbone."""
+    enc = ImageEncoder("hrnet_w32", 8).eval()
+    image = torch.rand(1, 3, 64, 48) * 255
+    with torch.no_grad():
+        feat = enc(image)
+    assert feat.shape == (1, 8, 16, 12)
+    assert enc.pad_to == 32 and ImageEncoder("resnet18_s4", 8).pad_to == 1
+
+
 def test_paper_preset_hrnet_w32_forward() -> None:
     cfg = PRESETS["paper"]
     model = _lbi(cfg).eval()
@@ -129,8 +139,7 @@ def test_paper_preset_hrnet_w32_forward() -> None:
     ],
 )
 def test_other_backbones(backbone: str) -> None:
-    hw = (256, 192) if backbone.startswith("hrnet") else (64, 48)
-    cfg = dataclasses.replace(TINY, backbone=backbone, input_hw=hw)
+    cfg = dataclasses.replace(TINY, backbone=backbone, input_hw=(64, 48))
     image, pose2d = _inputs(cfg, batch=1)
     with torch.no_grad():
         out = _lbi(cfg).eval()(image, pose2d)

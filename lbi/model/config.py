@@ -76,12 +76,11 @@ class ModelConfig:
             "input_hw",
             f"must be two positive ints (H, W), got {self.input_hw}",
         )
-        # HRNet fuses branches down to stride 32; ResNet is cut at stride 4.
-        stride = 32 if self.backbone.startswith("hrnet") else 4
+        # The token grid is the stride-4 map (HRNet's input is padded to its stride 32).
         _check(
-            all(v % stride == 0 for v in self.input_hw),
+            all(v % 4 == 0 for v in self.input_hw),
             "input_hw",
-            f"{self.input_hw} must be divisible by {stride} for backbone {self.backbone!r}",
+            f"{self.input_hw} must be divisible by 4 for backbone {self.backbone!r}",
         )
         _check(isinstance(self.dim, int) and self.dim > 0, "dim", "must be a positive int")
         _check(isinstance(self.heads, int) and self.heads > 0, "heads", "must be a positive int")

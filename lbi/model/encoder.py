@@ -4,7 +4,10 @@ The paper uses HRNet-W32 pretrained for COCO 2D pose (Sun et al. 2019) at 256x19
 takes its high-resolution (stride-4) branch, a 64x48 map. We build the same map from
 timm's HRNet (``feature_location=''`` returns the stage-4 branch outputs; index 1 is the
 32/48-channel stride-4 branch). ResNets are cut after ``layer1`` (stride 4) so every
-backbone gives the same token grid; ``resnet18_s4`` is the small CPU default.
+backbone gives the same token grid; ``resnet18_s4`` is the small CPU default. HRNet fuses
+its branches down to stride 32: an input whose sides are not multiples of 32 (the CPU crop
+64x48) is padded at the bottom/right with the mean colour (0 after normalisation) and the
+stride-4 map cropped back to ``(H/4, W/4)``; at the paper's 256x192 nothing is padded.
 
 Weights come only from a local file (:func:`load_pretrained`); ``timm.create_model`` is
 always called with ``pretrained=False`` so nothing is downloaded.
@@ -64,6 +67,7 @@ class ImageEncoder(nn.Module):
         std = torch.tensor(IMAGENET_STD_255).view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
+        self.pad_to = 32 if backbone.startswith("hrnet") else 1  # the backbone's deepest stride
 
     def forward(self, image: Tensor) -> Tensor:
         """``image (B, 3, H, W)`` in [0, 255] -> ``(B, dim, H/4, W/4)``."""
@@ -71,7 +75,11 @@ class ImageEncoder(nn.Module):
         if self.proj.weight.is_contiguous(memory_format=torch.channels_last):
             # The model was moved to channels_last: feed the convs in the same layout.
             x = x.contiguous(memory_format=torch.channels_last)
-        feat = self.backbone(x)[0]  # (B, C, H/4, W/4)
+        h, w = x.shape[-2:]
+        ph, pw = -h % self.pad_to, -w % self.pad_to
+        if ph or pw:
+            x = nn.functional.pad(x, (0, pw, 0, ph))  # mean colour: 0 after normalisation
+        feat = self.backbone(x)[0][..., : h // 4, : w // 4]  # (B, C, H/4, W/4)
         return self.proj(feat)  # (B, dim, H/4, W/4)
 
 
