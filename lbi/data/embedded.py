@@ -29,13 +29,24 @@ Subjects are (height factor, girth factor) pairs scaling the DeepMimic humanoid 
 ``lab_c0..lab_c3`` and ``wild_c00..``. ``frame`` counts samples of the take at ``fps``.
 Crops: the root-centred ``extent_mm`` square box (:func:`lbi.camera.box_from_3d`) ->
 :func:`lbi.camera.crop_affine` to ``crop_hw``, rendered directly in crop space
-(:mod:`lbi.data.render`). Colours: per subject, right limbs warm (red/orange/yellow/pink),
-left limbs cool (blue/cyan/green), torso and trousers per subject, a red nose on the face.
+(:mod:`lbi.data.render`).
+
+Appearance (``look``): ``natural`` (default) shows people as a camera would: per-subject
+clothes and skin, left/right symmetric (:func:`~lbi.data.embedded_scene.clothing_palette`),
+lit in the lab by fixed studio lights (:func:`lab_light`: an overhead key, a second light
+from the other side, ceiling-brightened ambient) and in the wild by a sun (each wild
+camera's random key direction, :func:`wild_light`) and sky ambient. Nothing depends on the
+distance to the camera: perspective, occlusion and Lambert shading are the depth cues.
+``cues`` is the earlier look, kept byte-identical for comparison: every limb and side its
+own colour (:func:`~lbi.data.embedded_scene.palette`: right warm, left cool, a red nose)
+and a fill light at the camera with a ``light_falloff`` distance fall-off normalised at the
+pelvis (brightness codes depth). ``light_falloff`` applies to ``cues`` only.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +62,7 @@ from lbi.data.embedded_scene import (
     LAB_RIG,
     LAB_TARGET_MM,
     Camera,
+    clothing_palette,
     lab_cameras,
     palette,
     wild_camera,
@@ -70,6 +82,7 @@ from lbi.data.store import write_meta, write_split
 
 LAB_DATASET, WILD_DATASET = "embedded_lab", "embedded_wild"
 _DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4}
+LOOKS = ("natural", "cues")  # embedded.look: see the module doc
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,8 @@ class EmbeddedConfig:
     angle_jitter_deg: float = 8.0  # training joint-angle perturbation (0: off)
     capture_radius_mm: float = 500.0  # random horizontal offset of a take's centre
     extent_mm: float = 2000.0  # side of the root-centred crop box
-    light_falloff: float = 2.0  # exponent of the depth fall-off of the shading
+    look: str = "natural"  # natural | cues (per-limb colours, camera-locked light; module doc)
+    light_falloff: float = 2.0  # cues look only: exponent of the camera-distance fall-off
     lab_light_jitter: float = 0.0  # relative per-take jitter of the lab training light (0: fixed)
     wild_noise: float = 3.0  # sensor noise std of wild crops (uint8 levels)
 
@@ -146,6 +160,7 @@ class EmbeddedConfig:
             self.capture_radius_mm,
         )
         _check(1000 <= self.extent_mm <= 4000, "extent_mm", "in [1000, 4000]", self.extent_mm)
+        _check(self.look in LOOKS, "look", f"one of {list(LOOKS)}", self.look)
         _check(0 <= self.light_falloff <= 4, "light_falloff", "in [0, 4]", self.light_falloff)
         _check(
             0 <= self.lab_light_jitter <= 0.5,
@@ -243,11 +258,18 @@ def render_view(
     A = crop_affine(centre, size, cfg.crop_hw)
     M = ray_matrix(A, K, cfg.supersample)
     key_dir = np.broadcast_to(cam.R @ (cam.key_light / np.linalg.norm(cam.key_light)), (T, 3))
+    fill_dir = up_dir = None  # world-fixed directions in the camera frame (natural look)
+    if light.fill_dir is not None:
+        f = np.asarray(light.fill_dir, np.float64)
+        fill_dir = np.broadcast_to(cam.R @ (f / np.linalg.norm(f)), (T, 3))
+    if light.sky > 0:
+        up_dir = np.broadcast_to(cam.R @ np.array([0.0, 0.0, 1.0]), (T, 3))
     radii = np.broadcast_to(take.radii, seg.shape[:2])
     colors = np.broadcast_to(take.colors, (*seg.shape[:2], 3))
     fg, cov = render_bodies(
-        seg, radii, colors, M, J[:, 0], key_dir, light, cfg.crop_hw, cfg.supersample
-    )
+        seg, radii, colors, M, J[:, 0], key_dir, light, cfg.crop_hw, cfg.supersample,
+        fill_dir=fill_dir, up_dir=up_dir,
+    )  # fmt: skip
     bg = background(crop_pixel_coords(A, cfg.crop_hw), take.joints[:, 0])
     img = fg + (1 - cov[..., None]) * bg
     arrays = {
@@ -271,6 +293,36 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
 
 def _rng(cfg: EmbeddedConfig, *key: int) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, *key])
+
+
+def subject_colors(cfg: EmbeddedConfig, rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """Albedo per body part ``(len(mocap.PARTS), 3)`` of one subject in ``cfg.look``
+    (``jitter``: the cues palette's per-channel jitter)."""
+    return clothing_palette(rng) if cfg.look == "natural" else palette(rng, jitter)
+
+
+# Natural lab: studio lights fixed in the world (the key is each lab camera's key_light,
+# the same overhead direction for the whole rig).
+_STUDIO_FILL_DIR = (-0.6, -0.5, 0.45)  # world, towards the second studio light
+
+
+def lab_light(cfg: EmbeddedConfig) -> Light:
+    """The lab's fixed studio light in ``cfg.look`` (directions: see :func:`render_view`)."""
+    if cfg.look == "cues":
+        return Light(falloff=cfg.light_falloff)
+    return Light(ambient=0.3, key=0.5, fill=0.3, falloff=0.0, fill_dir=_STUDIO_FILL_DIR, sky=0.3)
+
+
+def wild_light(cfg: EmbeddedConfig, rng: np.random.Generator) -> Light:
+    """A random outdoor light in ``cfg.look``: natural: sky ambient, sun (its direction is
+    the wild camera's key light), sky/ground contrast; cues: ambient, key and a fill at the
+    camera with the distance fall-off. Three draws from ``rng`` either way."""
+    if cfg.look == "cues":
+        return Light(
+            rng.uniform(0.2, 0.4), rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.5), cfg.light_falloff
+        )
+    ambient, sun, sky = rng.uniform(0.25, 0.45), rng.uniform(0.45, 0.75), rng.uniform(0.2, 0.6)
+    return Light(ambient=ambient, key=sun, fill=0.0, falloff=0.0, sky=sky)  # no second light
 
 
 class _Split:
@@ -327,10 +379,10 @@ def _lab_split(
     subjects = cfg.train_subjects if train else cfg.test_subjects
     first = 1 if train else len(cfg.train_subjects) + 1
     cams = lab_cameras()[: cfg.lab_cameras]
-    light = Light(falloff=cfg.light_falloff)
+    light = lab_light(cfg)
     code = _DOMAIN_CODE[f"lab_{split}"]
     for si, size in enumerate(subjects):
-        colors = palette(_rng(cfg, 7, code, si), jitter=0.05)
+        colors = subject_colors(cfg, _rng(cfg, 7, code, si), jitter=0.05)
         for clip in clips:
             for take_i in range(cfg.takes_per_clip if train else 1):
                 rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), take_i)
@@ -342,9 +394,10 @@ def _lab_split(
                     u = _rng(cfg, 11, code, si, mocap.CLIPS.index(clip), take_i).uniform(
                         1 - cfg.lab_light_jitter, 1 + cfg.lab_light_jitter, 3
                     )
-                    take_light = Light(
-                        light.ambient * u[0], light.key * u[1], light.fill * u[2], light.falloff
-                    )
+                    take_light = dataclasses.replace(
+                        light, ambient=light.ambient * u[0], key=light.key * u[1],
+                        fill=light.fill * u[2],
+                    )  # fmt: skip
                 for cam, bg in zip(cams, backgrounds, strict=True):
                     out.add(*render_view(cfg, take, cam, take_light, bg))
                 progress.update(1)
@@ -362,14 +415,10 @@ def render_wild_view(
 def render_wild_appearance(
     cfg: EmbeddedConfig, take: Take, cam: Camera, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """``take`` through ``cam`` with a random light, procedural background, colour tint and
-    sensor noise (the wild domain's appearance); returns like :func:`render_view`."""
-    light = Light(
-        rng.uniform(0.2, 0.4),
-        rng.uniform(0.3, 0.6),
-        rng.uniform(0.3, 0.5),
-        cfg.light_falloff,
-    )
+    """``take`` through ``cam`` with a random light (:func:`wild_light`), procedural
+    background, colour tint and sensor noise (the wild domain's appearance); returns like
+    :func:`render_view`."""
+    light = wild_light(cfg, rng)
     scene_seed = int(rng.integers(2**31))
     tint = rng.uniform(0.9, 1.1, 3)
     noise_seed = int(rng.integers(2**31))
@@ -392,7 +441,7 @@ def wild_views(cfg: EmbeddedConfig) -> Iterator[tuple[Take, str, int, np.random.
     code = _DOMAIN_CODE["wild_test"]
     n_cam = 0
     for si, size in enumerate(cfg.wild_subjects):
-        colors = palette(_rng(cfg, 7, code, si), jitter=0.1)
+        colors = subject_colors(cfg, _rng(cfg, 7, code, si), jitter=0.1)
         for clip in cfg.wild_clips:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
             take = make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
@@ -469,6 +518,14 @@ def generate_embedded(
     return {**counts, "seconds": seconds, "crops_per_s": sum(counts.values()) / seconds}
 
 
+_APPEARANCE = {
+    "natural": "per-subject clothes and skin, left/right symmetric; lab: fixed studio lights, "
+    "wild: sun + sky; no camera-locked light or fall-off",
+    "cues": "per-limb and per-side colours; a fill light at the camera with a distance "
+    "fall-off (light_falloff) normalised at the pelvis",
+}
+
+
 def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
     """How the stores were made: generator, settings, seed, mocap source and clip names."""
     from importlib.metadata import version
@@ -480,6 +537,8 @@ def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
         "synthetic": True,
         "note": "SYNTHETIC: rendered from DeepMimic mocap; not Human3.6M / MPI-INF-3DHP",
         "seed": cfg.seed,
+        "look": cfg.look,
+        "appearance": _APPEARANCE[cfg.look],
         "settings": to_dict(cfg),
         "mocap_source": f"pybullet {version('pybullet')} pybullet_data/data/motions/humanoid3d_*.txt",
         "skeleton": "pybullet_data/humanoid/humanoid.urdf (x0.25 m)",

@@ -2,6 +2,15 @@
 subject colours. Used by :mod:`lbi.data.embedded` (the stores) and
 :mod:`lbi.data.pose2d_set` (the 2D pretraining set).
 
+Colours (albedo per body part, :data:`lbi.data.mocap.PARTS`), by ``embedded.look``:
+
+- ``natural`` (:func:`clothing_palette`): people in clothes, left/right symmetric. Per
+  subject a shirt (torso, upper arms; forearms too with long sleeves), trousers (pelvis,
+  thighs, shins), shoes (feet) and a skin tone (neck, head, hands; forearms with short
+  sleeves), drawn from plausible ranges.
+- ``cues`` (:func:`palette`): every limb and side its own colour (right warm, left cool, a
+  red nose): a left/right and part code no real person wears.
+
 Units: world millimetres, z up; camera rotations map world -> camera (x right, y down,
 z forward).
 """
@@ -107,3 +116,38 @@ def palette(rng: np.random.Generator, jitter: float) -> np.ndarray:
     cols = {"torso": shirt, "pelvis": rng.uniform(0.1, 0.4, 3), "skin": skin, "head": skin * 0.97}
     out = np.array([cols.get(p, _LIMB_COLORS.get(p)) for p in mocap.PARTS], np.float64)
     return np.clip(out + rng.uniform(-jitter, jitter, out.shape), 0.02, 0.98)
+
+
+# Clothing: (hue, saturation, value) ranges of plausible fabrics; hue in turns.
+_SHIRT_SV = ((0.05, 0.75), (0.25, 0.95))
+_TROUSERS_SV = ((0.0, 0.5), (0.1, 0.65))
+_SHOES_SV = ((0.0, 0.35), (0.05, 0.6))
+
+
+def _hsv(rng: np.random.Generator, sv: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """One colour: uniform hue, saturation and value in ``sv``'s ranges -> RGB (3,)."""
+    import colorsys
+
+    h = rng.uniform(0.0, 1.0)
+    sat, val = rng.uniform(*sv[0]), rng.uniform(*sv[1])
+    return np.array(colorsys.hsv_to_rgb(h, sat, val))
+
+
+def clothing_palette(rng: np.random.Generator) -> np.ndarray:
+    """Albedo per body part ``(len(mocap.PARTS), 3)`` in [0, 1] for one subject in clothes.
+
+    Left and right parts of a kind share one colour (people dress symmetrically): shirt on
+    torso and upper arms (and forearms with long sleeves, p = 0.6), trousers on pelvis,
+    thighs and shins, shoes on feet, skin on neck, head, nose and hands (and forearms with
+    short sleeves). Skin: one of four tones, +-0.03 per channel.
+    """
+    skin = np.clip(np.array(_SKIN[rng.integers(len(_SKIN))]) + rng.uniform(-0.03, 0.03, 3), 0, 1)
+    shirt, trousers, shoes = _hsv(rng, _SHIRT_SV), _hsv(rng, _TROUSERS_SV), _hsv(rng, _SHOES_SV)
+    forearm = shirt if rng.random() < 0.6 else skin
+    kind = {
+        "pelvis": trousers, "torso": shirt, "skin": skin, "head": skin, "nose": skin,
+        "thigh": trousers, "shin": trousers, "foot": shoes,
+        "upperarm": shirt, "forearm": forearm, "hand": skin,
+    }  # fmt: skip
+    out = np.array([kind[p.removeprefix("r_").removeprefix("l_")] for p in mocap.PARTS])
+    return np.clip(out, 0.02, 0.98)
