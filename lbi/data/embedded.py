@@ -9,8 +9,8 @@ Motion: the 15 DeepMimic clips of the pybullet wheel (:mod:`lbi.data.mocap`), re
 subject's size, re-centred on the capture area, turned by a random yaw and shifted by up
 to ``capture_radius_mm``. Training takes get a smooth random joint-angle offset of at most
 ``angle_jitter_deg`` (clipped to the URDF limits; 0 disables); test takes are the mocap as
-captured. Whole clips are held out: ``test_clips`` and ``wild_clips`` never appear in
-training.
+captured. Whole clips are held out: ``test_clips``, ``wild_clips`` and ``wild_val_clips``
+never appear in training.
 
 Two domains, like Human3.6M -> MPI-INF-3DHP:
 
@@ -19,10 +19,15 @@ Two domains, like Human3.6M -> MPI-INF-3DHP:
   plain painted walls and a tiled floor (each camera sees its own wall), a soft contact
   shadow; ``train`` = train clips x ``train_subjects``, ``test`` = test clips x
   ``test_subjects`` (held-out body sizes).
-- ``embedded_wild`` (split ``test``): ``wild_views`` random cameras per take (1920x1080 or
-  2048x2048 px, f 1350-1750 px, heights 0.3-2.8 m, 3.5-6.5 m away, small roll), a random
-  procedural background per camera (gradients, value noise, stripes, blobs), random key
-  light, colour tint and sensor noise; wild clips x ``wild_subjects``.
+- ``embedded_wild`` (splits ``test``, ``val``): ``wild_views`` random cameras per take
+  (1920x1080 or 2048x2048 px, f 1350-1750 px, heights 0.3-2.8 m, 3.5-6.5 m away, small
+  roll), a random procedural background per camera (gradients, value noise, stripes,
+  blobs), random key light, colour tint and sensor noise; ``test`` = wild clips x
+  ``wild_subjects`` (read only by the evaluate stage: the report), ``val`` =
+  ``wild_val_clips`` x ``wild_val_subjects`` (per-epoch validation and every choice; other
+  clips and subjects than ``test``). The 15 mocap clips are all used by train/test/wild,
+  so the val clips are by default the lab test clips: unseen in training, other than the
+  wild test's; empty lists: no ``val`` split.
 
 Subjects are (height factor, girth factor) pairs scaling the DeepMimic humanoid (factor 1:
 ~1.59 m head top); ids ``lab_s1..`` (train then test) and ``wild_s1..``. Cameras
@@ -81,7 +86,7 @@ from lbi.data.render import (
 from lbi.data.store import write_meta, write_split
 
 LAB_DATASET, WILD_DATASET = "embedded_lab", "embedded_wild"
-_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4}
+_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4, "wild_val": 5}
 LOOKS = ("natural", "cues")  # embedded.look: see the module doc
 
 
@@ -105,6 +110,11 @@ class EmbeddedConfig:
     )  # fmt: skip
     test_subjects: tuple[tuple[float, float], ...] = ((1.03, 1.0), (0.92, 1.05))
     wild_subjects: tuple[tuple[float, float], ...] = ((1.08, 0.92), (0.96, 1.12))
+    # Wild validation split (per-epoch curves and every choice; the wild test set is only for
+    # the report). All 15 clips are taken, so it reuses the lab *test* clips (held out from
+    # training, other than the wild test clips) with its own subjects, cameras and light.
+    wild_val_clips: tuple[str, ...] = ("kick", "dance_b", "getup_facedown")
+    wild_val_subjects: tuple[tuple[float, float], ...] = ((1.04, 1.08), (0.9, 0.96))
     takes_per_clip: int = 1  # training takes per (clip, subject), each its own yaw/phase/jitter
     max_frames_per_take: int = 0  # cap on samples per take (0: the whole clip)
     lab_cameras: int = 4  # cameras of the lab rig used (1-4)
@@ -128,14 +138,26 @@ class EmbeddedConfig:
             _check(len(clips) > 0, name, "non-empty", clips)
             bad = [c for c in clips if c not in mocap.CLIPS]
             _check(not bad, name, f"clip names from {list(mocap.CLIPS)}", bad)
-        for name in ("test_clips", "wild_clips"):
+        bad = [c for c in self.wild_val_clips if c not in mocap.CLIPS]
+        _check(not bad, "wild_val_clips", f"clip names from {list(mocap.CLIPS)}", bad)
+        for name in ("test_clips", "wild_clips", "wild_val_clips"):
             both = sorted(set(self.train_clips) & set(getattr(self, name)))
             _check(not both, name, "disjoint from train_clips (whole clips are held out)", both)
-        for name in ("train_subjects", "test_subjects", "wild_subjects"):
+        both = sorted(set(self.wild_clips) & set(self.wild_val_clips))
+        _check(not both, "wild_val_clips", "disjoint from wild_clips (the wild test set)", both)
+        for name in ("train_subjects", "test_subjects", "wild_subjects", "wild_val_subjects"):
             subj = getattr(self, name)
-            _check(len(subj) > 0, name, "non-empty", subj)
+            _check(len(subj) > 0 or name == "wild_val_subjects", name, "non-empty", subj)
             ok = all(0.7 <= a <= 1.4 and 0.6 <= b <= 1.6 for a, b in subj)
             _check(ok, name, "(height in [0.7, 1.4], girth in [0.6, 1.6]) pairs", subj)
+        both = sorted(set(map(tuple, self.wild_subjects)) & set(map(tuple, self.wild_val_subjects)))
+        _check(not both, "wild_val_subjects", "disjoint from wild_subjects", both)
+        _check(
+            bool(self.wild_val_clips) == bool(self.wild_val_subjects),
+            "wild_val_clips",
+            "empty exactly when wild_val_subjects is (both empty: no wild val split)",
+            (self.wild_val_clips, self.wild_val_subjects),
+        )
         _check(1 <= self.takes_per_clip <= 50, "takes_per_clip", "in [1, 50]", self.takes_per_clip)
         _check(
             self.max_frames_per_take >= 0, "max_frames_per_take", ">= 0", self.max_frames_per_take
@@ -181,7 +203,8 @@ def tiny_config(**overrides: Any) -> EmbeddedConfig:
     base: dict[str, Any] = dict(
         crop_hw=(64, 48), fps=2.0, train_clips=("walk", "jump", "punch"),
         test_clips=("kick",), wild_clips=("spinkick",), train_subjects=((1.0, 1.0), (1.06, 0.95)),
-        test_subjects=((0.92, 1.05),), wild_subjects=((1.08, 0.92),), lab_cameras=2, wild_views=2,
+        test_subjects=((0.92, 1.05),), wild_subjects=((1.08, 0.92),), wild_val_clips=("kick",),
+        wild_val_subjects=((0.9, 0.96),), lab_cameras=2, wild_views=2,
     )  # fmt: skip
     base.update(overrides)
     return EmbeddedConfig(**base)
@@ -431,28 +454,38 @@ def render_wild_appearance(
     return arrays, img * tint + noise, mask
 
 
-def wild_views(cfg: EmbeddedConfig) -> Iterator[tuple[Take, str, int, np.random.Generator]]:
-    """``(take, camera id, view index, rng)`` per view of the wild store, in its order.
+def wild_views(
+    cfg: EmbeddedConfig, split: str = "test"
+) -> Iterator[tuple[Take, str, int, np.random.Generator]]:
+    """``(take, camera id, view index, rng)`` per view of the wild store's ``split`` ("test":
+    ``wild_clips`` x ``wild_subjects``, ids ``wild_s1..``, ``wild_c00..``; "val":
+    ``wild_val_clips`` x ``wild_val_subjects``, ids continuing the subjects, ``wild_val_c00..``;
+    own random streams, so the test split does not depend on the val settings), in order.
 
     Rendering each with :func:`render_wild_view` (which draws the camera and appearance from
-    ``rng``) gives the ``embedded_wild`` test split; ``benchmarks/bench_domain_shift.py``
-    renders the same takes with other cameras or appearance.
+    ``rng``) gives the ``embedded_wild`` split; ``benchmarks/bench_domain_shift.py`` renders
+    the test takes with other cameras or appearance.
     """
-    code = _DOMAIN_CODE["wild_test"]
+    code = _DOMAIN_CODE[f"wild_{split}"]
+    test = split == "test"
+    subjects, clips = (
+        (cfg.wild_subjects, cfg.wild_clips) if test else (cfg.wild_val_subjects, cfg.wild_val_clips)
+    )
+    first, cam = (1, "wild_c") if test else (len(cfg.wild_subjects) + 1, "wild_val_c")
     n_cam = 0
-    for si, size in enumerate(cfg.wild_subjects):
+    for si, size in enumerate(subjects):
         colors = subject_colors(cfg, _rng(cfg, 7, code, si), jitter=0.1)
-        for clip in cfg.wild_clips:
+        for clip in clips:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
-            take = make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
+            take = make_take(cfg, clip, f"wild_s{first + si}", size, colors, 0.0, rng)
             for view in range(cfg.wild_views):
-                yield take, f"wild_c{n_cam:02d}", view, rng
+                yield take, f"{cam}{n_cam:02d}", view, rng
                 n_cam += 1
 
 
-def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
+def _wild_split(cfg: EmbeddedConfig, split: str, progress: Any) -> _Split:
     out = _Split()
-    for take, cam_id, view, rng in wild_views(cfg):
+    for take, cam_id, view, rng in wild_views(cfg, split):
         out.add(*render_wild_view(cfg, take, cam_id, rng))
         if view == cfg.wild_views - 1:
             progress.update(1)
@@ -470,9 +503,10 @@ class _NoProgress:
 def generate_embedded(
     cfg: EmbeddedConfig, lab_dir: Path, wild_dir: Path, progress: bool = True
 ) -> dict[str, Any]:
-    """Render both stores (lab: ``train``, ``test``; wild: ``test``); return a summary.
+    """Render both stores (lab: ``train``, ``test``; wild: ``test`` and, with
+    ``wild_val_clips``, ``val``); return a summary.
 
-    Summary: ``{"lab_train": N, "lab_test": N, "wild_test": N, "seconds": s,
+    Summary: ``{"lab_train": N, "lab_test": N, "wild_test": N, ["wild_val": N,] "seconds": s,
     "crops_per_s": r}``. Output is a deterministic function of ``cfg`` (``seed`` included).
     """
     t0 = time.perf_counter()
@@ -481,6 +515,7 @@ def generate_embedded(
         len(cfg.train_clips) * len(cfg.train_subjects) * cfg.takes_per_clip
         + len(cfg.test_clips) * len(cfg.test_subjects)
         + len(cfg.wild_clips) * len(cfg.wild_subjects)
+        + len(cfg.wild_val_clips) * len(cfg.wild_val_subjects)
     )
     if progress:
         from tqdm import tqdm
@@ -492,8 +527,10 @@ def generate_embedded(
     counts = {
         "lab_train": _lab_split(cfg, "train", rooms, bar).write(lab_dir, "train"),
         "lab_test": _lab_split(cfg, "test", rooms, bar).write(lab_dir, "test"),
-        "wild_test": _wild_split(cfg, bar).write(wild_dir, "test"),
+        "wild_test": _wild_split(cfg, "test", bar).write(wild_dir, "test"),
     }
+    if cfg.wild_val_clips:
+        counts["wild_val"] = _wild_split(cfg, "val", bar).write(wild_dir, "val")
     bar.close()
     prov = provenance(cfg)
     write_meta(
@@ -511,7 +548,7 @@ def generate_embedded(
         synthetic=True,
         crop_hw=cfg.crop_hw,
         fps=cfg.fps,
-        splits={"test": counts["wild_test"]},
+        splits={s: counts[f"wild_{s}"] for s in ("test", "val") if f"wild_{s}" in counts},
         provenance={**prov, "domain": "wild"},
     )
     seconds = time.perf_counter() - t0
@@ -546,6 +583,7 @@ def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
             "train": list(cfg.train_clips),
             "test": list(cfg.test_clips),
             "wild": list(cfg.wild_clips),
+            "wild_val": list(cfg.wild_val_clips),
         },
         "world": "z up, mm; camera frame x right, y down, z forward",
         "lab_rig": [list(r) for r in LAB_RIG],
