@@ -66,10 +66,10 @@ def render_variant(cfg: E.EmbeddedConfig, cameras: str, appearance: str, out: Pa
             continue
         # the studio: fixed light from the lab's key direction, the room ...
         lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
-        light = E.lab_light(cfg)
+        light = E.lab_light(cfg.look, cfg.light_falloff)
         bg = E.lab_background(cfg, lab_cam)
         # ... with the wild draws of render_wild_appearance, in its order
-        wild_light = E.wild_light(cfg, rng)
+        wild_light = E.wild_light(cfg.look, cfg.light_falloff, rng)
         scene_seed, tint = int(rng.integers(2**31)), rng.uniform(0.9, 1.1, 3)
         noise_seed = int(rng.integers(2**31))
         if appearance == "light":  # the wild key direction and intensities

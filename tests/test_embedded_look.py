@@ -24,7 +24,7 @@ SIDES = ("thigh", "shin", "foot", "upperarm", "forearm", "hand")
 
 def _colors(look: str, si: int) -> np.ndarray:
     cfg = E.tiny_config(look=look)
-    return E.subject_colors(cfg, E._rng(cfg, 7, E._DOMAIN_CODE["lab_train"], si), jitter=0.05)
+    return E.subject_colors(cfg.look, E._rng(cfg, 7, E._DOMAIN_CODE["lab_train"], si), jitter=0.05)
 
 
 @pytest.mark.parametrize("look", ["natural", "cues"])
@@ -57,7 +57,11 @@ def _sphere_brightness(look: str, towards_mm: float) -> float:
     take = E.Take("walk", "s", np.arange(1), joints, seg, np.array([120.0]),
                   np.full((1, 3), 0.5), root)  # fmt: skip
     _, img, mask = E.render_view(
-        cfg, take, cam, E.lab_light(cfg), lambda xy, r: np.zeros((*xy.shape[:-1], 3), np.float32)
+        cfg,
+        take,
+        cam,
+        E.lab_light(cfg.look, cfg.light_falloff),
+        lambda xy, r: np.zeros((*xy.shape[:-1], 3), np.float32),
     )
     return float(img[mask.astype(bool)].mean())
 
@@ -76,10 +80,10 @@ def test_natural_brightness_does_not_follow_camera_distance(look: str) -> None:
 
 
 def test_natural_shading_has_no_camera_term() -> None:
-    light = E.lab_light(E.tiny_config())
+    light = E.lab_light("natural", 2.0)
     assert light.falloff == 0 and light.fill_dir is not None  # lights fixed in the world
     rng = np.random.default_rng(0)
-    w = E.wild_light(E.tiny_config(), rng)
+    w = E.wild_light("natural", 2.0, rng)
     assert w.falloff == 0 and w.fill == 0 and w.sky > 0  # sun + sky only
 
 
@@ -111,6 +115,10 @@ def test_cues_look_reproduces_the_old_renders(tmp_path: Path, jitter: float) -> 
     assert not np.array_equal(np.asarray(a.crops("train")), np.asarray(b.crops("train")))
     np.testing.assert_array_equal(a.arrays("train")["pose3d"], b.arrays("train")["pose3d"])
     assert b.meta["provenance"]["look"] == "natural" and a.meta["provenance"]["look"] == "cues"
+    generate_pose2d_set(natural, Pose2DSetConfig(takes_per_clip=1, views=1), tmp_path / "np2d",
+                        progress=False)  # fmt: skip
+    p2d = [np.asarray(open_store(tmp_path / d).crops("train")) for d in ("p2d", "np2d")]
+    assert not np.array_equal(*p2d)  # the 2D set follows the switch too
 
 
 def test_look_is_validated() -> None:
@@ -118,3 +126,5 @@ def test_look_is_validated() -> None:
         ValueError, match=r"EmbeddedConfig\.look must be one of \['natural', 'cues'\]"
     ):
         E.tiny_config(look="flat")
+    with pytest.raises(ValueError, match=r"embedded\.look"):  # a config passed for a look
+        E.subject_colors(E.tiny_config(), np.random.default_rng(0), 0.1)  # type: ignore[arg-type]

@@ -36,16 +36,16 @@ Crops: the root-centred ``extent_mm`` square box (:func:`lbi.camera.box_from_3d`
 :func:`lbi.camera.crop_affine` to ``crop_hw``, rendered directly in crop space
 (:mod:`lbi.data.render`).
 
-Appearance (``look``): ``natural`` (default) shows people as a camera would: per-subject
-clothes and skin, left/right symmetric (:func:`~lbi.data.embedded_scene.clothing_palette`),
-lit in the lab by fixed studio lights (:func:`lab_light`: an overhead key, a second light
-from the other side, ceiling-brightened ambient) and in the wild by a sun (each wild
-camera's random key direction, :func:`wild_light`) and sky ambient. Nothing depends on the
-distance to the camera: perspective, occlusion and Lambert shading are the depth cues.
-``cues`` is the earlier look, kept byte-identical for comparison: every limb and side its
-own colour (:func:`~lbi.data.embedded_scene.palette`: right warm, left cool, a red nose)
-and a fill light at the camera with a ``light_falloff`` distance fall-off normalised at the
-pelvis (brightness codes depth). ``light_falloff`` applies to ``cues`` only.
+Appearance (``look``, :mod:`lbi.data.embedded_scene`): ``natural`` (default) shows people
+as a camera would: per-subject clothes and skin, left/right symmetric
+(``clothing_palette``), lit in the lab by fixed studio lights (``lab_light``: an overhead
+key, a second light from the other side, ceiling-brightened ambient) and in the wild by a
+sun (each wild camera's random key direction, ``wild_light``) and sky ambient. Nothing
+depends on the distance to the camera: perspective, occlusion and Lambert shading are the
+depth cues. ``cues`` is the earlier look, kept byte-identical for comparison: every limb
+and side its own colour (``palette``: right warm, left cool, a red nose) and a fill light
+at the camera with a ``light_falloff`` distance fall-off normalised at the pelvis
+(brightness codes depth). ``light_falloff`` applies to ``cues`` only.
 """
 
 from __future__ import annotations
@@ -64,13 +64,16 @@ from lbi.camera import box_from_3d, crop_affine, project
 from lbi.config import to_dict
 from lbi.data import mocap
 from lbi.data.embedded_scene import (
+    APPEARANCE,
     LAB_RIG,
     LAB_TARGET_MM,
+    LOOKS,
     Camera,
-    clothing_palette,
     lab_cameras,
-    palette,
+    lab_light,
+    subject_colors,
     wild_camera,
+    wild_light,
 )
 from lbi.data.render import (
     Light,
@@ -87,7 +90,6 @@ from lbi.data.store import write_meta, write_split
 
 LAB_DATASET, WILD_DATASET = "embedded_lab", "embedded_wild"
 _DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4, "wild_val": 5}
-LOOKS = ("natural", "cues")  # embedded.look: see the module doc
 
 
 @dataclass(frozen=True)
@@ -318,36 +320,6 @@ def _rng(cfg: EmbeddedConfig, *key: int) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, *key])
 
 
-def subject_colors(cfg: EmbeddedConfig, rng: np.random.Generator, jitter: float) -> np.ndarray:
-    """Albedo per body part ``(len(mocap.PARTS), 3)`` of one subject in ``cfg.look``
-    (``jitter``: the cues palette's per-channel jitter)."""
-    return clothing_palette(rng) if cfg.look == "natural" else palette(rng, jitter)
-
-
-# Natural lab: studio lights fixed in the world (the key is each lab camera's key_light,
-# the same overhead direction for the whole rig).
-_STUDIO_FILL_DIR = (-0.6, -0.5, 0.45)  # world, towards the second studio light
-
-
-def lab_light(cfg: EmbeddedConfig) -> Light:
-    """The lab's fixed studio light in ``cfg.look`` (directions: see :func:`render_view`)."""
-    if cfg.look == "cues":
-        return Light(falloff=cfg.light_falloff)
-    return Light(ambient=0.3, key=0.5, fill=0.3, falloff=0.0, fill_dir=_STUDIO_FILL_DIR, sky=0.3)
-
-
-def wild_light(cfg: EmbeddedConfig, rng: np.random.Generator) -> Light:
-    """A random outdoor light in ``cfg.look``: natural: sky ambient, sun (its direction is
-    the wild camera's key light), sky/ground contrast; cues: ambient, key and a fill at the
-    camera with the distance fall-off. Three draws from ``rng`` either way."""
-    if cfg.look == "cues":
-        return Light(
-            rng.uniform(0.2, 0.4), rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.5), cfg.light_falloff
-        )
-    ambient, sun, sky = rng.uniform(0.25, 0.45), rng.uniform(0.45, 0.75), rng.uniform(0.2, 0.6)
-    return Light(ambient=ambient, key=sun, fill=0.0, falloff=0.0, sky=sky)  # no second light
-
-
 class _Split:
     """Accumulates one split's samples."""
 
@@ -402,10 +374,10 @@ def _lab_split(
     subjects = cfg.train_subjects if train else cfg.test_subjects
     first = 1 if train else len(cfg.train_subjects) + 1
     cams = lab_cameras()[: cfg.lab_cameras]
-    light = lab_light(cfg)
+    light = lab_light(cfg.look, cfg.light_falloff)
     code = _DOMAIN_CODE[f"lab_{split}"]
     for si, size in enumerate(subjects):
-        colors = subject_colors(cfg, _rng(cfg, 7, code, si), jitter=0.05)
+        colors = subject_colors(cfg.look, _rng(cfg, 7, code, si), jitter=0.05)
         for clip in clips:
             for take_i in range(cfg.takes_per_clip if train else 1):
                 rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), take_i)
@@ -441,7 +413,7 @@ def render_wild_appearance(
     """``take`` through ``cam`` with a random light (:func:`wild_light`), procedural
     background, colour tint and sensor noise (the wild domain's appearance); returns like
     :func:`render_view`."""
-    light = wild_light(cfg, rng)
+    light = wild_light(cfg.look, cfg.light_falloff, rng)
     scene_seed = int(rng.integers(2**31))
     tint = rng.uniform(0.9, 1.1, 3)
     noise_seed = int(rng.integers(2**31))
@@ -474,7 +446,7 @@ def wild_views(
     first, cam = (1, "wild_c") if test else (len(cfg.wild_subjects) + 1, "wild_val_c")
     n_cam = 0
     for si, size in enumerate(subjects):
-        colors = subject_colors(cfg, _rng(cfg, 7, code, si), jitter=0.1)
+        colors = subject_colors(cfg.look, _rng(cfg, 7, code, si), jitter=0.1)
         for clip in clips:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
             take = make_take(cfg, clip, f"wild_s{first + si}", size, colors, 0.0, rng)
@@ -555,14 +527,6 @@ def generate_embedded(
     return {**counts, "seconds": seconds, "crops_per_s": sum(counts.values()) / seconds}
 
 
-_APPEARANCE = {
-    "natural": "per-subject clothes and skin, left/right symmetric; lab: fixed studio lights, "
-    "wild: sun + sky; no camera-locked light or fall-off",
-    "cues": "per-limb and per-side colours; a fill light at the camera with a distance "
-    "fall-off (light_falloff) normalised at the pelvis",
-}
-
-
 def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
     """How the stores were made: generator, settings, seed, mocap source and clip names."""
     from importlib.metadata import version
@@ -575,7 +539,7 @@ def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
         "note": "SYNTHETIC: rendered from DeepMimic mocap; not Human3.6M / MPI-INF-3DHP",
         "seed": cfg.seed,
         "look": cfg.look,
-        "appearance": _APPEARANCE[cfg.look],
+        "appearance": APPEARANCE[cfg.look],
         "settings": to_dict(cfg),
         "mocap_source": f"pybullet {version('pybullet')} pybullet_data/data/motions/humanoid3d_*.txt",
         "skeleton": "pybullet_data/humanoid/humanoid.urdf (x0.25 m)",

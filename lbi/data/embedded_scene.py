@@ -2,14 +2,19 @@
 subject colours. Used by :mod:`lbi.data.embedded` (the stores) and
 :mod:`lbi.data.pose2d_set` (the 2D pretraining set).
 
-Colours (albedo per body part, :data:`lbi.data.mocap.PARTS`), by ``embedded.look``:
+Appearance by ``embedded.look`` (:data:`LOOKS`): colours (albedo per body part,
+:data:`lbi.data.mocap.PARTS`, :func:`subject_colors`) and lights (:func:`lab_light`,
+:func:`wild_light`; the shading is :mod:`lbi.data.render`'s):
 
 - ``natural`` (:func:`clothing_palette`): people in clothes, left/right symmetric. Per
   subject a shirt (torso, upper arms; forearms too with long sleeves), trousers (pelvis,
   thighs, shins), shoes (feet) and a skin tone (neck, head, hands; forearms with short
-  sleeves), drawn from plausible ranges.
+  sleeves), drawn from plausible ranges. Lab: fixed studio lights (the rig's overhead key,
+  a second light from the other side, ceiling-brightened ambient); wild: a sun (each wild
+  camera's random key direction) and sky ambient. No light depends on the camera.
 - ``cues`` (:func:`palette`): every limb and side its own colour (right warm, left cool, a
-  red nose): a left/right and part code no real person wears.
+  red nose): a left/right and part code no real person wears; a fill light at the camera
+  with a distance fall-off normalised at the pelvis (brightness codes depth).
 
 Units: world millimetres, z up; camera rotations map world -> camera (x right, y down,
 z forward).
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lbi.data import mocap
+from lbi.data.render import Light
 
 
 # --- cameras --------------------------------------------------------------------------------
@@ -151,3 +157,50 @@ def clothing_palette(rng: np.random.Generator) -> np.ndarray:
     }  # fmt: skip
     out = np.array([kind[p.removeprefix("r_").removeprefix("l_")] for p in mocap.PARTS])
     return np.clip(out, 0.02, 0.98)
+
+
+# --- looks: colours and lights together ---------------------------------------------------
+LOOKS = ("natural", "cues")  # embedded.look
+APPEARANCE = {
+    "natural": "per-subject clothes and skin, left/right symmetric; lab: fixed studio lights, "
+    "wild: sun + sky; no camera-locked light or fall-off",
+    "cues": "per-limb and per-side colours; a fill light at the camera with a distance "
+    "fall-off (light_falloff) normalised at the pelvis",
+}
+_STUDIO_FILL_DIR = (-0.6, -0.5, 0.45)  # world, towards the lab's second studio light
+
+
+def _check_look(look: str) -> None:
+    if look not in LOOKS:
+        raise ValueError(f"embedded.look = {look!r} must be one of {list(LOOKS)}")
+
+
+def subject_colors(look: str, rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """Albedo per body part ``(len(mocap.PARTS), 3)`` of one subject in ``look``
+    (``jitter``: the cues palette's per-channel jitter)."""
+    _check_look(look)
+    return clothing_palette(rng) if look == "natural" else palette(rng, jitter)
+
+
+def lab_light(look: str, falloff: float) -> Light:
+    """The lab's fixed studio light in ``look`` (``falloff``: the cues look's exponent).
+
+    The key light's direction is each lab camera's ``key_light`` (one overhead direction
+    for the whole rig); natural adds a second light fixed in the world and sky-like ambient.
+    """
+    _check_look(look)
+    if look == "cues":
+        return Light(falloff=falloff)
+    return Light(ambient=0.3, key=0.5, fill=0.3, falloff=0.0, fill_dir=_STUDIO_FILL_DIR, sky=0.3)
+
+
+def wild_light(look: str, falloff: float, rng: np.random.Generator) -> Light:
+    """A random outdoor light in ``look``: natural: sky ambient, sun (its direction is the
+    wild camera's key light), sky/ground contrast; cues: ambient, key and a fill at the
+    camera with the distance fall-off ``falloff``. Three draws from ``rng`` either way, so
+    cameras and scenes drawn after it are the same in both looks."""
+    _check_look(look)
+    if look == "cues":
+        return Light(rng.uniform(0.2, 0.4), rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.5), falloff)
+    ambient, sun, sky = rng.uniform(0.25, 0.45), rng.uniform(0.45, 0.75), rng.uniform(0.2, 0.6)
+    return Light(ambient=ambient, key=sun, fill=0.0, falloff=0.0, sky=sky)  # no second light
