@@ -38,7 +38,6 @@ import numpy as np
 import lbi  # noqa: F401  (first: torchvision shim)
 from lbi.data import embedded as E
 from lbi.data.dataset import PoseDataset
-from lbi.data.render import Light
 from lbi.data.store import write_meta
 from lbi.evaluate import cross_metrics, run_model
 from lbi.params import load_params
@@ -67,15 +66,15 @@ def render_variant(cfg: E.EmbeddedConfig, cameras: str, appearance: str, out: Pa
             continue
         # the studio: fixed light from the lab's key direction, the room ...
         lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh)
-        light = Light(falloff=cfg.light_falloff)
+        light = E.lab_light(cfg.look, cfg.light_falloff)
         bg = E.lab_background(cfg, lab_cam)
         # ... with the wild draws of render_wild_appearance, in its order
-        ambient, key_i, fill = rng.uniform(0.2, 0.4), rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.5)
+        wild_light = E.wild_light(cfg.look, cfg.light_falloff, rng)
         scene_seed, tint = int(rng.integers(2**31)), rng.uniform(0.9, 1.1, 3)
         noise_seed = int(rng.integers(2**31))
         if appearance == "light":  # the wild key direction and intensities
             lab_cam = E.Camera(cam.id, cam.R, cam.C, cam.intrinsics, cam.image_wh, key)
-            light = Light(ambient, key_i, fill, cfg.light_falloff)
+            light = wild_light
         elif appearance == "background":  # procedural texture: no floor, no contact shadow
             bg = _texture(scene_seed, cam.image_wh)
         arrays, img, mask = E.render_view(cfg, take, lab_cam, light, bg)

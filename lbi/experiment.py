@@ -111,9 +111,18 @@ def encoder_init(p: Any, paths: StagePaths) -> str | None:
     return p.model.pretrained
 
 
+# The cross-domain store's validation split (embedded: ``embedded.wild_val_*``; 3DHP:
+# ``mpi3dhp.val_sequences``), read by per-epoch validation; its ``test`` split is not.
+CROSS_VAL_SPLIT = "val"
+
+
 @dataclass
 class Datasets:
-    """Train / in-domain test / cross-domain test datasets for one 2D source."""
+    """Train / in-domain test / cross-domain test (and validation) datasets for one 2D source.
+
+    ``cross_val`` is the cross-domain store's :data:`CROSS_VAL_SPLIT` (None when the store
+    has none): per-epoch validation reads it, never ``cross`` (the report's test set).
+    """
 
     train: PoseDataset
     test: PoseDataset
@@ -121,6 +130,16 @@ class Datasets:
     source: str
     synthetic: bool
     dataset: str
+    cross_val: PoseDataset | None = None
+
+
+def cross_val_dataset(
+    store_cross: Path, detections: Path | None = None, joints_in: int | None = None
+) -> PoseDataset | None:
+    """The cross-domain validation split of ``store_cross`` (None when it has none)."""
+    if CROSS_VAL_SPLIT not in open_store(store_cross).splits:
+        return None
+    return PoseDataset(store_cross, CROSS_VAL_SPLIT, detections, joints_in=joints_in)
 
 
 def make_datasets(
@@ -135,8 +154,9 @@ def make_datasets(
     """Datasets for a model trained on ``source`` detections; the training set augments
     as ``cfg`` (the training stage's own section) says, none when ``cfg`` is None.
 
-    The cross-domain set uses ground-truth 2D (the convention for 3DHP cross-dataset
-    evaluation, paper Table 3), reduced to the SH layout when the source has 16 joints.
+    The cross-domain sets use ground-truth 2D (the convention for 3DHP cross-dataset
+    evaluation, paper Table 3), reduced to the SH layout when the source has 16 joints:
+    ``cross`` is ``cross_split`` (the test set), ``cross_val`` the store's validation split.
     """
     det_in = paths.detections_file(paths.store_in, source)
     aug: dict[str, Any] = {"flip": False}
@@ -145,14 +165,11 @@ def make_datasets(
                "background_augment": cfg.background_augment, "color_augment": cfg.color_augment}  # fmt: skip
     train = PoseDataset(paths.store_in, train_split, det_in, **aug)
     test = PoseDataset(paths.store_in, test_split, det_in)
-    cross = PoseDataset(
-        paths.store_cross,
-        cross_split,
-        paths.detections_file(paths.store_cross, "gt"),
-        joints_in=train.num_joints_in,
-    )
+    det_cross = paths.detections_file(paths.store_cross, "gt")
+    cross = PoseDataset(paths.store_cross, cross_split, det_cross, joints_in=train.num_joints_in)
+    cross_val = cross_val_dataset(paths.store_cross, det_cross, train.num_joints_in)
     store = open_store(paths.store_in)
-    return Datasets(train, test, cross, source, store.synthetic, store.dataset)
+    return Datasets(train, test, cross, source, store.synthetic, store.dataset, cross_val)
 
 
 def train_phase(
@@ -169,7 +186,12 @@ def train_phase(
     extra_state: dict[str, Any] | None = None,
     epoch_offset: int = 0,
 ) -> FitResult:
-    """Train one phase with validation on test and cross sets; copy the final model to ``out_path``.
+    """Train one phase with per-epoch validation; copy the final model to ``out_path``.
+
+    Validation sets: ``test`` (the in-domain test split: there is no in-domain validation
+    split; ``val_test_*``) and ``cross`` = ``ds.cross_val``, the cross-domain *validation*
+    split (``val_cross_*``; not logged when the store has none). The cross-domain test split
+    ``ds.cross`` is never read here: only the evaluate stage (the report) reads it.
 
     After each epoch the metrics go to ``mlflow_module.log_metrics`` (an MLflow run; step
     ``epoch_offset + epoch``, so stage 2 continues stage 1's epochs) and to
@@ -209,13 +231,16 @@ def train_phase(
         if on_epoch is not None:
             on_epoch(epoch, metrics)
 
+    val_sets: dict[str, Any] = {"test": ds.test}  # in-domain: the test split (no val split)
+    if ds.cross_val is not None:
+        val_sets["cross"] = ds.cross_val  # cross-domain: the val split, never the test split
     result = fit(
         model,
         phase,
         ds.train,
         cfg,
         ckpt_dir,
-        val_sets={"test": ds.test, "cross": ds.cross},
+        val_sets=val_sets,
         on_epoch=after_epoch,
         progress=progress,
         extra_state={"resume_key": _plain(key)},

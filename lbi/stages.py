@@ -45,6 +45,7 @@ from lbi.experiment import (
     MODEL_FILES,
     Datasets,
     StagePaths,
+    cross_val_dataset,
     encoder_init,
     fingerprints,
     make_datasets,
@@ -169,6 +170,7 @@ def pretrain2d(p: Params, paths: StagePaths, *, tracker: Tracker | None = None,
                           background_augment=t.background_augment, color_augment=t.color_augment),
         test=PoseDataset(paths.store_in, p.data.test_split),
         cross=PoseDataset(paths.store_cross, p.data.cross_split),
+        cross_val=cross_val_dataset(paths.store_cross),  # curves: the wild val split
         source="gt", synthetic=True, dataset=POSE2D_DATASET,
     )  # fmt: skip
     mcfg = ModelConfig(

@@ -1,8 +1,9 @@
 """Stage ``preprocess``: raw data -> the canonical stores (in-domain and cross-domain).
 
-- ``embedded``: render the lab store (train/test) and the wild store (test) from mocap.
+- ``embedded``: render the lab store (train/test) and the wild store (test, and val for
+  per-epoch validation) from mocap.
 - ``h36m``: Human3.6M -> in-domain store (train/test, 5 fps, crops) and its published 2D
-  detections; MPI-INF-3DHP test set -> cross-domain store.
+  detections; MPI-INF-3DHP test set -> cross-domain store (test; val = mpi3dhp.val_sequences).
 Reads params: ``data.dataset``, ``embedded``, ``h36m``, ``mpi3dhp``.
 Writes ``${paths.store_in}``, ``${paths.store_cross}``.
 """

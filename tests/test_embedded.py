@@ -124,7 +124,7 @@ def test_stores_validate_and_are_labelled_synthetic(stores) -> None:
     lab, wild, summary = stores
     for path, dataset, splits in (
         (lab, LAB_DATASET, ["test", "train"]),
-        (wild, WILD_DATASET, ["test"]),
+        (wild, WILD_DATASET, ["test", "val"]),
     ):
         store = open_store(path)
         assert store.dataset == dataset and store.synthetic

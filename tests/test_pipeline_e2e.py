@@ -23,7 +23,8 @@ def tiny_params() -> dict:
     p["embedded"].update(
         crop_hw=[64, 48], fps=2.0, train_clips=["walk", "jump", "punch"], test_clips=["kick"],
         wild_clips=["spinkick"], train_subjects=[[1.0, 1.0], [1.06, 0.95]], test_subjects=[[0.92, 1.05]],
-        wild_subjects=[[1.08, 0.92]], lab_cameras=2, wild_views=2,
+        wild_subjects=[[1.08, 0.92]], wild_val_clips=["kick"], wild_val_subjects=[[0.9, 0.96]],
+        lab_cameras=2, wild_views=2,
     )  # fmt: skip
     p["data"]["train_sources"] = ["gt", "sh"]
     p["model"].update(input_hw=[64, 48], dim=16, heads=2, stage2_layers=1)

@@ -9,8 +9,8 @@ Motion: the 15 DeepMimic clips of the pybullet wheel (:mod:`lbi.data.mocap`), re
 subject's size, re-centred on the capture area, turned by a random yaw and shifted by up
 to ``capture_radius_mm``. Training takes get a smooth random joint-angle offset of at most
 ``angle_jitter_deg`` (clipped to the URDF limits; 0 disables); test takes are the mocap as
-captured. Whole clips are held out: ``test_clips`` and ``wild_clips`` never appear in
-training.
+captured. Whole clips are held out: ``test_clips``, ``wild_clips`` and ``wild_val_clips``
+never appear in training.
 
 Two domains, like Human3.6M -> MPI-INF-3DHP:
 
@@ -19,23 +19,39 @@ Two domains, like Human3.6M -> MPI-INF-3DHP:
   plain painted walls and a tiled floor (each camera sees its own wall), a soft contact
   shadow; ``train`` = train clips x ``train_subjects``, ``test`` = test clips x
   ``test_subjects`` (held-out body sizes).
-- ``embedded_wild`` (split ``test``): ``wild_views`` random cameras per take (1920x1080 or
-  2048x2048 px, f 1350-1750 px, heights 0.3-2.8 m, 3.5-6.5 m away, small roll), a random
-  procedural background per camera (gradients, value noise, stripes, blobs), random key
-  light, colour tint and sensor noise; wild clips x ``wild_subjects``.
+- ``embedded_wild`` (splits ``test``, ``val``): ``wild_views`` random cameras per take
+  (1920x1080 or 2048x2048 px, f 1350-1750 px, heights 0.3-2.8 m, 3.5-6.5 m away, small
+  roll), a random procedural background per camera (gradients, value noise, stripes,
+  blobs), random key light, colour tint and sensor noise; ``test`` = wild clips x
+  ``wild_subjects`` (read only by the evaluate stage: the report), ``val`` =
+  ``wild_val_clips`` x ``wild_val_subjects`` (per-epoch validation and every choice; other
+  clips and subjects than ``test``). The 15 mocap clips are all used by train/test/wild,
+  so the val clips are by default the lab test clips: unseen in training, other than the
+  wild test's; empty lists: no ``val`` split.
 
 Subjects are (height factor, girth factor) pairs scaling the DeepMimic humanoid (factor 1:
 ~1.59 m head top); ids ``lab_s1..`` (train then test) and ``wild_s1..``. Cameras
 ``lab_c0..lab_c3`` and ``wild_c00..``. ``frame`` counts samples of the take at ``fps``.
 Crops: the root-centred ``extent_mm`` square box (:func:`lbi.camera.box_from_3d`) ->
 :func:`lbi.camera.crop_affine` to ``crop_hw``, rendered directly in crop space
-(:mod:`lbi.data.render`). Colours: per subject, right limbs warm (red/orange/yellow/pink),
-left limbs cool (blue/cyan/green), torso and trousers per subject, a red nose on the face.
+(:mod:`lbi.data.render`).
+
+Appearance (``look``, :mod:`lbi.data.embedded_scene`): ``natural`` (default) shows people
+as a camera would: per-subject clothes and skin, left/right symmetric
+(``clothing_palette``), lit in the lab by fixed studio lights (``lab_light``: an overhead
+key, a second light from the other side, ceiling-brightened ambient) and in the wild by a
+sun (each wild camera's random key direction, ``wild_light``) and sky ambient. Nothing
+depends on the distance to the camera: perspective, occlusion and Lambert shading are the
+depth cues. ``cues`` is the earlier look, kept byte-identical for comparison: every limb
+and side its own colour (``palette``: right warm, left cool, a red nose) and a fill light
+at the camera with a ``light_falloff`` distance fall-off normalised at the pelvis
+(brightness codes depth). ``light_falloff`` applies to ``cues`` only.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,12 +64,16 @@ from lbi.camera import box_from_3d, crop_affine, project
 from lbi.config import to_dict
 from lbi.data import mocap
 from lbi.data.embedded_scene import (
+    APPEARANCE,
     LAB_RIG,
     LAB_TARGET_MM,
+    LOOKS,
     Camera,
     lab_cameras,
-    palette,
+    lab_light,
+    subject_colors,
     wild_camera,
+    wild_light,
 )
 from lbi.data.render import (
     Light,
@@ -69,7 +89,7 @@ from lbi.data.render import (
 from lbi.data.store import write_meta, write_split
 
 LAB_DATASET, WILD_DATASET = "embedded_lab", "embedded_wild"
-_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4}
+_DOMAIN_CODE = {"lab_train": 1, "lab_test": 2, "wild_test": 3, "pose2d_train": 4, "wild_val": 5}
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,11 @@ class EmbeddedConfig:
     )  # fmt: skip
     test_subjects: tuple[tuple[float, float], ...] = ((1.03, 1.0), (0.92, 1.05))
     wild_subjects: tuple[tuple[float, float], ...] = ((1.08, 0.92), (0.96, 1.12))
+    # Wild validation split (per-epoch curves and every choice; the wild test set is only for
+    # the report). All 15 clips are taken, so it reuses the lab *test* clips (held out from
+    # training, other than the wild test clips) with its own subjects, cameras and light.
+    wild_val_clips: tuple[str, ...] = ("kick", "dance_b", "getup_facedown")
+    wild_val_subjects: tuple[tuple[float, float], ...] = ((1.04, 1.08), (0.9, 0.96))
     takes_per_clip: int = 1  # training takes per (clip, subject), each its own yaw/phase/jitter
     max_frames_per_take: int = 0  # cap on samples per take (0: the whole clip)
     lab_cameras: int = 4  # cameras of the lab rig used (1-4)
@@ -99,7 +124,8 @@ class EmbeddedConfig:
     angle_jitter_deg: float = 8.0  # training joint-angle perturbation (0: off)
     capture_radius_mm: float = 500.0  # random horizontal offset of a take's centre
     extent_mm: float = 2000.0  # side of the root-centred crop box
-    light_falloff: float = 2.0  # exponent of the depth fall-off of the shading
+    look: str = "natural"  # natural | cues (per-limb colours, camera-locked light; module doc)
+    light_falloff: float = 2.0  # cues look only: exponent of the camera-distance fall-off
     lab_light_jitter: float = 0.0  # relative per-take jitter of the lab training light (0: fixed)
     wild_noise: float = 3.0  # sensor noise std of wild crops (uint8 levels)
 
@@ -114,14 +140,26 @@ class EmbeddedConfig:
             _check(len(clips) > 0, name, "non-empty", clips)
             bad = [c for c in clips if c not in mocap.CLIPS]
             _check(not bad, name, f"clip names from {list(mocap.CLIPS)}", bad)
-        for name in ("test_clips", "wild_clips"):
+        bad = [c for c in self.wild_val_clips if c not in mocap.CLIPS]
+        _check(not bad, "wild_val_clips", f"clip names from {list(mocap.CLIPS)}", bad)
+        for name in ("test_clips", "wild_clips", "wild_val_clips"):
             both = sorted(set(self.train_clips) & set(getattr(self, name)))
             _check(not both, name, "disjoint from train_clips (whole clips are held out)", both)
-        for name in ("train_subjects", "test_subjects", "wild_subjects"):
+        both = sorted(set(self.wild_clips) & set(self.wild_val_clips))
+        _check(not both, "wild_val_clips", "disjoint from wild_clips (the wild test set)", both)
+        for name in ("train_subjects", "test_subjects", "wild_subjects", "wild_val_subjects"):
             subj = getattr(self, name)
-            _check(len(subj) > 0, name, "non-empty", subj)
+            _check(len(subj) > 0 or name == "wild_val_subjects", name, "non-empty", subj)
             ok = all(0.7 <= a <= 1.4 and 0.6 <= b <= 1.6 for a, b in subj)
             _check(ok, name, "(height in [0.7, 1.4], girth in [0.6, 1.6]) pairs", subj)
+        both = sorted(set(map(tuple, self.wild_subjects)) & set(map(tuple, self.wild_val_subjects)))
+        _check(not both, "wild_val_subjects", "disjoint from wild_subjects", both)
+        _check(
+            bool(self.wild_val_clips) == bool(self.wild_val_subjects),
+            "wild_val_clips",
+            "empty exactly when wild_val_subjects is (both empty: no wild val split)",
+            (self.wild_val_clips, self.wild_val_subjects),
+        )
         _check(1 <= self.takes_per_clip <= 50, "takes_per_clip", "in [1, 50]", self.takes_per_clip)
         _check(
             self.max_frames_per_take >= 0, "max_frames_per_take", ">= 0", self.max_frames_per_take
@@ -146,6 +184,7 @@ class EmbeddedConfig:
             self.capture_radius_mm,
         )
         _check(1000 <= self.extent_mm <= 4000, "extent_mm", "in [1000, 4000]", self.extent_mm)
+        _check(self.look in LOOKS, "look", f"one of {list(LOOKS)}", self.look)
         _check(0 <= self.light_falloff <= 4, "light_falloff", "in [0, 4]", self.light_falloff)
         _check(
             0 <= self.lab_light_jitter <= 0.5,
@@ -166,7 +205,8 @@ def tiny_config(**overrides: Any) -> EmbeddedConfig:
     base: dict[str, Any] = dict(
         crop_hw=(64, 48), fps=2.0, train_clips=("walk", "jump", "punch"),
         test_clips=("kick",), wild_clips=("spinkick",), train_subjects=((1.0, 1.0), (1.06, 0.95)),
-        test_subjects=((0.92, 1.05),), wild_subjects=((1.08, 0.92),), lab_cameras=2, wild_views=2,
+        test_subjects=((0.92, 1.05),), wild_subjects=((1.08, 0.92),), wild_val_clips=("kick",),
+        wild_val_subjects=((0.9, 0.96),), lab_cameras=2, wild_views=2,
     )  # fmt: skip
     base.update(overrides)
     return EmbeddedConfig(**base)
@@ -243,11 +283,18 @@ def render_view(
     A = crop_affine(centre, size, cfg.crop_hw)
     M = ray_matrix(A, K, cfg.supersample)
     key_dir = np.broadcast_to(cam.R @ (cam.key_light / np.linalg.norm(cam.key_light)), (T, 3))
+    fill_dir = up_dir = None  # world-fixed directions in the camera frame (natural look)
+    if light.fill_dir is not None:
+        f = np.asarray(light.fill_dir, np.float64)
+        fill_dir = np.broadcast_to(cam.R @ (f / np.linalg.norm(f)), (T, 3))
+    if light.sky > 0:
+        up_dir = np.broadcast_to(cam.R @ np.array([0.0, 0.0, 1.0]), (T, 3))
     radii = np.broadcast_to(take.radii, seg.shape[:2])
     colors = np.broadcast_to(take.colors, (*seg.shape[:2], 3))
     fg, cov = render_bodies(
-        seg, radii, colors, M, J[:, 0], key_dir, light, cfg.crop_hw, cfg.supersample
-    )
+        seg, radii, colors, M, J[:, 0], key_dir, light, cfg.crop_hw, cfg.supersample,
+        fill_dir=fill_dir, up_dir=up_dir,
+    )  # fmt: skip
     bg = background(crop_pixel_coords(A, cfg.crop_hw), take.joints[:, 0])
     img = fg + (1 - cov[..., None]) * bg
     arrays = {
@@ -327,10 +374,10 @@ def _lab_split(
     subjects = cfg.train_subjects if train else cfg.test_subjects
     first = 1 if train else len(cfg.train_subjects) + 1
     cams = lab_cameras()[: cfg.lab_cameras]
-    light = Light(falloff=cfg.light_falloff)
+    light = lab_light(cfg.look, cfg.light_falloff)
     code = _DOMAIN_CODE[f"lab_{split}"]
     for si, size in enumerate(subjects):
-        colors = palette(_rng(cfg, 7, code, si), jitter=0.05)
+        colors = subject_colors(cfg.look, _rng(cfg, 7, code, si), jitter=0.05)
         for clip in clips:
             for take_i in range(cfg.takes_per_clip if train else 1):
                 rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), take_i)
@@ -342,9 +389,10 @@ def _lab_split(
                     u = _rng(cfg, 11, code, si, mocap.CLIPS.index(clip), take_i).uniform(
                         1 - cfg.lab_light_jitter, 1 + cfg.lab_light_jitter, 3
                     )
-                    take_light = Light(
-                        light.ambient * u[0], light.key * u[1], light.fill * u[2], light.falloff
-                    )
+                    take_light = dataclasses.replace(
+                        light, ambient=light.ambient * u[0], key=light.key * u[1],
+                        fill=light.fill * u[2],
+                    )  # fmt: skip
                 for cam, bg in zip(cams, backgrounds, strict=True):
                     out.add(*render_view(cfg, take, cam, take_light, bg))
                 progress.update(1)
@@ -362,14 +410,10 @@ def render_wild_view(
 def render_wild_appearance(
     cfg: EmbeddedConfig, take: Take, cam: Camera, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """``take`` through ``cam`` with a random light, procedural background, colour tint and
-    sensor noise (the wild domain's appearance); returns like :func:`render_view`."""
-    light = Light(
-        rng.uniform(0.2, 0.4),
-        rng.uniform(0.3, 0.6),
-        rng.uniform(0.3, 0.5),
-        cfg.light_falloff,
-    )
+    """``take`` through ``cam`` with a random light (:func:`wild_light`), procedural
+    background, colour tint and sensor noise (the wild domain's appearance); returns like
+    :func:`render_view`."""
+    light = wild_light(cfg.look, cfg.light_falloff, rng)
     scene_seed = int(rng.integers(2**31))
     tint = rng.uniform(0.9, 1.1, 3)
     noise_seed = int(rng.integers(2**31))
@@ -382,28 +426,38 @@ def render_wild_appearance(
     return arrays, img * tint + noise, mask
 
 
-def wild_views(cfg: EmbeddedConfig) -> Iterator[tuple[Take, str, int, np.random.Generator]]:
-    """``(take, camera id, view index, rng)`` per view of the wild store, in its order.
+def wild_views(
+    cfg: EmbeddedConfig, split: str = "test"
+) -> Iterator[tuple[Take, str, int, np.random.Generator]]:
+    """``(take, camera id, view index, rng)`` per view of the wild store's ``split`` ("test":
+    ``wild_clips`` x ``wild_subjects``, ids ``wild_s1..``, ``wild_c00..``; "val":
+    ``wild_val_clips`` x ``wild_val_subjects``, ids continuing the subjects, ``wild_val_c00..``;
+    own random streams, so the test split does not depend on the val settings), in order.
 
     Rendering each with :func:`render_wild_view` (which draws the camera and appearance from
-    ``rng``) gives the ``embedded_wild`` test split; ``benchmarks/bench_domain_shift.py``
-    renders the same takes with other cameras or appearance.
+    ``rng``) gives the ``embedded_wild`` split; ``benchmarks/bench_domain_shift.py`` renders
+    the test takes with other cameras or appearance.
     """
-    code = _DOMAIN_CODE["wild_test"]
+    code = _DOMAIN_CODE[f"wild_{split}"]
+    test = split == "test"
+    subjects, clips = (
+        (cfg.wild_subjects, cfg.wild_clips) if test else (cfg.wild_val_subjects, cfg.wild_val_clips)
+    )
+    first, cam = (1, "wild_c") if test else (len(cfg.wild_subjects) + 1, "wild_val_c")
     n_cam = 0
-    for si, size in enumerate(cfg.wild_subjects):
-        colors = palette(_rng(cfg, 7, code, si), jitter=0.1)
-        for clip in cfg.wild_clips:
+    for si, size in enumerate(subjects):
+        colors = subject_colors(cfg.look, _rng(cfg, 7, code, si), jitter=0.1)
+        for clip in clips:
             rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), 0)
-            take = make_take(cfg, clip, f"wild_s{si + 1}", size, colors, 0.0, rng)
+            take = make_take(cfg, clip, f"wild_s{first + si}", size, colors, 0.0, rng)
             for view in range(cfg.wild_views):
-                yield take, f"wild_c{n_cam:02d}", view, rng
+                yield take, f"{cam}{n_cam:02d}", view, rng
                 n_cam += 1
 
 
-def _wild_split(cfg: EmbeddedConfig, progress: Any) -> _Split:
+def _wild_split(cfg: EmbeddedConfig, split: str, progress: Any) -> _Split:
     out = _Split()
-    for take, cam_id, view, rng in wild_views(cfg):
+    for take, cam_id, view, rng in wild_views(cfg, split):
         out.add(*render_wild_view(cfg, take, cam_id, rng))
         if view == cfg.wild_views - 1:
             progress.update(1)
@@ -421,9 +475,10 @@ class _NoProgress:
 def generate_embedded(
     cfg: EmbeddedConfig, lab_dir: Path, wild_dir: Path, progress: bool = True
 ) -> dict[str, Any]:
-    """Render both stores (lab: ``train``, ``test``; wild: ``test``); return a summary.
+    """Render both stores (lab: ``train``, ``test``; wild: ``test`` and, with
+    ``wild_val_clips``, ``val``); return a summary.
 
-    Summary: ``{"lab_train": N, "lab_test": N, "wild_test": N, "seconds": s,
+    Summary: ``{"lab_train": N, "lab_test": N, "wild_test": N, ["wild_val": N,] "seconds": s,
     "crops_per_s": r}``. Output is a deterministic function of ``cfg`` (``seed`` included).
     """
     t0 = time.perf_counter()
@@ -432,6 +487,7 @@ def generate_embedded(
         len(cfg.train_clips) * len(cfg.train_subjects) * cfg.takes_per_clip
         + len(cfg.test_clips) * len(cfg.test_subjects)
         + len(cfg.wild_clips) * len(cfg.wild_subjects)
+        + len(cfg.wild_val_clips) * len(cfg.wild_val_subjects)
     )
     if progress:
         from tqdm import tqdm
@@ -443,8 +499,10 @@ def generate_embedded(
     counts = {
         "lab_train": _lab_split(cfg, "train", rooms, bar).write(lab_dir, "train"),
         "lab_test": _lab_split(cfg, "test", rooms, bar).write(lab_dir, "test"),
-        "wild_test": _wild_split(cfg, bar).write(wild_dir, "test"),
+        "wild_test": _wild_split(cfg, "test", bar).write(wild_dir, "test"),
     }
+    if cfg.wild_val_clips:
+        counts["wild_val"] = _wild_split(cfg, "val", bar).write(wild_dir, "val")
     bar.close()
     prov = provenance(cfg)
     write_meta(
@@ -462,7 +520,7 @@ def generate_embedded(
         synthetic=True,
         crop_hw=cfg.crop_hw,
         fps=cfg.fps,
-        splits={"test": counts["wild_test"]},
+        splits={s: counts[f"wild_{s}"] for s in ("test", "val") if f"wild_{s}" in counts},
         provenance={**prov, "domain": "wild"},
     )
     seconds = time.perf_counter() - t0
@@ -480,6 +538,8 @@ def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
         "synthetic": True,
         "note": "SYNTHETIC: rendered from DeepMimic mocap; not Human3.6M / MPI-INF-3DHP",
         "seed": cfg.seed,
+        "look": cfg.look,
+        "appearance": APPEARANCE[cfg.look],
         "settings": to_dict(cfg),
         "mocap_source": f"pybullet {version('pybullet')} pybullet_data/data/motions/humanoid3d_*.txt",
         "skeleton": "pybullet_data/humanoid/humanoid.urdf (x0.25 m)",
@@ -487,6 +547,7 @@ def provenance(cfg: EmbeddedConfig) -> dict[str, Any]:
             "train": list(cfg.train_clips),
             "test": list(cfg.test_clips),
             "wild": list(cfg.wild_clips),
+            "wild_val": list(cfg.wild_val_clips),
         },
         "world": "z up, mm; camera frame x right, y down, z forward",
         "lab_rig": [list(r) for r in LAB_RIG],

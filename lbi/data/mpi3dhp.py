@@ -38,7 +38,11 @@ lifting papers (e.g. the 2,929 valid test frames). Layout:
 - ``joint_order``  scalar str: ``"mpi3dhp"`` (the 17-joint 3DHP test order) or ``"h36m"``
 - optional: ``root3d`` (N, 3) mm, ``action`` (N,) str, ``intrinsics`` (N, 4 | 9) px
 
-The store has ``dataset="mpi_inf_3dhp"``, one split ``test``, ``subject`` = sequence
+The store has ``dataset="mpi_inf_3dhp"``, split ``test`` and, when ``cfg.val_sequences``
+names some sequences, split ``val`` holding those (out of ``test``: per-epoch validation
+reads ``val``, the report ``test``; default none, so training logs no cross-domain curve
+and no choice is made on 3DHP; the paper's protocol reports all six on test),
+``subject`` = sequence
 (``TS1``..), ``camera`` = sequence (one camera each), ``frame`` = 0-based index, and
 ``fps = 0`` (valid frames only: not a uniformly sampled video). Without frames
 (``frames_root: null``) crops are black and ``provenance.has_images`` is False, which
@@ -93,6 +97,7 @@ class MPI3DHPConfig(FrameSourceConfig):
     root: str = "data/raw/mpi_inf_3dhp/mpi_inf_3dhp_test_set"
     subset_file: str | None = None  # a cross-dataset subset npz instead of TS*/annot_data.mat
     sequences: tuple[str, ...] = TEST_SEQUENCES
+    val_sequences: tuple[str, ...] = ()  # of `sequences`, held out of test as split val
     universal: bool = True  # pose3d from univ_annot3 (standard) or annot3
     frames_root: str | None = "."
     frames_pattern: str = "{subject}/imageSequence/img_{frame1:06d}.jpg"
@@ -109,6 +114,13 @@ class MPI3DHPConfig(FrameSourceConfig):
             check_choice("sequences", s, TEST_SEQUENCES)
         if not self.sequences:
             raise ValueError("'sequences' is empty")
+        for s in self.val_sequences:
+            check_choice("val_sequences", s, tuple(self.sequences))
+        if set(self.sequences) <= set(self.val_sequences):
+            raise ValueError(
+                f"'val_sequences' = {list(self.val_sequences)} leaves no test sequence "
+                f"of {list(self.sequences)}"
+            )
 
 
 def _missing(path: Path, what: str) -> DatasetError:
@@ -411,11 +423,11 @@ def _gather(cfg: MPI3DHPConfig) -> tuple[dict[str, np.ndarray], dict[str, float]
 def preprocess_3dhp(
     cfg: MPI3DHPConfig, out_dir: str | Path, det_dir: str | Path, progress: bool = True
 ) -> dict[str, Any]:
-    """Convert the 3DHP test set into a store at ``out_dir`` (split ``test``) + GT detections."""
+    """Convert the 3DHP test set into a store at ``out_dir`` (split ``test``, and ``val`` for
+    ``cfg.val_sequences``) + GT detections."""
     out_dir, det_dir = Path(out_dir), Path(det_dir)
     (out_dir / "meta.json").unlink(missing_ok=True)
     d, rms, src = _gather(cfg)
-    n = len(d["pose3d"])
     p3, K = d["pose3d"], d["intrinsics"]
     if (p3[..., 2] <= 0).any():
         raise DatasetError(
@@ -438,7 +450,7 @@ def preprocess_3dhp(
         "camera": d["subject"],
         "frame": d["frame"].astype(np.int32),
     }
-    jobs = None
+    jobs: list[CropJob] | None = None
     if cfg.frames_root is not None:
         root = cfg.path(cfg.frames_root)
         jobs = [
@@ -450,12 +462,25 @@ def preprocess_3dhp(
             )
             for i, (s, a, f) in enumerate(zip(d["subject"], d["action"], d["frame"], strict=True))
         ]
-    count = write_split_from_frames(
-        out_dir, "test", arrays, jobs, cfg.crop_hw, workers=cfg.workers, progress=progress
-    )
+    is_val = np.isin(d["subject"], list(cfg.val_sequences))
+    masks = {"test": ~is_val, **({"val": is_val} if cfg.val_sequences else {})}
+    counts, kp2d = {}, {}
+    for split, m in masks.items():
+        idx = np.flatnonzero(m)
+        if len(idx) == 0:
+            raise DatasetError(
+                f"{cfg.root}: no valid frames for split '{split}' (mpi3dhp.val_sequences = "
+                f"{list(cfg.val_sequences)}, sequences = {list(cfg.sequences)})"
+            )
+        counts[split] = write_split_from_frames(
+            out_dir, split, {k: v[idx] for k, v in arrays.items()},
+            None if jobs is None else [jobs[i] for i in idx], cfg.crop_hw,
+            workers=cfg.workers, progress=progress,
+        )  # fmt: skip
+        kp2d[split] = arrays["pose2d"][idx]
     det = save_detections(
         detections_path(det_dir, DATASET, "gt"),
-        {"test": arrays["pose2d"]},
+        kp2d,
         {
             "dataset": DATASET,
             "detector": "gt",
@@ -479,20 +504,21 @@ def preprocess_3dhp(
         "box_extent_mm": cfg.box_extent_mm,
         "box_margin": cfg.box_margin,
         "valid_frames_only": True,
+        "val_sequences": list(cfg.val_sequences),
     }
     write_meta(
         out_dir,
         dataset=DATASET,
         synthetic=False,
         crop_hw=cfg.crop_hw,
-        splits={"test": count},
+        splits=counts,
         fps=0.0,
         provenance=provenance,
     )
     return {
         "dataset": DATASET,
         "store": str(out_dir),
-        "splits": {"test": n},
+        "splits": {k: int(m.sum()) for k, m in masks.items()},
         "detections": {"gt": str(det)},
         "has_images": jobs is not None,
         "intrinsics_rms_px": rms,

@@ -27,9 +27,9 @@ from lbi.data.embedded import (
     _rng,
     _Split,
     make_take,
-    palette,
     provenance,
     render_wild_view,
+    subject_colors,
 )
 from lbi.data.store import write_meta
 
@@ -67,7 +67,7 @@ def generate_pose2d_set(
     out = _Split()
     n_cam = 0
     for si, size in enumerate(cfg.train_subjects):
-        colors = palette(_rng(cfg, 7, code, si), jitter=0.1)
+        colors = subject_colors(cfg.look, _rng(cfg, 7, code, si), jitter=0.1)
         for clip in cfg.train_clips:
             for take_i in range(set_cfg.takes_per_clip):
                 rng = _rng(cfg, code, si, mocap.CLIPS.index(clip), take_i)

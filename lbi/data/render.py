@@ -6,16 +6,20 @@ pixel centres, as in :mod:`lbi.camera`) -> full-image px ``(x, y) = A^-1 [u, v, 
 ``d = ((x - cx) / fx, (y - cy) / fy, 1)`` in the camera frame (mm, x right, y down, z
 forward). With ``d_z = 1`` the ray parameter ``t`` of a hit *is* its camera depth ``Z``.
 
-Depth cues the images carry and a 2D pose does not:
+Depth cues the images carry and a 2D pose does not, as a real camera sees them:
 
 - exact perspective: limbs get thinner with distance, spheres stay round (ray-capsule
   intersection, no 2D approximation);
 - occlusion order: a z-buffer over all capsules;
-- shading: Lambert on the capsule normals (a key light fixed in the world, a fill light at
-  the camera) times an inverse-power fall-off of the distance to the camera, normalised to
-  1 at the pelvis (``(|root| / |P|) ** falloff``; 2 = a point light at the camera), so the
-  parts nearer than the pelvis are brighter and the farther ones darker;
-- distinct colours per body part and side (see :mod:`lbi.data.embedded`).
+- shading (:class:`Light`): Lambert on the capsule normals under directional lights fixed
+  in the world (a key light and an optional second one) plus an ambient term, brighter on
+  surfaces facing up with ``sky > 0`` (sky or ceiling light). Nothing depends on the
+  distance to the camera.
+
+The ``cues`` look of :mod:`lbi.data.embedded` adds two cues no camera sees: a fill light
+*at the camera* (``Light.fill_dir = None``) and an inverse-power fall-off of the distance
+to the camera normalised to 1 at the pelvis (``Light.falloff > 0``: ``(|root| / |P|) **
+falloff``; 2 = a point light at the camera), which makes brightness a depth code.
 
 Anti-aliasing: ``ss x ss`` supersampling of the body; the foreground mask is coverage >= 1/2.
 Culling: each capsule's screen bounding box (the projection of its 3D bounding box) picks
@@ -58,12 +62,18 @@ def ray_matrix(crop_affine: np.ndarray, intrinsics: np.ndarray, ss: int = 1) -> 
 
 @dataclass(frozen=True)
 class Light:
-    """Light intensities of one render call (the key light's direction is per sample)."""
+    """Lights of one render call (the key light's direction is per sample, world-fixed).
+
+    The defaults are the ``cues`` look's lab light (fill at the camera, fall-off 2);
+    :func:`lbi.data.embedded.lab_light` and ``wild_light`` build the natural ones.
+    """
 
     ambient: float = 0.3
     key: float = 0.45
-    fill: float = 0.4  # light at the camera (Lambert on n . -view)
-    falloff: float = 2.0  # exponent of the distance fall-off, normalised at the pelvis
+    fill: float = 0.4  # second light: Lambert on n . fill_dir (None: n . -view, at the camera)
+    falloff: float = 2.0  # exponent of the camera-distance fall-off (0: none), 1 at the pelvis
+    fill_dir: tuple[float, float, float] | None = None  # world direction towards the fill light
+    sky: float = 0.0  # ambient x (1 + sky * n . up): sky / ceiling light from above, in [0, 1]
 
 
 def render_bodies(
@@ -76,6 +86,8 @@ def render_bodies(
     light: Light,
     hw: tuple[int, int],
     ss: int,
+    fill_dir: np.ndarray | None = None,
+    up_dir: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ray-cast capsule bodies into crops.
 
@@ -87,6 +99,9 @@ def render_bodies(
         root: ``(B, 3)`` pelvis position, camera frame, mm (shading normalisation).
         key_dir: ``(B, 3)`` unit vector towards the key light, camera frame.
         hw: crop ``(H, W)``; ss: supersampling factor.
+        fill_dir: ``(B, 3)`` unit vector towards the fill light, camera frame (needed when
+            ``light.fill_dir`` is set; None: the fill light is at the camera).
+        up_dir: ``(B, 3)`` world up in the camera frame (needed when ``light.sky > 0``).
 
     Returns:
         ``fg (B, H, W, 3)`` float32 shaded colour premultiplied by coverage, and
@@ -155,8 +170,9 @@ def render_bodies(
     ibuf = ibuf.reshape(B, Hp, Wp)
     bi, pi, pj = np.nonzero(ibuf >= 0)  # hit canvas pixels (never in the padding)
     rgb = _shade(
-        zbuf[bi, pi, pj], ibuf[bi, pi, pj], bi, pi, pj, a, u, L, colors, M, root, key_dir, light
-    )
+        zbuf[bi, pi, pj], ibuf[bi, pi, pj], bi, pi, pj, a, u, L, colors, M, root, key_dir, light,
+        fill_dir, up_dir,
+    )  # fmt: skip
     # box-filter the ss x ss samples of each crop pixel: scatter-add, then divide
     cell = (bi * H + pi // ss) * W + pj // ss
     n = B * H * W
@@ -203,9 +219,13 @@ def _shade(
     root: np.ndarray,
     key_dir: np.ndarray,
     light: Light,
+    fill_dir: np.ndarray | None = None,
+    up_dir: np.ndarray | None = None,
 ) -> np.ndarray:
     """Shaded colour ``(n, 3)`` of hit canvas pixels (sample ``bi``, row ``pi``, column ``pj``)
     at depth ``t`` on capsule ``k``."""
+    if (light.fill_dir is not None and fill_dir is None) or (light.sky > 0 and up_dir is None):
+        raise ValueError("render_bodies: this Light needs fill_dir / up_dir (camera frame)")
     k = k.astype(np.int64)
     Mb = M[bi]  # (n, 3, 3)
     d = Mb[:, :, 0] * pj[:, None] + Mb[:, :, 1] * pi[:, None] + Mb[:, :, 2]  # (n, 3)
@@ -214,11 +234,18 @@ def _shade(
     s = np.clip(((P - ak) * uk).sum(-1), 0.0, L[bi, k])
     n = P - ak - s[:, None] * uk  # outward normal (from the nearest axis point)
     n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
-    dist = np.linalg.norm(P, axis=-1)
     lam_key = np.clip((n * key_dir[bi]).sum(-1), 0.0, None)
-    lam_fill = np.clip(-(n * P).sum(-1) / dist, 0.0, None)
-    lum = light.ambient + light.key * lam_key + light.fill * lam_fill
-    lum *= (np.linalg.norm(root[bi], axis=-1) / dist) ** light.falloff
+    if light.fill_dir is None:  # cues look: a fill light at the camera
+        dist = np.linalg.norm(P, axis=-1)
+        lam_fill = np.clip(-(n * P).sum(-1) / dist, 0.0, None)
+    else:
+        lam_fill = np.clip((n * fill_dir[bi]).sum(-1), 0.0, None)  # type: ignore[index]
+    ambient = light.ambient
+    if light.sky > 0:  # hemisphere: more light on surfaces facing the sky / ceiling
+        ambient = light.ambient * (1.0 + light.sky * (n * up_dir[bi]).sum(-1))  # type: ignore[index]
+    lum = ambient + light.key * lam_key + light.fill * lam_fill
+    if light.falloff > 0:  # cues look: brightness codes the distance to the camera
+        lum *= (np.linalg.norm(root[bi], axis=-1) / np.linalg.norm(P, axis=-1)) ** light.falloff
     return np.clip(colors[bi, k] * lum[:, None], 0.0, 1.0)
 
 
