@@ -41,6 +41,11 @@ SECTIONS = {
 TRAINING_STAGES = ("pretrain2d", "train_stage1", "train_stage2", "train_lifter")
 MODEL_FILES = {"progressive": "stage2", "stage1": "stage1", "e2e_fine": "e2e_fine",
                "e2e_both": "e2e_both", "lifter": "lifter"}  # fmt: skip
+# model file name -> the training phases (lbi.train.fit) whose model it may hold, and the
+# dvc.yaml stage that writes it (None: only sweeps train it)
+MODEL_PHASES = {"stage1": ("stage1",), "stage2": ("stage2", "e2e_both"), "e2e_fine": ("e2e_fine",),
+                "e2e_both": ("e2e_both",), "lifter": ("lifter",)}  # fmt: skip
+MODEL_WRITERS = {"stage1": "train_stage1", "stage2": "train_stage2", "lifter": "train_lifter"}
 
 
 @dataclass(frozen=True)
@@ -259,15 +264,27 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def stage2_model_from_stage1(stage1_ckpt: Path, retention: float, seed: int = 0) -> nn.Module:
-    """Rebuild the stage-1 model from its checkpoint with AFSM retention ``retention``.
+def load_model_file(paths: StagePaths, name: str, source: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The model and checkpoint state in ``paths.model(name, source)``, which must hold
+    a model of ``name`` (:data:`MODEL_PHASES`); otherwise a :class:`CheckpointError` names
+    the file, what it holds, what was expected and the stage to rerun."""
+    writer = MODEL_WRITERS.get(name)
+    fix = f"rerun `dvc repro {writer}@{source}`" if writer else "rerun the sweep that trains it"
+    return load_model(paths.model(name, source), phases=MODEL_PHASES[name], fix=fix)
+
+
+def stage2_model_from_stage1(
+    paths: StagePaths, source: str, retention: float, seed: int = 0
+) -> nn.Module:
+    """Rebuild the trained stage-1 model of ``source`` (:func:`load_model_file`) with AFSM
+    retention ``retention``.
 
     Stage-2 layers are initialised under ``seed`` (everything else comes from the checkpoint).
     """
     from lbi.model import ModelConfig, build_model
     from lbi.train import seeded
 
-    model1, st = load_model(stage1_ckpt)
+    model1, st = load_model_file(paths, "stage1", source)
     args = dict(st["model_args"])
     args["retention"] = float(retention)
     with seeded(seed):

@@ -48,6 +48,7 @@ from lbi.experiment import (
     cross_val_dataset,
     encoder_init,
     fingerprints,
+    load_model_file,
     make_datasets,
     make_record,
     stage2_model_from_stage1,
@@ -249,7 +250,7 @@ def prune(p: Params, source: str, paths: StagePaths, *,
     from lbi.io import save_json, save_npz
 
     r = p.prune.retention
-    model = stage2_model_from_stage1(paths.model("stage1", source), r)
+    model = stage2_model_from_stage1(paths, source, r)
     ds = make_datasets(paths, source)
     stats: dict[str, Any] = {"retention": r, "source": source}
     kept_arrays = {}
@@ -295,7 +296,7 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     log_params = {"train": to_dict(t), "source": source, "prune.retention": r}
     extra = {"retention": r, "stage1_md5": file_md5(stage1)}
     return _train("train_stage2", t.phase, "stage2", source,
-                  lambda _ds: stage2_model_from_stage1(stage1, r, seed=t.seed), t, paths, ds,
+                  lambda _ds: stage2_model_from_stage1(paths, source, r, seed=t.seed), t, paths, ds,
                   log_params, tracker=tracker, progress=progress, extra_state=extra,
                   epoch_offset=p.train_stage1.epochs)  # fmt: skip
 
@@ -402,10 +403,10 @@ def evaluate(
     check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.evaluate import evaluate_source, stage1_metrics
     from lbi.io import save_json, save_npz
-    from lbi.train import load_model, resolve_device
+    from lbi.train import resolve_device
 
     e = p.evaluate
-    models = {m: load_model(paths.model(MODEL_FILES[m], source)) for m in modes}
+    models = {m: load_model_file(paths, MODEL_FILES[m], source) for m in modes}
     ds = make_datasets(paths, source)
     kw = {"flip_test": e.flip_test, "batch_size": e.batch_size, "radius_px": e.attention_radius_px}
     out: dict[str, dict[str, float]] = {}

@@ -275,8 +275,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # re-raised with the file name
-        raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
+    except Exception as e:  # re-raised with the file name, on one line
+        why = (str(e).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {why})") from e
     if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
         raise CheckpointError(
             f"{path}: not an lbi checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})"
@@ -529,12 +530,31 @@ def _fit(
 
 
 def load_model(
-    path: str | Path, map_location: str | torch.device = "cpu"
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    phases: tuple[str, ...] | None = None,
+    fix: str = "rerun the stage that writes it",
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model from a checkpoint's stored construction arguments and load its weights."""
+    """Rebuild a model from a checkpoint's stored construction arguments and load its weights.
+
+    With ``phases`` the file must hold a model trained in one of them: another phase's
+    model (``stage2.pt`` copied over ``stage1.pt``, a lifter in place of stage 1) is a
+    :class:`CheckpointError` naming the file, what it holds, what was expected and ``fix``.
+    """
     from lbi.model import ModelConfig, build_model
 
-    st = load_checkpoint(path, map_location)
+    try:
+        st = load_checkpoint(path, map_location)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; {fix}") from e.__cause__
+    if phases is not None and st.get("phase") not in phases:
+        arch = (st.get("model_args") or {}).get("arch")
+        want = " or ".join(repr(p) for p in phases)
+        raise CheckpointError(
+            f"{path}: holds a model of phase {st.get('phase')!r} (arch {arch!r}) but a model "
+            f"of phase {want} was expected here; {fix}"
+        )
     if st.get("model_args") is None:
         raise CheckpointError(f"{path}: checkpoint has no model_args; cannot rebuild the model")
     model = build_model(ModelConfig.from_dict(st["model_args"]))

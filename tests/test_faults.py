@@ -34,6 +34,10 @@ code change, finished checkpoint   a finished last.pt, then the training  moved 
                                    code's fingerprint changes             trains afresh (was: "resumed", 0 s)
 truncated last.pt / two trainings  see tests/test_train.py                moved aside / CheckpointError
 smoke sweep runs                   ``--smoke``                            records tagged smoke, never in tables
+model file of another phase        ``stage2.pt`` / ``lifter.pt`` copied   CheckpointError: file, the phase it
+                                   over ``stage1.pt`` (prune, stage 2),   holds, the one expected, ``dvc repro
+                                   over ``stage2.pt`` (evaluate), ...     train_stage1@gt``; nothing written
+random bytes as a model file       ``stage1.pt`` of ``os.urandom``        CheckpointError: file, rerun its stage
 =================================  =====================================  =========================================
 """
 
@@ -374,3 +378,74 @@ def test_code_change_never_reuses_a_finished_model(tmp_path, monkeypatch):
     monkeypatch.setattr(lbi.fingerprint, "code_fingerprint", lambda *a, **k: "other code")
     assert train() == 0
     assert (tmp_path / "ckpt" / "last.stale.pt").exists()
+
+
+# --- model files of the wrong phase -----------------------------------------------------------
+def _model_files(root: Path):  # type: ignore[no-untyped-def]
+    """A tiny params file and stores (tests/test_stages.py) and, without training, a model
+    file of each name in the pipeline's layout, as lbi.train.fit writes them."""
+    import dataclasses
+
+    from lbi import stages
+    from lbi.experiment import StagePaths
+    from lbi.io import save_torch
+    from lbi.model import build_model
+    from lbi.params import load_params
+    from lbi.train import CKPT_FORMAT
+    from tests.test_stages import tiny_setup
+
+    p = load_params(tiny_setup(root))
+    paths = StagePaths.from_params(p.paths)
+    s1 = stages.stage1_model_config(p.model, 17, None)
+    cfgs = {"stage1": ("stage1", s1),
+            "stage2": ("e2e_both", dataclasses.replace(s1, retention=p.prune.retention)),
+            "lifter": ("lifter", dataclasses.replace(p.lifter.model, num_joints_in=17))}  # fmt: skip
+    for name, (phase, cfg) in cfgs.items():
+        m = build_model(cfg)
+        save_torch(paths.model(name, "gt"), {"format": CKPT_FORMAT, "phase": phase, "epoch": 1,
+                   "model_args": m.model_args, "model": m.state_dict()})  # fmt: skip
+    return p, paths
+
+
+@pytest.mark.parametrize(
+    ("stage", "target", "wrong"),
+    [
+        ("prune", "stage1", "stage2"),  # issue 17: stage2.pt over stage1.pt was accepted
+        ("prune", "stage1", "lifter"),  # a baseline in place of stage 1: unnamed traceback
+        ("train_stage2", "stage1", "stage2"),
+        ("evaluate", "stage2", "stage1"),
+        ("evaluate", "lifter", "stage2"),
+        ("evaluate_stage1", "stage1", "lifter"),
+        ("prune", "stage1", None),  # random bytes
+    ],
+)
+def test_model_file_of_another_phase_is_refused(tmp_path: Path, stage, target, wrong) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from lbi import stages
+    from lbi.train import CheckpointError
+
+    p, paths = _model_files(tmp_path)
+    bad = paths.model(target, "gt")
+    if wrong is None:
+        bad.write_bytes(os.urandom(4096))
+    else:
+        shutil.copy(paths.model(wrong, "gt"), bad)
+    before = sorted(q for q in tmp_path.rglob("*") if q.is_file())
+    run = {
+        "prune": lambda: stages.prune(p, "gt", paths),
+        "train_stage2": lambda: stages.train_stage2(p, "gt", paths),
+        "evaluate": lambda: stages.evaluate(p, "gt", paths),
+        "evaluate_stage1": lambda: stages.evaluate(p, "gt", paths, modes=("stage1",)),
+    }[stage]
+    with pytest.raises(CheckpointError) as e:
+        run()
+    msg = str(e.value)
+    writer = {"stage1": "train_stage1", "stage2": "train_stage2", "lifter": "train_lifter"}
+    assert msg.startswith(f"{bad}: ") and "\n" not in msg, msg
+    assert msg.endswith(f"; rerun `dvc repro {writer[target]}@gt`"), msg
+    if wrong is None:
+        assert "cannot load checkpoint" in msg
+    else:
+        assert "holds a model of phase" in msg and "was expected here" in msg, msg
+    assert sorted(q for q in tmp_path.rglob("*") if q.is_file()) == before  # nothing written
