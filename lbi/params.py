@@ -237,6 +237,38 @@ def _retention_from_prune(data: dict[str, Any], path: str | Path) -> None:
         sec["retention"] = prune.retention
 
 
+def check_output_paths(paths: Paths, where: str = "params.yaml") -> None:
+    """Raise :class:`ConfigError` unless every ``paths.*`` is a folder strictly inside the
+    project (the folder the stages run in, as ``dvc repro`` runs them): relative, never
+    ``.`` itself, never climbing out with ``..``.
+
+    Every ``paths.*`` folder is written by a stage (DVC deletes the outputs there before
+    a rerun):
+    ``paths.reports: .`` overwrote the project's README.md, ``../..`` wrote outside the
+    repository. Data that must live on another disk is linked in (a symlink inside the
+    project is followed). Inputs (``h36m.root``, ``mpi3dhp.root``) may be anywhere.
+    """
+    import dataclasses
+    import posixpath
+
+    for f in dataclasses.fields(paths):
+        value = getattr(paths, f.name)
+        norm = posixpath.normpath(value) if value else "."
+        if posixpath.isabs(norm):
+            why = "an absolute path"
+        elif norm == ".":
+            why = "the project folder itself"
+        elif norm == ".." or norm.startswith("../"):
+            why = "outside the project"
+        else:
+            continue
+        raise ConfigError(
+            f"{where}: paths.{f.name} = {value!r} is {why}, and stages write there; set a "
+            f"folder inside the project, relative to it (default: {f.default}); to keep "
+            "data on another disk, link it in (ln -s /other/disk/data data)"
+        )
+
+
 def configured_crop_sizes(params: Params) -> dict[str, tuple[int, int]]:
     """``params.yaml`` key -> crop size (H, W) px of each store the run reads."""
     if params.data.dataset == "embedded":

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import lbi  # noqa: F401 - installs the torchvision shim before anything imports timm
-from lbi.params import Params, load_params
+from lbi.params import Params, check_output_paths, load_params
 
 
 def parse(description: str, *, source: bool = False) -> tuple[argparse.Namespace, Params]:
@@ -21,6 +21,7 @@ def parse(description: str, *, source: bool = False) -> tuple[argparse.Namespace
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     params = load_params(args.params)
+    check_output_paths(params.paths, args.params)  # every stage writes under them
     if source and args.source not in params.data.sources:
         ap.error(
             f"--source {args.source} is not in data.sources {list(params.data.sources)} of {args.params}"
@@ -32,11 +33,14 @@ def run(main_fn) -> None:  # type: ignore[no-untyped-def]
     """Run a stage; known errors print one clear line and exit 1 (no traceback noise)."""
     from lbi.config import ConfigError
     from lbi.data.store import StoreError
+    from lbi.model.encoder import WeightFileError
     from lbi.train import CheckpointError
 
+    known = (ConfigError, StoreError, CheckpointError, WeightFileError, FileNotFoundError,
+             ConnectionError)  # fmt: skip
     try:
         main_fn()
-    except (ConfigError, StoreError, CheckpointError, FileNotFoundError, ConnectionError) as e:
+    except known as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -38,6 +38,16 @@ model file of another phase        ``stage2.pt`` / ``lifter.pt`` copied   Checkp
                                    over ``stage1.pt`` (prune, stage 2),   holds, the one expected, ``dvc repro
                                    over ``stage2.pt`` (evaluate), ...     train_stage1@gt``; nothing written
 random bytes as a model file       ``stage1.pt`` of ``os.urandom``        CheckpointError: file, rerun its stage
+bad encoder init (stage 1)         ``pretrain2d/backbone.pt``: random     WeightFileError, one CLI line: file,
+                                   bytes, empty, another model's file     ``dvc repro pretrain2d`` or
+                                                                          model.pretrained; nothing written
+output paths outside the project   ``paths.reports: .``, ``../..``,       ConfigError from every stage CLI:
+                                   ``data/../../x``, absolute, empty      key, value, default; nothing written
+report over a user's README        ``paths.reports: docs`` holding a      ConfigError naming the README; the
+                                   hand-written ``README.md``             folder untouched (own one: rebuilt)
+pretrain2d over a foreign folder   see tests/test_pipeline_cli.py         ConfigError; nothing deleted
+atomic files' mode                 see tests/test_numerics.py             the umask's (was 0600)
+``--gpus-per-trial 1``, no GPU     see tests/test_sweeps.py               an error, not a hang
 =================================  =====================================  =========================================
 """
 
@@ -449,3 +459,99 @@ def test_model_file_of_another_phase_is_refused(tmp_path: Path, stage, target, w
     else:
         assert "holds a model of phase" in msg and "was expected here" in msg, msg
     assert sorted(q for q in tmp_path.rglob("*") if q.is_file()) == before  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (os.urandom(4096), "not a readable PyTorch weight file"),
+        (b"", "not a readable PyTorch weight file"),
+        ("lifter", "no tensor matches the backbone"),  # another model's file
+    ],
+)
+def test_unreadable_encoder_init_is_named(tmp_path: Path, content, expect) -> None:  # type: ignore[no-untyped-def]
+    """``pretrain2d/backbone.pt`` (the encoder init stage 1 reads) that is not the
+    backbone's weights: one line naming the file and the fix, from the real CLI."""
+    import shutil
+
+    import yaml
+
+    from tests.test_pipeline_cli import _stage
+    from tests.test_stages import tiny_setup
+
+    f = tiny_setup(tmp_path, pretrain2d={"enabled": True})
+    p = yaml.safe_load(f.read_text())  # the CLI takes paths inside the project (cwd) only
+    p["paths"] = {k: os.path.relpath(v, tmp_path) for k, v in p["paths"].items()}
+    f.write_text(yaml.safe_dump(p))
+    init = tmp_path / "data" / "models" / "pretrain2d" / "backbone.pt"
+    init.parent.mkdir(parents=True)
+    if content == "lifter":
+        _model_files(tmp_path / "other")
+        shutil.copy(tmp_path / "other" / "data" / "models" / "gt" / "lifter.pt", init)
+    else:
+        init.write_bytes(content)
+    before = sorted(q for q in tmp_path.rglob("*") if q.is_file())
+    r = _stage("train_stage1", "--params", str(f), "--source", "gt", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    line = r.stderr.strip().splitlines()[-1]
+    rel = init.relative_to(tmp_path)
+    assert line.startswith(f"error: {rel}: {expect}") and "`dvc repro pretrain2d`" in line
+    assert "model.pretrained" in line
+    assert sorted(q for q in tmp_path.rglob("*") if q.is_file()) == before  # nothing written
+
+
+# --- output paths ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("reports", ".", "the project folder itself"),  # overwrote the project's README.md
+        ("reports", "", "the project folder itself"),
+        ("metrics", "../..", "outside the project"),
+        ("plots", "data/../../x", "outside the project"),
+        ("models", "/tmp/lbi-models", "an absolute path"),
+    ],
+)
+def test_output_paths_stay_inside_the_project(key: str, value: str, why: str) -> None:
+    import dataclasses
+
+    from lbi.params import Paths, check_output_paths
+
+    check_output_paths(Paths())  # the defaults
+    check_output_paths(Paths(reports="./docs/report", raw="data/../raw"))
+    with pytest.raises(ConfigError) as e:
+        check_output_paths(dataclasses.replace(Paths(), **{key: value}), "p.yaml")
+    default = getattr(Paths(), key)
+    assert str(e.value).startswith(f"p.yaml: paths.{key} = {value!r} is {why}")
+    assert f"(default: {default})" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_stage_refuses_reports_in_the_project_folder(tmp_path: Path) -> None:
+    """``paths.reports: .`` from the real CLI: refused before anything is written."""
+    import yaml
+
+    from tests.test_pipeline_cli import ROOT, _stage
+
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["paths"]["reports"] = "."
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    (tmp_path / "README.md").write_text("# my project\n")
+    r = _stage("report", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "error: params.yaml: paths.reports = '.' is the project folder itself" in r.stderr
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["README.md", "params.yaml"]
+    assert (tmp_path / "README.md").read_text() == "# my project\n"
+
+
+def test_report_never_overwrites_a_readme_it_did_not_write(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lbi.params import Paths
+    from lbi.report.build import build_report
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("# our notes\n")
+    with pytest.raises(ConfigError, match=r"docs/README.md: not written by the report stage"):
+        build_report(Paths(reports="docs"), "results", commit="0" * 40)
+    assert sorted(q.name for q in (tmp_path / "docs").iterdir()) == ["README.md"]
+    assert (tmp_path / "docs" / "README.md").read_text() == "# our notes\n"
+    build_report(Paths(reports="out"), "results", commit="0" * 40)  # its own: rebuilt
+    build_report(Paths(reports="out"), "results", commit="0" * 40)

@@ -43,6 +43,18 @@ _TIMM_NAME: Final[dict[str, str]] = {
 _PREFIXES: Final[tuple[str, ...]] = ("module.", "backbone.", "model.", "encoder.")
 
 
+class WeightFileError(ValueError):
+    """A pretrained weight file is unreadable, not a state dict, or matches no tensor of
+    the backbone; the message names the file and what to do."""
+
+
+# The two params keys a weight file comes from (lbi.experiment.encoder_init).
+_FIX = (
+    "rerun `dvc repro pretrain2d` if it is that stage's backbone.pt (pretrain2d.enabled), "
+    "else point model.pretrained at a PyTorch state dict of the backbone"
+)
+
+
 def create_backbone(name: str) -> nn.Module:
     """timm feature model returning one stride-4 map ``(B, C, H/4, W/4)``; random init."""
     if name not in _TIMM_NAME:
@@ -117,7 +129,9 @@ def _unwrap(obj: object, path: str) -> Mapping[str, Tensor]:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: not a state dict of tensors (nor one under 'state_dict')")
+        raise WeightFileError(
+            f"{path}: not a state dict of tensors (nor one under 'state_dict'); {_FIX}"
+        )
     return obj
 
 
@@ -145,7 +159,8 @@ def load_pretrained(backbone: nn.Module, path: str | Path) -> PretrainedReport:
     Accepts a timm state dict or a COCO pose checkpoint (pose-HRNet / SimpleBaseline /
     mmpose), possibly wrapped (``module.``/``backbone.`` prefixes, ``state_dict`` key);
     head keys are ignored. Tensors whose shape differs are skipped. Returns the report
-    (never raises on partial matches; raises if nothing at all matched).
+    (never raises on partial matches). An unreadable file, one that is not a state dict,
+    or one of which nothing matches is a :class:`WeightFileError` naming it.
 
     Note: pose-HRNet's last stage-4 module has fuse layers for the high-res branch
     only, so timm's ``stage4.<last>.fuse_layers.{1,2,3}`` show up as missing; they do
@@ -154,7 +169,13 @@ def load_pretrained(backbone: nn.Module, path: str | Path) -> PretrainedReport:
     path = str(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"pretrained weights {path!r} not found (we never download)")
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's zip/unpickler errors do not name the file
+        why = (str(e).strip().splitlines() or [""])[0]
+        raise WeightFileError(
+            f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {why}); {_FIX}"
+        ) from e
     own = backbone.state_dict()
     state = remap_keys(_unwrap(raw, path), set(own))
     report = PretrainedReport(path=path)
@@ -168,7 +189,11 @@ def load_pretrained(backbone: nn.Module, path: str | Path) -> PretrainedReport:
             to_load[name] = value
     report.missing = [k for k in own if k not in to_load and k not in state]
     if not to_load:
-        raise ValueError(f"{path}: no tensor matches the backbone; {report.summary()}")
+        raise WeightFileError(
+            f"{path}: no tensor matches the backbone ({len(report.unexpected)} unexpected, "
+            f"{len(report.mismatched)} shape-mismatched keys, e.g. "
+            f"{(report.unexpected + report.mismatched + [''])[0]}); {_FIX}"
+        )
     backbone.load_state_dict(to_load, strict=False)
     report.loaded = sorted(to_load)
     return report
