@@ -46,6 +46,10 @@ output paths outside the project   ``paths.reports: .``, ``../..``,       Config
 report over a user's README        ``paths.reports: docs`` holding a      ConfigError naming the README; the
                                    hand-written ``README.md``             folder untouched (own one: rebuilt)
 pretrain2d over a foreign folder   see tests/test_pipeline_cli.py         ConfigError; nothing deleted
+kill -9 of ``dvc repro``           the stage under ``bash -c`` (exec'd)   the stage stops within seconds
+                                   and ``sh -c`` (dash: sh in between)    (PR_SET_PDEATHSIG + shell watcher)
+SIGTERM mid-checkpoint-write       a stage inside ``atomic_path`` and     no last.pt, no temporary, lock freed,
+                                   the checkpoint lock; under MLflow      exit 143, one line; run KILLED
 atomic files' mode                 see tests/test_numerics.py             the umask's (was 0600)
 ``--gpus-per-trial 1``, no GPU     see tests/test_sweeps.py               an error, not a hang
 =================================  =====================================  =========================================
@@ -555,3 +559,154 @@ def test_report_never_overwrites_a_readme_it_did_not_write(tmp_path: Path, monke
     assert (tmp_path / "docs" / "README.md").read_text() == "# our notes\n"
     build_report(Paths(reports="out"), "results", commit="0" * 40)  # its own: rebuilt
     build_report(Paths(reports="out"), "results", commit="0" * 40)
+
+
+# --- kill -9 of dvc repro ----------------------------------------------------------------------
+_SLOW_STAGE = """
+import os, sys, time
+from pathlib import Path
+from pipeline._cli import run
+
+def main():
+    Path("stage.pid").write_text(str(os.getpid()))
+    time.sleep(120)  # a long training
+
+run(main)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has finished; its reaper is not ours
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc")
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])
+def test_kill_9_of_dvc_repro_stops_the_stage(tmp_path: Path, shell: str) -> None:
+    """``dvc repro`` runs a stage as ``$SHELL -c "python -m ..."``: bash execs python (DVC
+    is its parent), dash does not (``sh`` in between). Either way, ``kill -9`` of DVC
+    stops the stage (pipeline/_cli.py ``die_with_parent``) instead of leaving it training."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_pipeline_cli import ROOT
+
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
+           "SHELL": shell, "DVC_NO_ANALYTICS": "1"}  # fmt: skip
+    (tmp_path / "slow_stage.py").write_text(_SLOW_STAGE)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  slow:\n    cmd: python -m slow_stage\n    outs:\n      - out.txt\n"
+    )
+    subprocess.run([venv_bin / "dvc", "init", "-q", "--no-scm"], cwd=tmp_path, env=env, check=True)
+    dvc = subprocess.Popen([venv_bin / "dvc", "repro"], cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    stage = None
+    try:
+        t0 = time.monotonic()
+        while not (tmp_path / "stage.pid").exists():
+            assert dvc.poll() is None and time.monotonic() - t0 < 120, "the stage never started"
+            time.sleep(0.2)
+        stage = int((tmp_path / "stage.pid").read_text())
+        parent = _ppid(stage)
+        if parent != dvc.pid:  # the real tree: dvc -> sh -c -> python
+            assert Path(f"/proc/{parent}/comm").read_text().strip() in ("sh", "dash")
+            assert _ppid(parent) == dvc.pid
+        assert (parent == dvc.pid) == (shell == "/bin/bash")
+        dvc.send_signal(signal.SIGKILL)
+        dvc.wait()
+        t0 = time.monotonic()
+        while _alive(stage) and time.monotonic() - t0 < 10:
+            time.sleep(0.1)
+        assert not _alive(stage), "the stage outlived kill -9 of its dvc repro"
+    finally:
+        if dvc.poll() is None:
+            dvc.kill()
+        if stage is not None and _alive(stage):
+            os.kill(stage, signal.SIGKILL)
+
+
+_TRAINING_STAGE = """
+import os, time
+from pathlib import Path
+from pipeline._cli import run
+from lbi.io import atomic_path
+from lbi.train import checkpoint_lock
+
+def main():
+    with checkpoint_lock(Path("ckpt")), atomic_path("ckpt/last.pt") as tmp:
+        tmp.write_bytes(b"half a checkpoint")
+        Path("stage.pid").write_text(str(os.getpid()))
+        time.sleep(120)  # SIGTERM arrives mid-write
+
+run(main)
+"""
+
+
+def test_sigterm_unwinds_the_stage_cleanly(tmp_path: Path) -> None:
+    """SIGTERM (what a dying ``dvc repro`` sends) mid-checkpoint-write: the write never
+    lands (no ``last.pt``, no temporary left), the lock is released, one line on stderr,
+    exit 143 (was: killed on the spot, the temporary file left behind)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lbi.train import checkpoint_lock
+    from tests.test_pipeline_cli import ROOT
+
+    (tmp_path / "stage.py").write_text(_TRAINING_STAGE)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{tmp_path}"}
+    proc = subprocess.Popen([sys.executable, "-m", "stage"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        t0 = time.monotonic()
+        while not (tmp_path / "stage.pid").exists():
+            assert proc.poll() is None and time.monotonic() - t0 < 120, proc.stderr.read()
+            time.sleep(0.2)
+        assert len(list((tmp_path / "ckpt").iterdir())) == 2  # .lock and the temporary
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM")
+    assert "Traceback" not in err
+    assert [q.name for q in (tmp_path / "ckpt").iterdir()] == [".lock"]
+    with checkpoint_lock(tmp_path / "ckpt"):
+        pass  # released
+
+
+def test_sigterm_ends_the_mlflow_run_killed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The stage CLI's SIGTERM handler unwinds like Ctrl-C: the stage's run ends KILLED."""
+    import signal
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import stage_run
+    from pipeline._cli import Terminated, _terminate
+
+    _use_store(monkeypatch, tmp_path)
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with (
+            pytest.raises(Terminated),
+            stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf,
+        ):
+            run_id = mlf.run_id
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler raises in this (the main) thread
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert MlflowClient().get_run(run_id).info.status == "KILLED"
