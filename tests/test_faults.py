@@ -626,7 +626,7 @@ def test_kill_9_of_dvc_repro_stops_the_stage(tmp_path: Path, shell: str) -> None
         dvc.send_signal(signal.SIGKILL)
         dvc.wait()
         t0 = time.monotonic()
-        while _alive(stage) and time.monotonic() - t0 < 10:
+        while _alive(stage) and time.monotonic() - t0 < 60:  # exit is slow on a loaded box
             time.sleep(0.1)
         assert not _alive(stage), "the stage outlived kill -9 of its dvc repro"
     finally:
