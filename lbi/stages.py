@@ -27,8 +27,8 @@ MLflow run) is how a stage logs: ``tracker(stage, source, ds, params)`` is a con
 manager yielding an object with ``log_metrics(metrics, step=None)``,
 ``log_artifact(path, artifact_path=None)``, ``log_dataset(ds, context)`` and
 ``log_model(model, example)`` (:class:`lbi.tracking.RunLogger`); a sweep trial passes its
-own. With ``records``, evaluate hands its records to ``log_evaluations(records)`` (one
-run per model, the same metric names) instead of ``log_metrics``.
+own. With ``records``, evaluate hands its records to ``log_evaluations(records,
+datasets)`` (one run per model, the same metric names) instead of ``log_metrics``.
 """
 
 from __future__ import annotations
@@ -443,7 +443,7 @@ def evaluate(
         mlf.log_dataset(ds.cross, "evaluation")
         recs = pipeline_records(p, source, paths, out, ds) if records else []
         if recs:  # one run per model, the same metric names
-            mlf.log_evaluations(recs)
+            mlf.log_evaluations(recs, datasets=(ds.test, ds.cross))
         else:
             mlf.log_metrics(flat_all)
         dst = paths.eval / source

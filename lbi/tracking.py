@@ -13,8 +13,8 @@
   ``DVC_EXP_NAME`` (or the params that differ from the committed ``params.yaml``), holds
   ``params.yaml`` (artifact and params), the headline metrics (``<source>/<metric>``) and,
   after the report stage, the report (:func:`log_report`).
-- Evaluation: one run per evaluated model (LBI refined, LBI coarse, lifter) under the
-  evaluate stage's run, with the same metric names (``test_p1_mm``, ``cross_mpjpe_mm``...),
+- Evaluation: one run per evaluated model (LBI refined, LBI coarse, lifter) beside the
+  stage runs, with the same metric names (``test_p1_mm``, ``cross_mpjpe_mm``...),
   the params of that model and its record's tags (:meth:`RunLogger.log_evaluations`), so
   selecting them compares the models side by side.
 - Every run is tagged with dataset, ``synthetic`` (true for the embedded benchmark),
@@ -281,14 +281,20 @@ class RunLogger:
         finally:
             quiet.setLevel(level)
 
-    def log_evaluations(self, records: list[Any]) -> None:
-        """One nested run per evaluated model of ``records`` (:class:`~lbi.record.RunRecord`):
+    def log_evaluations(self, records: list[Any], datasets: tuple[Any, ...] = ()) -> None:
+        """One run per evaluated model of ``records`` (:class:`~lbi.record.RunRecord`),
+        nested under the pipeline run beside the stages (tag ``dvc.stage`` ``evaluate``):
         the same metric names for every model (:func:`model_metrics`), the model's params
-        and its record as tags; metrics of no model (stage-1 attention) go to this run and
-        the headline metrics to the pipeline run (``<source>/<metric>``)."""
+        and its record as tags, ``datasets`` (the test sets) as its inputs. Metrics of no
+        model (stage-1 attention) go to this run, the headline metrics to the pipeline run
+        (``<source>/<metric>``)."""
         from lbi.record import SUMMARY_METRICS
 
+        # beside the stage runs, under the pipeline run: one click from the runs table
+        home = self if self.parent_id is None else RunLogger(
+            self.client, self.parent_id, self.experiment_id)  # fmt: skip
         rest: dict[str, float] = {}
+        commit = git_commit()  # a pipeline record carries none (it is a DVC output)
         for rec in records:
             claimed: set[str] = set()
             for kind, label, name in EVAL_MODELS[rec.mode]:
@@ -296,13 +302,16 @@ class RunLogger:
                 claimed |= {k for k in rec.metrics if _model_of(k) == name}
                 budget = "+".join(f"{k} {v}" for k, v in rec.epochs.items())
                 tags = {**record_tags(rec), "lbi.model": kind, "lbi.epochs": str(rec.epochs_total),
-                        "lbi.budget": budget, "dvc.stage": "evaluate"}  # fmt: skip
+                        "lbi.budget": budget, "dvc.stage": "evaluate",
+                        "lbi.git_commit": rec.git_commit or commit}  # fmt: skip
                 run_name = f"{label} ({rec.source_2d}, seed {rec.seed}, {rec.epochs_total} ep)"
-                child = self.child_run(run_name, tags)
+                child = home.child_run(run_name, tags)
                 if child is None:
                     continue
                 child.log_params(flatten({**rec.params, "epochs": rec.epochs}))
                 child.log_metrics(m)
+                for ds in datasets:
+                    child.log_dataset(ds, "evaluation")
                 child.end()
             rest.update({k: v for k, v in rec.metrics.items() if k not in claimed})
             if self.parent_id is not None:
@@ -379,6 +388,19 @@ def setup_mlflow(experiment: str, uri: str | None = None) -> str:
     return exp_id
 
 
+UI_MODE = "workflowType=machine_learning"  # MLflow 3.17's UI: Model training, not GenAI
+
+
+def ui_links(base: str = "http://127.0.0.1:5000", uri: str | None = None) -> list[str]:
+    """Links to each ``lbi`` experiment's runs table in Model training mode: MLflow 3.17's
+    UI takes its mode from a per-browser switch (GenAI by default) or from the link, not
+    from the experiment's kind tag (``make mlflow-ui`` prints these)."""
+    from mlflow.tracking import MlflowClient
+
+    exps = MlflowClient(uri or tracking_uri()).search_experiments(filter_string="name LIKE 'lbi%'")
+    return [f"{base}/#/experiments/{e.experiment_id}/runs?{UI_MODE}  ({e.name})" for e in exps]
+
+
 def experiment_tags(experiment: str) -> dict[str, str]:
     """The experiment kind (runs table) and a description of what ``experiment`` holds."""
     if experiment == PIPELINE_EXPERIMENT:
@@ -386,9 +408,10 @@ def experiment_tags(experiment: str) -> dict[str, str]:
             "The `dvc repro` pipeline. One parent run per commit + params.yaml (named by the "
             "short commit and the DVC experiment or the changed params; params.yaml, headline "
             "metrics `<source>/<metric>` and the report as artifacts), a child run per DVC "
-            "stage (`train_stage1@gt`...). Under each `evaluate@<source>` run: one run per "
-            "model (LBI refined, LBI coarse, lifter) with the same metric names "
-            "(`test_p1_mm`, `cross_mpjpe_mm`...): select them and Compare."
+            "stage (`train_stage1@gt`...) and one per evaluated model (`LBI refined (gt, "
+            "seed 0, 35 ep)`, `LBI coarse ...`, `2D-only lifter ...`; tag `lbi.model`) with "
+            "the same metric names (`test_p1_mm`, `cross_mpjpe_mm`...): select them and "
+            "Compare. Open the UI in Model training mode (`?workflowType=machine_learning`)."
         )
     elif experiment.startswith("lbi-sweep-"):
         note = (
@@ -465,8 +488,8 @@ def pipeline_tags(root: Path | None = None) -> dict[str, str]:
         "dvc.lock_md5": file_md5(root / "dvc.lock"),  # at the pipeline's first stage
         "lbi.changed_params": ", ".join(f"{k}={v}" for k, v in changed.items()) or "none",
         "mlflow.note.content": (
-            "One `dvc repro` of this commit and params.yaml: a child run per stage; the "
-            "models' evaluation runs are under `evaluate@<source>`."
+            "One `dvc repro` of this commit and params.yaml: a child run per stage and one "
+            "per evaluated model (tag `lbi.model`; the same metric names, to compare)."
         ),
     }
     if os.environ.get("DVC_EXP_NAME"):
@@ -692,7 +715,7 @@ RECORD_TAGS = ("sweep", "table", "row", "column", "cell", "mode", "seed", "sourc
 
 def record_tags(rec: Any) -> dict[str, str]:
     """A :class:`~lbi.record.RunRecord`'s fields as ``lbi.<field>`` tags (its key too)."""
-    tags = {f"lbi.{f}": str(getattr(rec, f)) for f in RECORD_TAGS}
+    tags = {f"lbi.{f}": str(v) for f in RECORD_TAGS if (v := getattr(rec, f)) is not None}
     return {**tags, "lbi.record_key": rec.key}
 
 

@@ -88,18 +88,20 @@ def _runs(uri: str):
 def test_experiment_opens_as_model_training_with_a_description(tiny_pipeline):
     _, exp, _ = _runs(tiny_pipeline["uri"])
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
-    assert "evaluate@<source>" in exp.tags["mlflow.note.content"]
+    assert "lbi.model" in exp.tags["mlflow.note.content"]
 
 
 def test_one_evaluation_run_per_model_with_the_same_metric_names(tiny_pipeline):
-    """LBI refined, LBI coarse and the lifter: one run each under evaluate@gt, the same
+    """LBI refined, LBI coarse and the lifter: one run each beside the stage runs, the same
     metric keys (values = metrics/gt.json's), their params and record tags."""
     import json
 
     _, _, runs = _runs(tiny_pipeline["uri"])
     (ev,) = [r for r in runs if r.info.run_name == "evaluate@gt"]
-    evals = {r.data.tags["lbi.model"]: r for r in runs
-             if r.data.tags.get("mlflow.parentRunId") == ev.info.run_id}  # fmt: skip
+    evals = {r.data.tags["lbi.model"]: r for r in runs if "lbi.model" in r.data.tags}
+    assert {r.data.tags["mlflow.parentRunId"] for r in evals.values()} == {
+        ev.data.tags["mlflow.parentRunId"]
+    }  # the pipeline run
     assert set(evals) == {"lbi_refined", "lbi_coarse", "lifter"}
     keys = {k: set(r.data.metrics) for k, r in evals.items()}
     assert keys["lbi_refined"] == keys["lbi_coarse"] == keys["lifter"]
@@ -120,6 +122,9 @@ def test_one_evaluation_run_per_model_with_the_same_metric_names(tiny_pipeline):
     )
     assert evals["lbi_refined"].data.params["prune.retention"] == str(p.prune.retention)
     assert "prune.retention" not in evals["lifter"].data.params
+    assert {i.dataset.name.split(" ")[0] for i in evals["lifter"].inputs.dataset_inputs} == {
+        "toy/test", "toyx/test"
+    }  # fmt: skip
     assert "lifter.model.lifter_dim" in evals["lifter"].data.params
     # the stage run keeps what belongs to no model (stage-1 attention), not the models' keys
     assert "test_stage1_bg_attention_pct" in ev.data.metrics
@@ -220,3 +225,47 @@ def test_copied_repository_keeps_its_logged_models(tmp_path, monkeypatch):
     back = mlflow.pytorch.load_model(m.model_uri)
     with torch.no_grad():
         assert torch.equal(back.eval()(None, x)["coarse"], model(None, x)["coarse"])
+
+
+def test_report_goes_to_the_pipeline_run(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from lbi.tracking import log_report
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    gen = tmp_path / "reports" / "generated"
+    gen.mkdir(parents=True)
+    (gen / "table2.md").write_text("| a |\n")
+    (tmp_path / "reports" / "README.md").write_text("# report\n")
+    log_report(tmp_path / "reports" / "README.md", gen)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("lbi-pipeline")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert "lbi.pipeline_key" in run.data.tags and run.info.status == "FINISHED"
+    got = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert got == {"report/README.md", "report/generated"}
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "report/generated")] == [
+        "report/generated/table2.md"
+    ]
+
+
+def test_pipeline_run_name_says_what_changed(tmp_path, monkeypatch):
+    """Without DVC_EXP_NAME: the params that differ from the committed params.yaml."""
+    import subprocess
+
+    from lbi.tracking import pipeline_run_name
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "params.yaml").write_text("prune:\n  retention: 0.3\n")
+    subprocess.run([*git, "add", "params.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "p"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert pipeline_run_name(tmp_path) == f"{sha[:7]} default"
+    (tmp_path / "params.yaml").write_text("prune:\n  retention: 0.1\n")
+    assert pipeline_run_name(tmp_path) == f"{sha[:7]}+dirty prune.retention=0.1"
+    monkeypatch.setenv("DVC_EXP_NAME", "lucid-rams")
+    assert pipeline_run_name(tmp_path) == f"{sha[:7]}+dirty lucid-rams"
