@@ -44,5 +44,8 @@ sweeps: $(STAMP)
 	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS); done
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report
 
+# MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the
+# experiment's kind tag): the links name Model training mode (tests/test_mlflow_ui.py)
 mlflow-ui: $(STAMP)
+	@$(BIN)/python -c "from lbi.tracking import ui_links; print(*ui_links(), sep='\n')"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --workers 1 --backend-store-uri sqlite:///mlflow.db

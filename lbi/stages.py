@@ -24,8 +24,11 @@ evaluate           the models of ``modes``, ``evaluate``         metrics, eval/<
 
 ``tracker`` (default: :func:`pipeline_tracker`, a stage run nested under the pipeline's
 MLflow run) is how a stage logs: ``tracker(stage, source, ds, params)`` is a context
-manager yielding an object with ``log_metrics(metrics, step=None)`` and
-``log_artifact(path, artifact_path=None)``; a sweep trial passes its own.
+manager yielding an object with ``log_metrics(metrics, step=None)``,
+``log_artifact(path, artifact_path=None)``, ``log_dataset(ds, context)`` and
+``log_model(model, example)`` (:class:`lbi.tracking.RunLogger`); a sweep trial passes its
+own. With ``records``, evaluate hands its records to ``log_evaluations(records,
+datasets)`` (one run per model, the same metric names) instead of ``log_metrics``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from lbi.experiment import (
 )
 from lbi.model import ModelConfig
 from lbi.params import Params, check_crop_sizes
+from lbi.tracking import model_params
 from lbi.train import FitResult, TrainConfig
 
 Tracker = Callable[[str, str, Datasets, dict[str, Any]], AbstractContextManager[Any]]
@@ -70,8 +74,9 @@ def pipeline_tracker(
     """The stage's MLflow run, nested under the pipeline's (:func:`lbi.tracking.stage_run`)."""
     from lbi.tracking import stage_run
 
-    with stage_run(stage, dataset=ds.dataset, synthetic=ds.synthetic, source=source,
-                   params=params, run_name=f"{stage}@{source}") as mlf:  # fmt: skip
+    src = None if source == stage else source  # pretrain2d: no 2D source
+    with stage_run(stage, dataset=ds.dataset, synthetic=ds.synthetic, source=src,
+                   params=params, run_name=stage if src is None else f"{stage}@{src}") as mlf:  # fmt: skip
         yield mlf
 
 
@@ -95,7 +100,8 @@ def _train(
     only), the MLflow run, the loop (resuming from ``paths.ckpt``), the model file and
     the per-epoch curve."""
     from lbi.io import save_json
-    from lbi.train import seeded
+    from lbi.tracking import model_example
+    from lbi.train import load_model, seeded
 
     with seeded(cfg.seed):
         model = model_fn(ds)
@@ -104,6 +110,9 @@ def _train(
                           paths.model(name, source), mlflow_module=mlf, progress=progress,
                           extra_state=extra_state, epoch_offset=epoch_offset)  # fmt: skip
         mlf.log_artifact(str(res.checkpoint), artifact_path="checkpoints")
+        mlf.log_dataset(ds.train, "training")
+        trained, _ = load_model(res.checkpoint)
+        mlf.log_model(trained, model_example(trained, ds.test), name=name)
     # epoch_total: one axis for a model's phases (stage 2 continues stage 1's epochs)
     curve = [{**h, "epoch_total": float(epoch_offset + h["epoch"])} for h in res.history]
     save_json(paths.curve(name, source), curve)
@@ -178,7 +187,7 @@ def pretrain2d(p: Params, paths: StagePaths, *, tracker: Tracker | None = None,
         arch="keypoints2d", backbone=p.model.backbone, input_hw=p.model.input_hw, dim=cfg.head_dim
     )
     kp = dataclasses.replace(paths, models=out.parent)  # <models>/pretrain2d/keypoints2d.pt
-    log_params = {"model": to_dict(mcfg), "train": to_dict(t), "pose2d_set": to_dict(set_cfg)}
+    log_params = {"model": model_params(mcfg), "train": to_dict(t), "pose2d_set": to_dict(set_cfg)}
     res = _train("pretrain2d", "pose2d", "keypoints2d", out.name, lambda _ds: build_model(mcfg),
                  t, kp, ds, log_params, tracker=tracker, progress=progress)  # fmt: skip
     model, _ = load_model(res.checkpoint)
@@ -233,7 +242,7 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     def model_for(ds: Datasets) -> Any:  # the input joint count comes from the source
         return build_model(stage1_model_config(p.model, ds.train.num_joints_in, init))
 
-    log_params = {"model": to_dict(p.model), "train": to_dict(t), "source": source,
+    log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
                   "encoder_init": init}  # fmt: skip
     extra = {"encoder_init_md5": file_md5(Path(init)) if init else None}  # new init: no resume
     return _train("train_stage1", "stage1", "stage1", source, model_for, t, paths, ds,
@@ -293,7 +302,8 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
         raise FileNotFoundError(f"{stage1}: missing; run `dvc repro train_stage1@{source}`")
     t = p.train_stage2
     ds = make_datasets(paths, source, t)
-    log_params = {"train": to_dict(t), "source": source, "prune.retention": r}
+    log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
+                  "prune.retention": r}  # fmt: skip
     extra = {"retention": r, "stage1_md5": file_md5(stage1)}
     return _train("train_stage2", t.phase, "stage2", source,
                   lambda _ds: stage2_model_from_stage1(paths, source, r, seed=t.seed), t, paths, ds,
@@ -320,7 +330,7 @@ def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
             p.model, num_joints_in=ds.train.num_joints_in, pretrained=init,
             retention=p.prune.retention))  # fmt: skip
 
-    log_params = {"model": to_dict(p.model), "train": to_dict(t), "source": source,
+    log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
                   "prune.retention": p.prune.retention}  # fmt: skip
     return _train(f"train_{phase}", phase, phase, source, model_for, t, paths, ds, log_params,
                   tracker=tracker, progress=progress)  # fmt: skip
@@ -351,7 +361,7 @@ def train_lifter(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
             dataclasses.replace(p.lifter.model, num_joints_in=ds.train.num_joints_in)
         )
 
-    log_params = {"model": to_dict(p.lifter.model), "train": to_dict(t), "source": source}
+    log_params = {"model": model_params(p.lifter.model), "train": to_dict(t), "source": source}
     return _train("train_lifter", "lifter", "lifter", source, model_for, t, paths, ds,
                   log_params, tracker=tracker, progress=progress)  # fmt: skip
 
@@ -432,7 +442,13 @@ def evaluate(
                                "stage2_phase": st.get("phase")})  # fmt: skip
                 examples = examples or _examples(p, ds, outputs)
         flat_all = {k: v for m in out.values() for k, v in m.items()}
-        mlf.log_metrics(flat_all)
+        mlf.log_dataset(ds.test, "evaluation")
+        mlf.log_dataset(ds.cross, "evaluation")
+        recs = pipeline_records(p, source, paths, out, ds) if records else []
+        if recs:  # one run per model, the same metric names
+            mlf.log_evaluations(recs, datasets=(ds.test, ds.cross))
+        else:
+            mlf.log_metrics(flat_all)
         dst = paths.eval / source
         save_json(dst / "tables.json", tables)
         if examples:
@@ -440,16 +456,16 @@ def evaluate(
         mlf.log_artifact(str(dst / "tables.json"))
     save_json(paths.metrics / f"{source}.json", flat_all)
     if records:
-        write_pipeline_records(p, source, paths, out, ds)
+        from lbi.record import write_records
+
+        write_records(paths.eval / source / "records.jsonl", recs)
     return out
 
 
-def write_pipeline_records(p: Params, source: str, paths: StagePaths,
-                           metrics: dict[str, dict[str, float]], ds: Datasets) -> Path:  # fmt: skip
-    """``paths.eval/<source>/records.jsonl``: one :class:`~lbi.record.RunRecord` per
-    evaluated mode (sweep ``pipeline``; LBI coarse + refined as mode ``progressive``)."""
-    from lbi.record import write_records
-
+def pipeline_records(p: Params, source: str, paths: StagePaths,
+                     metrics: dict[str, dict[str, float]], ds: Datasets) -> list[Any]:  # fmt: skip
+    """One :class:`~lbi.record.RunRecord` per evaluated mode (sweep ``pipeline``; LBI
+    coarse + refined as mode ``progressive``)."""
     recs = []
     rows = {"progressive": "LBI", "lifter": "2D-only lifter"}
     for mode, m in metrics.items():
@@ -462,4 +478,4 @@ def write_pipeline_records(p: Params, source: str, paths: StagePaths,
         # A DVC output must not depend on the commit (the lock is committed after the run):
         # the code fingerprint says what ran; the commit holding dvc.lock says when.
         recs.append(dataclasses.replace(rec, git_commit=""))
-    return write_records(paths.eval / source / "records.jsonl", recs)
+    return recs

@@ -3,7 +3,7 @@
 Reads params ``paths.metrics``, ``paths.eval``, ``paths.plots``, ``paths.prune``,
 ``paths.models``, ``paths.reports``; reads ``results/*.jsonl`` and the pipeline's outputs
 (see :mod:`lbi.report.inputs`). Writes ``${paths.reports}/generated/`` and
-``${paths.reports}/README.md``.
+``${paths.reports}/README.md``; logs both to the pipeline's MLflow run (``report/``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ def main() -> None:
     from lbi.report.build import build_report
 
     rep = build_report(p.paths)
+    from lbi.tracking import log_report
+
+    log_report(rep.readme, rep.readme.parent / "generated")  # artifacts of the pipeline run
     print(f"report: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.readme}")
 
 

@@ -107,6 +107,12 @@ class TrialLog:
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         """Checkpoints stay in the trial folder."""
 
+    def log_dataset(self, ds: Any, context: str) -> None:
+        """The trial's record names its data (``data_fingerprint``)."""
+
+    def log_model(self, model: Any, example: dict[str, Any], name: str = "model") -> None:
+        """Models stay in the trial folder (one MLflow model per trial would be costly)."""
+
     def end_phase(self, history: list[dict[str, float]]) -> None:
         """After a training stage: report epochs not run here (a cached stage 1)."""
         for i, h in enumerate(history[self.seen :], start=self.seen + 1):
@@ -193,18 +199,13 @@ def _start_run(ctx: Context, cell: Cell, seed: int, key: str) -> bool:
     return True
 
 
-TAGS = ("sweep", "table", "row", "column", "cell", "mode", "seed", "source_2d", "dataset",
-        "synthetic", "git_commit", "code_fingerprint", "data_fingerprint", "numerics", "status",
-        "smoke", "error")  # fmt: skip
-
-
 def _end_run(rec: RunRecord) -> None:
     """The record as the run's tags (what and where), params (flattened) and metrics."""
     import mlflow
 
-    from lbi.tracking import flatten
+    from lbi.tracking import flatten, record_tags
 
-    mlflow.set_tags({f"lbi.{f}": str(getattr(rec, f)) for f in TAGS})
+    mlflow.set_tags(record_tags(rec))
     mlflow.log_params(flatten({**rec.params, "overrides": rec.overrides, "epochs": rec.epochs}))
     mlflow.log_metrics(rec.metrics)
     mlflow.end_run("FINISHED" if rec.status == "finished" else "FAILED")
