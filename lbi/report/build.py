@@ -25,8 +25,8 @@ from lbi.report.main_tables import cross_table, per_action_table, source_label
 from lbi.report.table import Table, latex, markdown, markdown_body
 
 PLOT_NOTE = (
-    "Bars: mean over runs; dots: each run (seed); black bars: ± sample std, drawn only "
-    "where n ≥ 2; one group of bars per table row (setting and its runs' variant)."
+    "Dots: each run (seed); where n ≥ 2, a dash at the mean and a black bar for its 95 % "
+    "confidence interval (Student t); none for one run. One group per table row."
 )
 
 
@@ -84,7 +84,8 @@ def pipeline_figures(s: PipelineSource, gen: Path) -> list[tuple[str, str]]:
         name = f"fig8_curves_{s.source}.png"
         title = f"Fig. 8 analogue: validation MPJPE over training ({s.source} 2D, {label}, one run)"
         figures.training_curves(s.curves, gen / name, title)
-        out.append((title + "; solid: cross-domain, dotted: in-domain.", name))
+        out.append((title + "; solid: cross-domain, dotted: in-domain; dots: one validation "
+                    "per epoch; dashed vertical line: stage 2 starts.", name))  # fmt: skip
     ex = s.examples
     for split, dom in (("test", "in-domain test"), ("cross", "cross-domain test")):
         if f"{split}_attention" not in ex:
