@@ -45,21 +45,27 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     return r.stdout + r.stderr
 
 
-@pytest.mark.slow
-def test_dvc_repro_end_to_end(tmp_path):
+def tiny_repo(tmp_path: Path, params: dict) -> tuple[Path, dict[str, str]]:
+    """A git repo at ``tmp_path/repo``: the work tree with ``params`` as params.yaml,
+    committed; and the environment to run dvc in it (the venv first on PATH)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     copy_worktree(ROOT, repo)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "TQDM_DISABLE": "1"}  # fmt: skip
+           "MLFLOW_DISABLE_TELEMETRY": "true", "TQDM_DISABLE": "1", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
     env.pop("MLFLOW_TRACKING_URI", None)
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    _run([*git, "init", "-q"], repo, env)
-    _run([*git, "add", "-A"], repo, env)
-    _run([*git, "commit", "-qm", "copy"], repo, env)
+    _run(["git", "init", "-q"], repo, env)
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "copy"], repo, env)
+    return repo, env
 
+
+@pytest.mark.slow
+def test_dvc_repro_end_to_end(tmp_path):
+    repo, env = tiny_repo(tmp_path, tiny_params())
     out = _run(["dvc", "repro"], repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     # The tiny lifter trains 2 epochs, LBI 2 + 2: allowed, and said.

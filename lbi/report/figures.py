@@ -5,7 +5,7 @@
 - Fig. 8: validation MPJPE over training (stage 2's epochs continue after stage 1's);
 - Fig. 9: the tokens the AFSM keeps, in red;
 - Fig. 11: joint-to-joint-area attention matrix (colour bar);
-- ablation plots: every run (seed) as a dot, the mean as a bar, ± std only where n ≥ 2.
+- ablation plots: every run (seed) as a dot; the mean and its 95 % CI only where n ≥ 2.
 
 Inputs are the evaluate stage's ``examples.npz`` arrays: ``{split}_crops (B, H, W, 3)``
 uint8, ``{split}_pose2d_px (B, J, 2)``, ``{split}_attention (B, J, h*w)``, ``{split}_kept_idx
@@ -23,8 +23,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from lbi.io import write_atomic
+from lbi.report.stats import Stat
 from lbi.skeleton import H36M_JOINTS, PARENTS, SH16_TO_17
 
 FIG4_JOINTS = ("RKnee", "LWrist", "LElbow", "Head")
@@ -211,26 +213,29 @@ def ablation_plot(
     out: Path,
     title: str,
 ) -> Path:
-    """Per setting and metric: a bar at the mean, a dot per run, ± std where n ≥ 2.
+    """Per setting and metric: a dot per run (seed); where n ≥ 2 also the mean (a dash) and
+    its 95 % confidence interval (Student t). One run is a dot only: no interval.
 
     ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
     """
     fig, axes = _figure((7.0, 3.6))
     ax = axes[0, 0]
     k = len(series)
+    handles = []
     for m, (name, per_setting) in enumerate(series.items()):
         colour = f"C{m}"
         pos = np.arange(len(labels)) + (m - (k - 1) / 2) * 0.8 / k
-        means = [float(np.mean(v)) if len(v) else np.nan for v in per_setting]
-        ax.bar(pos, means, width=0.8 / k, color=colour, alpha=0.35, label=f"{name}: mean")
         for x, v in zip(pos, per_setting, strict=True):
-            ax.plot([x] * len(v), v, "o", ms=3, color=colour)
-            if len(v) >= 2:
-                ax.errorbar(x, np.mean(v), yerr=np.std(v, ddof=1), color="k", capsize=3, lw=0.8)
-    ax.plot([], [], "o", ms=3, color="k", label="one run (seed)")
-    ax.errorbar([], [], yerr=[], color="k", capsize=3, lw=0.8, label="± sample std (n ≥ 2)")
+            ax.plot([x] * len(v), v, "o", ms=3, color=colour, alpha=0.8)
+            st = Stat(tuple(float(y) for y in v))
+            if st.n >= 2:
+                ax.errorbar(x, st.mean, yerr=st.ci95, fmt="_", ms=10, mew=1.5, color=colour,
+                            ecolor="k", capsize=3, lw=0.8)  # fmt: skip
+        handles.append(Line2D([], [], ls="", marker="o", ms=3, color=colour, label=f"{name}: a run"))  # fmt: skip
+    handles.append(Line2D([], [], ls="-", marker="_", ms=10, color="k",
+                          label="mean, 95 % CI (t; only where n ≥ 2)"))  # fmt: skip
     ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=6, ha="right")
     ax.set_ylabel("MPJPE (mm)")
-    ax.legend(fontsize=6)
+    ax.legend(handles=handles, fontsize=6)
     ax.set_title(textwrap.fill(title, 90), fontsize=8)
     return save_png(fig, out)

@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from scipy.stats import t
+
 from lbi.record import RunRecord
 
 NOT_RUN = "not run"
@@ -36,6 +38,12 @@ class Stat:
             return math.nan
         m = self.mean
         return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (self.n - 1))
+
+    @property
+    def ci95(self) -> float:
+        """Half-width of the mean's 95 % confidence interval (Student t); NaN if n < 2."""
+        n = self.n
+        return float(t.ppf(0.975, n - 1)) * self.std / math.sqrt(n) if n > 1 else math.nan
 
     def text(self, n_row: int | None = None) -> str:
         """``"72.7"`` (one run) or ``"74.8 ± 1.6"``; `` (n=k)`` when the cell has fewer runs
