@@ -17,8 +17,7 @@ from _common import main, parser, seeds
 
 from lbi.sweep import Cell, SweepSpec
 
-# cell: (mode, overrides, row)
-MODES = {
+MODES = {  # cell: (mode, overrides, row)
     "e2e_fine": ("e2e_fine", {}, "end-to-end w/ fine supervision"),
     "e2e_both": ("e2e_both", {}, "end-to-end w/ both supervision"),
     "progressive": ("progressive", {"train_stage2.finetune_stage1": False}, "progressive"),

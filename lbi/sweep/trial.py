@@ -111,7 +111,7 @@ class TrialLog:
         """The trial's record names its data (``data_fingerprint``)."""
 
     def log_model(self, model: Any, example: dict[str, Any], name: str = "model") -> None:
-        """Models stay in the trial folder (one MLflow model per trial would be costly)."""
+        """Models stay in the trial folder (an MLflow model per trial costs seconds)."""
 
     def end_phase(self, history: list[dict[str, float]]) -> None:
         """After a training stage: report epochs not run here (a cached stage 1)."""
