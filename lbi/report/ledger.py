@@ -21,11 +21,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as st
-
 from lbi.record import RunRecord
 from lbi.report.paper import TABLES
-from lbi.report.stats import NONE, NOT_RUN, once_per_seed, variant
+from lbi.report.stats import NONE, NOT_RUN, Stat, once_per_seed, variant
 from lbi.report.table import Block, Table
 
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
@@ -150,15 +148,12 @@ class Verdict:
 
     @property
     def mean(self) -> float:
-        return math.fsum(self.diffs) / self.n if self.n else math.nan
+        return Stat(self.diffs).mean
 
     @property
     def half_width(self) -> float:
         """Half the 95 % t-interval of the mean difference (nan below n = 2)."""
-        if self.n < 2:
-            return math.nan
-        sd = math.sqrt(math.fsum((d - self.mean) ** 2 for d in self.diffs) / (self.n - 1))
-        return float(st.t.ppf(0.975, self.n - 1)) * sd / math.sqrt(self.n)
+        return Stat(self.diffs).ci95
 
     @property
     def verdict(self) -> str:
