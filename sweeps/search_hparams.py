@@ -1,8 +1,8 @@
 """Hyperparameter search: Optuna (TPE) inside Ray Tune, ASHA early stopping.
 
 Searches the learning rate (both stages), token width, drop-path and retention (progressive
-schedule); ASHA compares trials on ``--metric`` per epoch (stage 1, then stage 2). It
-selects on the test split (the stores have no validation split): say so. Usage::
+schedule); ASHA compares trials on ``--metric`` per epoch (stage 1, then stage 2): by default
+the wild val split (``embedded.wild_val_*``; real data ``mpi3dhp.val_sequences``). Usage::
 
     python sweeps/search_hparams.py [--smoke] [--num-samples 30] [--metric val_cross_mpjpe_mm]
 """
@@ -36,7 +36,7 @@ def build(args: argparse.Namespace, source: str) -> SweepSpec:
 
 def arguments() -> argparse.ArgumentParser:
     return parser(__doc__, num_samples={"type": int, "help": "trials (default 30; smoke 4)"},
-                  metric={"default": "val_test_mpjpe_mm", "help": "per-epoch metric to minimise"})  # fmt: skip
+                  metric={"default": "val_cross_mpjpe_mm", "help": "per-epoch metric to minimise"})  # fmt: skip
 
 
 if __name__ == "__main__":

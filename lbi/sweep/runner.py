@@ -135,7 +135,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
             search.grace_period, epochs), reduction_factor=search.reduction_factor)  # fmt: skip
         tcfg = tune.TuneConfig(metric=search.metric, mode="min", search_alg=searcher,
                                scheduler=asha, num_samples=search.num_samples, **names)  # fmt: skip
-    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "val_test_mpjpe_mm": "val MPJPE"},
+    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "val_cross_mpjpe_mm": "wild val MPJPE"},
                                 parameter_columns={"job/cell": "cell", "job/seed": "seed"},
                                 max_report_frequency=30)  # fmt: skip
     exp_dir = ctx.out / "ray" / spec.name
