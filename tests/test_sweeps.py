@@ -217,6 +217,17 @@ def test_gpus_per_trial_without_gpus_is_an_error_not_a_hang(tiny, tmp_path, ray_
 
 
 @pytest.mark.slow
+def test_a_folder_tune_did_not_make_is_kept(tiny, tmp_path, ray_tmp):
+    """Nothing deletes what it did not create: a foreign folder where Tune's state goes."""
+    mine = tmp_path / "out" / "ray" / "retention" / "notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", "--smoke", "--values", "0.3")
+    assert p.returncode == 2 and "not a Ray Tune experiment folder" in p.stderr, p.stderr[-2000:]
+    assert mine.read_text() == "mine"
+
+
+@pytest.mark.slow
 def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     from lbi.record import read_records
 

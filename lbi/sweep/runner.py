@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -139,34 +138,42 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
                                 parameter_columns={"job/cell": "cell", "job/seed": "seed"},
                                 max_report_frequency=30)  # fmt: skip
     exp_dir = ctx.out / "ray" / spec.name
+
+    class MergeRecord(tune.Callback):  # a finished trial's record reaches results/ at once
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            if (f := _record_file(ctx, spec, trial.config or {})).exists():
+                merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", read_records(f))
+                write_summary(opts.results_dir)
+
     rcfg = tune.RunConfig(name=spec.name, storage_path=str(ctx.out / "ray"), verbose=opts.verbose,
                           failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                          progress_reporter=reporter)  # fmt: skip
+                          progress_reporter=reporter, callbacks=[MergeRecord()])  # fmt: skip
     if opts.resume and tune.Tuner.can_restore(str(exp_dir)):
         print(f"sweep {spec.name}: resuming {exp_dir}")
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
-    else:
-        shutil.rmtree(exp_dir, ignore_errors=True)  # Tune state only: trials and records stay
+    else:  # Tune state only (trials and records stay), and only a folder Tune made
+        if exp_dir.is_dir() and any(exp_dir.iterdir()) and not any(exp_dir.glob("*.pkl")):
+            raise ValueError(f"{exp_dir}: not a Ray Tune experiment folder; pick another --out")
+        shutil.rmtree(exp_dir, ignore_errors=True)
         tuner = tune.Tuner(trainable, param_space=space, tune_config=tcfg, run_config=rcfg)
-    grid = tuner.fit()
-    out = []
-    for res in grid:  # the trial's record (finished, or failed after its retries)
-        cfg = res.config or {}
-        c, seed = spec.cell(cfg["job"]["cell"]), int(cfg["job"]["seed"])
-        f = ctx.out / "trials" / trial_key(ctx, c, seed, cfg.get("search")) / "record.json"
-        if f.exists():
-            out += read_records(f)
-    return out
+    files = [_record_file(ctx, spec, res.config or {}) for res in tuner.fit()]
+    return [r for f in files if f.exists() for r in read_records(f)]  # finished or failed
+
+
+def _record_file(ctx: Context, spec: SweepSpec, config: dict[str, Any]) -> Path:
+    job = config["job"]
+    key = trial_key(ctx, spec.cell(job["cell"]), int(job["seed"]), config.get("search"))
+    return ctx.out / "trials" / key / "record.json"
 
 
 def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
     """Per cell: mean ± std over seeds of ``spec.show`` (finished records)."""
 
+    from lbi.report.stats import stat
+
     def cell(name: str) -> str:
-        rs = [r.metrics for r in records if r.cell == name and r.status == "finished"]
-        vals = {m: [x[m] for x in rs if m in x] for m in spec.show}
-        sd = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in vals.items() if v}
-        txt = [f"{m} {statistics.fmean(vals[m]):.1f} ± {s:.1f}" for m, s in sd.items()]
+        rs = [r for r in records if r.cell == name and r.status == "finished"]
+        txt = [f"{m} {stat(rs, m).text()}" for m in spec.show if stat(rs, m).n]
         return f"  {name:<24} n={len(rs)}  " + "; ".join(txt)
 
     return "\n".join(cell(c.name) for c in spec.cells)
@@ -180,17 +187,14 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
     stale, notes = [], []
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         for r in read_records(f):
-            why = []
-            code = code_fingerprint(code_stages(r.mode))
-            if r.code_fingerprint != code:
-                why.append(f"code {r.code_fingerprint} != {code}")
+            code, data = code_fingerprint(code_stages(r.mode)), r.data_fingerprint
             try:
                 p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
                 data = fingerprints(p, r.mode, r.source_2d, ctx.paths)[1]
-                if r.data_fingerprint != data:
-                    why.append(f"data {r.data_fingerprint} != {data}")
             except (FileNotFoundError, ValueError) as e:
                 notes.append(f"{f}: {r.key}: data not checked ({e})")
+            why = [f"{k} {a} != {b}" for k, a, b in (("code", r.code_fingerprint, code),
+                                                     ("data", r.data_fingerprint, data)) if a != b]  # fmt: skip
             if why:
                 stale.append(f"{f}: {r.key} ({r.cell}, seed {r.seed}): stale: {'; '.join(why)}")
     return stale, notes

@@ -104,14 +104,10 @@ class TrialLog:
 
             mlflow.log_metrics(m, step=step or 0)
 
-    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
-        """Checkpoints stay in the trial folder."""
-
-    def log_dataset(self, ds: Any, context: str) -> None:
-        """The trial's record names its data (``data_fingerprint``)."""
-
-    def log_model(self, model: Any, example: dict[str, Any], name: str = "model") -> None:
-        """Models stay in the trial folder (an MLflow model per trial costs seconds)."""
+    # Checkpoints and models stay in the trial folder; the record names its data.
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None: ...
+    def log_dataset(self, ds: Any, context: str) -> None: ...
+    def log_model(self, model: Any, example: dict[str, Any], name: str = "model") -> None: ...
 
     def end_phase(self, history: list[dict[str, float]]) -> None:
         """After a training stage: report epochs not run here (a cached stage 1)."""
