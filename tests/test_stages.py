@@ -20,7 +20,7 @@ def tiny_setup(root: Path, name: str = "params.yaml", **sections: dict) -> Path:
     complete params file (the repo's, shrunk) pointing every path into ``root``."""
     if not (root / "stores" / "in" / "meta.json").exists():
         make_store(root / "stores" / "in", dataset="toy", n={"train": 64, "test": 16})
-        make_store(root / "stores" / "cross", dataset="toyx", n={"test": 16}, seed=1)
+        make_store(root / "stores" / "cross", dataset="toyx", n={"test": 16, "val": 16}, seed=1)
         (root / "det" / "gt").mkdir(parents=True, exist_ok=True)
         for d in ("toy", "toyx"):
             det = f"keypoints2d_{d}_gt.npz"
