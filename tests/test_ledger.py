@@ -81,3 +81,38 @@ def test_claims_name_cells_the_default_sweeps_run() -> None:
     for c in CLAIMS:
         for side in (c.a, c.b):
             assert side.cell in built[side.sweep], (c.key, side)
+
+
+SIDE = '{sweep: retention, cell: "r=1", metric: m, paper: [table7, "1", MPJPE]}'
+
+
+def _claims(b: str = SIDE, times: int = 1) -> str:
+    return "claims:\n" + f"  - {{key: K, text: t, a: {SIDE},\n     b: {b}}}\n" * times
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_claims(SIDE.replace("table7", "table77")), "the paper has no table 'table77'"),
+        (_claims(SIDE.replace('"1"', '"2"')), "paper table7 has no row '2'"),
+        (_claims(SIDE.replace("MPJPE", "P-MPJPE")), "paper table7 has no column 'P-MPJPE'"),
+        (_claims(SIDE.replace("[table7", "[tnull").replace('"1", MPJPE', "r, A")),
+         r"the paper has no value at \('tnull', 'r', 'A'\)"),
+        (_claims(SIDE.replace("metric", "metrc")), r"unknown key\(s\) \['b.metrc'\].*a side is"),
+        (_claims(SIDE.replace(", MPJPE", "")), "key 'b.paper': expected 3 items, got 2"),
+        (_claims(times=2), "a second claim with this key"),
+    ],
+    ids=["no-table", "no-row", "no-column", "no-value", "unknown-key", "short-paper", "dup-key"],
+)  # fmt: skip
+def test_malformed_claim_is_one_clear_error(tmp_path, monkeypatch, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from lbi.config import ConfigError
+    from lbi.report import ledger
+    from lbi.report.paper import PaperTable
+
+    monkeypatch.setitem(ledger.TABLES, "tnull", PaperTable("tnull", 1, "c", ("A",), {"r": (None,)}))
+    (tmp_path / "good.yaml").write_text(_claims())
+    assert [c.key for c in ledger.load_claims(tmp_path / "good.yaml")] == ["K"]
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"bad.yaml: claim 'K': .*{message}") as e:
+        ledger.load_claims(tmp_path / "bad.yaml")
+    assert "\n" not in str(e.value)

@@ -15,7 +15,7 @@ import pytest
 from lbi.io import save_json, save_npz
 from lbi.params import Paths
 from lbi.record import RecordError, RunRecord, write_records
-from lbi.report.build import build_report, main
+from lbi.report.build import MANIFEST, build_report, main
 from lbi.report.paper import PAPER_ACTION_COLUMNS, TABLES
 
 SEED_TEXT = Path("/work/shared/seeds/000_55c22f0de0f62747.txt")
@@ -345,7 +345,6 @@ def test_malformed_results_line_names_file_and_line(tmp_path: Path, monkeypatch)
 def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
     root, first = built
     monkeypatch.chdir(root)
-    (root / "reports/generated/stale.md").write_text("old")
     build()
     assert files(root) == first and any(p.suffix == ".png" for p in first)
     text = "".join(b.decode() for p, b in first.items() if p.suffix in (".md", ".tex"))
@@ -357,6 +356,22 @@ def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
         f"Built at git commit `{'0' * 40}`."
     ]
     assert "Built at" not in text.replace(readme, "")
+
+
+def test_rebuild_deletes_only_files_it_wrote(built, monkeypatch) -> None:
+    """A file someone else put in generated/ survives a rebuild; one an earlier build wrote
+    (listed in its manifest) that this build does not write is removed."""
+    root, first = built
+    monkeypatch.chdir(root)
+    gen = root / "reports/generated"
+    (gen / "notes.md").write_text("mine")
+    (gen / "table99.md").write_text("an earlier build's table")
+    with open(gen / MANIFEST, "a") as f:
+        f.write("table99.md\n")
+    build()
+    assert (gen / "notes.md").read_text() == "mine" and not (gen / "table99.md").exists()
+    (gen / "notes.md").unlink()
+    assert files(root) == first
 
 
 def test_cli(tmp_path: Path, monkeypatch) -> None:
@@ -407,3 +422,43 @@ def test_paper_numbers_match_the_paper_text() -> None:
     assert "Resnet50\t33.7\tHRNet-w32\t28.6" in text and "Resnet101\t37.5\tHRNet-w48\t30.3" in text
     assert "ImageNet\tImage Classification\t35.2" in text
     assert "MS COCO\t2D human pose estimation\t28.6" in text
+
+
+GOOD_TABLE = "t:\n  number: 7\n  caption: c\n  columns: [A, B]\n  rows:\n    r: [1.0, 2]\n"
+
+
+@pytest.mark.parametrize(
+    ("good", "message", "bad"),
+    [
+        ("r: [1.0, 2]", r"table 't'.*row 'r': 1 values for 2 columns \('A', 'B'\)", "r: [1.0]"),
+        ("r: [1.0, 2]", r"table 't': key 'rows.r\[1\]': '-' matches none", 'r: [1.0, "-"]'),
+        ("r: [1.0, 2]", r"table 't': key 'rows': expected a string, got 0.3.*quote", "0.3: [1, 2]"),
+        ("caption: c", r"table 't': unknown key\(s\) \['capton'\]", "capton: c"),
+        ("number: 7", r"table 't'.*missing 1 required positional argument: 'number'", ""),
+        ("r: [1.0, 2]", r"line 7: duplicate key 'r'", "r: [1.0, 2]\n    r: [3.0, 4]"),
+    ],
+    ids=["row-length", "not-a-number", "unquoted-label", "unknown-key", "missing-key", "dup-row"],
+)
+def test_malformed_paper_table_is_one_clear_error(
+    tmp_path: Path, good: str, message: str, bad: str
+) -> None:
+    from lbi.config import ConfigError
+    from lbi.report.paper import load_tables
+
+    assert load_tables(_write(tmp_path, GOOD_TABLE))["t"].cell("r", "B") == 2
+    with pytest.raises(ConfigError, match=rf"bad.yaml: {message}") as e:
+        load_tables(_write(tmp_path, GOOD_TABLE.replace(good, bad), "bad.yaml"))
+    assert "\n" not in str(e.value)
+
+
+def _write(folder: Path, text: str, name: str = "good.yaml") -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def test_paper_data_files_load() -> None:
+    from lbi.report.ledger import CLAIMS
+    from lbi.report.paper import PAPER_DIR
+
+    assert sorted(p.name for p in PAPER_DIR.iterdir()) == ["claims.yaml", "tables.yaml"]
+    assert len(TABLES) == 14 and len(CLAIMS) == 17
