@@ -58,8 +58,8 @@ class Spec:
     tables: tuple[str, ...]  # record.table values read (empty: every non-paper table)
     settings: Callable[[RunRecord], list[Setting]]
     columns: tuple[Column, ...]
-    rows: tuple[str, ...] = ()  # fixed row order (the paper's rows first)
-    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)  # _paper
+    rows: tuple[str, ...] = ()  # fixed rows first (default: the paper's rows, in its order)
     shared: frozenset[str] = frozenset()  # rows whose model several cells share per seed
     notes: tuple[str, ...] = ()
     setting_header: str = "Setting"
@@ -88,7 +88,8 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
     for r in select(spec, records):
         for s in spec.settings(r):
             groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
-    labels = list(spec.rows) + sorted({label for label, _ in groups} - set(spec.rows))
+    fixed = spec.rows or tuple(spec.paper)
+    labels = list(fixed) + sorted({label for label, _ in groups} - set(fixed))
     labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
     out = []
     for label in labels:
@@ -200,16 +201,16 @@ def _model(r: RunRecord, name: str) -> object:
     return tuple(v) if isinstance(v, list) else v
 
 
-def _paper(key: str, cols: Mapping[str, str]) -> dict:
-    """Paper row -> {our paper-column header -> the printed value} of paper table ``key``."""
-    return {row: {h: TABLES[key].cell(row, c) for h, c in cols.items()} for row in TABLES[key].rows}
+def _paper(key: str, cols: Mapping[Column, str], rows: Mapping | None = None) -> dict:
+    """Our row -> {our paper-column header -> the printed value} of paper table ``key``.
 
-
-def _domains(key: str, rows: Mapping[str, tuple[str, str]]) -> dict:
-    """Tables 1 and 5 print one row per test domain: our row -> its two paper rows."""
-    cols = ((IN, 0, "MPJPE"), (CROSS, 1, "MPJPE"))
-    cols += ((BG[0], 0, "Background Attention"), (BG[1], 1, "Background Attention"))
-    return {o: {c.paper: TABLES[key].cell(p[d], k) for c, d, k in cols} for o, p in rows.items()}
+    ``cols``: our column -> the printed column. ``rows``: our row -> the paper's rows for an
+    in-domain and a cross-domain column (Tables 1 and 5 print one row per test domain);
+    default: the paper's rows as printed."""
+    t = TABLES[key]
+    rows = rows or {row: (row, row) for row in t.rows}
+    cross = {c: int(c.metric.startswith("cross_")) for c in cols}
+    return {o: {c.paper: t.cell(p[cross[c]], k) for c, k in cols.items()} for o, p in rows.items()}
 
 
 def _stage1(labels: Mapping[object, str], others: bool = False) -> Callable:
@@ -249,48 +250,47 @@ def _table3(r: RunRecord) -> list[Setting]:
 T1 = {"tl, tl, tl": ("H3.6M -> H3.6M", "H3.6M -> 3DHP")}
 WITHOUT, WITH = "w/o PGTL (tl, tl, tl)", "w/ PGTL (tl, pgtl, tl)"
 T5 = {WITHOUT: ("w/o PGTL, H3.6M", "w/o PGTL, 3DHP"), WITH: ("w/ PGTL, H3.6M", "w/ PGTL, 3DHP")}
+DOMAINS = {IN: "MPJPE", CROSS: "MPJPE"} | {c: "Background Attention" for c in BG[:2]}
+ONE = {MPJPE: "MPJPE"}  # tables that print one MPJPE column
 STAGE1_NOTE = "Runs: sweep records of tables 1, 5 and 6, by their model.stage1."
 SPECS: tuple[Spec, ...] = (
     Spec("table1",
          "Table 1 — straightforward image model: generalisation and background attention",
          "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
-         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG), tuple(T1),
-         _domains("table1", T1), notes=(BG_NOTE, STAGE1_NOTE), setting_header="stage-1 layers"),
+         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG),
+         _paper("table1", DOMAINS, T1), notes=(BG_NOTE, STAGE1_NOTE),
+         setting_header="stage-1 layers"),
     Spec("table4", "Table 4 — progressive learning", "MPJPE, end-to-end vs progressive training.",
-         ("4",), _table4, (IN, CROSS), tuple(TABLES["table4"].rows),
-         _paper("table4", {IN.paper: "Human3.6m", CROSS.paper: "3DHP"}), setting_header="Strategy"),
+         ("4",), _table4, (IN, CROSS), _paper("table4", {IN: "Human3.6m", CROSS: "3DHP"}),
+         setting_header="Strategy"),
     Spec("table5", "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
          "Coarse pose and stage-1 background attention, without and with a PGTL.",
          ("1", "5", "6"), _stage1({NO_PGTL: WITHOUT, PGTL: WITH}), (IN, CROSS, *BG),
-         tuple(T5), _domains("table5", T5), notes=(BG_NOTE, STAGE1_NOTE)),
+         _paper("table5", DOMAINS, T5), notes=(BG_NOTE, STAGE1_NOTE)),
     Spec("table6", "Table 6 — Transformer vs Pose-guided layers in stage 1",
          "Coarse pose by stage-1 layer composition (model.stage1).", ("6",),
-         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), tuple(TABLES["table6"].rows),
-         _paper("table6", {MPJPE.paper: "MPJPE"}),
+         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), _paper("table6", ONE),
          notes=("Rows count the first two stage-1 layers (our reading; the last is always a "
                 "Transformer Layer): 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",),
          setting_header="Transformer Layer, Pose-guided Layer"),
     Spec("table7", "Table 7 — retention rate r of the Adaptive Feature Selection Module",
          "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.", ("7",),
-         _table7, (MPJPE, CROSS_MPJPE), (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"),
-         _paper("table7", {MPJPE.paper: "MPJPE"}), frozenset({"Coarse Pose"}),
+         _table7, (MPJPE, CROSS_MPJPE), _paper("table7", ONE),
+         (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"), frozenset({"Coarse Pose"}),
          notes=("Coarse Pose: the stage-1 model all r of a seed start from, once per seed.",),
          setting_header="r"),
     Spec("table9", "Table 9 — image-encoder pretraining",
          "Refined pose by how the image encoder started (the records' row).", ("9",),
-         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), tuple(TABLES["table9"].rows),
-         _paper("table9", {MPJPE.paper: "MPJPE"}), setting_header="Dataset / Task"),
+         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), _paper("table9", ONE),
+         setting_header="Dataset / Task"),
     Spec("table10", "Table 10 — image encoder", "Refined pose by backbone (model.backbone).",
          ("10",), _by_model("backbone", BACKBONES, "refined"), (MPJPE, CROSS_MPJPE),
-         tuple(TABLES["table10"].rows), _paper("table10", {MPJPE.paper: "MPJPE"}),
-         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",
-                ),
-         setting_header="Backbone"),
+         _paper("table10", ONE), setting_header="Backbone",
+         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",)),
     Spec("table11", "Table 11 — Pose-guided dual attention variants",
          "Coarse pose by PGTL normalisation order (model.pgtl_variant).", ("11",),
          _by_model("pgtl_variant", PGTL_VARIANTS, "coarse"), (IN, CROSS),
-         tuple(TABLES["table11"].rows), _paper("table11", {IN.paper: "H3.6M", CROSS.paper: "3DHP"}),
-         setting_header="Strategy"),
+         _paper("table11", {IN: "H3.6M", CROSS: "3DHP"}), setting_header="Strategy"),
 )  # fmt: skip
 SEEDS = Spec("table3", "Table 3 — runs over seeds",
              "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),

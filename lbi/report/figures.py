@@ -18,11 +18,13 @@ import io
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 from lbi.io import write_atomic
@@ -32,17 +34,19 @@ from lbi.skeleton import H36M_JOINTS, PARENTS, SH16_TO_17
 FIG4_JOINTS = ("RKnee", "LWrist", "LElbow", "Head")
 
 
+def _layout(num_joints: int) -> list[int]:
+    """Human3.6M indices of a 17-joint (Human3.6M) or 16-joint (SH) layout; [] otherwise."""
+    return list(range(17)) if num_joints == 17 else list(SH16_TO_17) if num_joints == 16 else []
+
+
 def joint_names(num_joints: int) -> list[str]:
     """Names for 17 (Human3.6M order) or 16 (SH layout) joints; ``j<i>`` otherwise."""
-    if num_joints == 17:
-        return list(H36M_JOINTS)
-    if num_joints == 16:
-        return [H36M_JOINTS[j] for j in SH16_TO_17]
-    return [f"j{i}" for i in range(num_joints)]
+    idx = _layout(num_joints)
+    return [H36M_JOINTS[j] for j in idx] if idx else [f"j{i}" for i in range(num_joints)]
 
 
 def _bones(num_joints: int) -> list[tuple[int, int]]:
-    idx17 = list(range(17)) if num_joints == 17 else list(SH16_TO_17) if num_joints == 16 else []
+    idx17 = _layout(num_joints)
     pos = {j: i for i, j in enumerate(idx17)}
     out = []
     for j in idx17:
@@ -67,8 +71,10 @@ def save_png(fig: Figure, out: Path) -> Path:
     return write_atomic(out, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
-def _title(fig: Figure, title: str) -> None:
+def _titled(fig: Figure, title: str, out: Path) -> Path:
+    """The figure with its title over all panels, saved to ``out``."""
     fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8)
+    return save_png(fig, out)
 
 
 def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
@@ -76,6 +82,13 @@ def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
     if (h // 4) * (w // 4) != num_tokens:
         raise ValueError(f"{num_tokens} tokens do not tile a {h}x{w} crop at stride 4")
     return h // 4, w // 4
+
+
+def _over_crop(ax: Axes, crop: np.ndarray, grid: np.ndarray, **kw: Any) -> AxesImage:
+    """The crop ``(H, W, 3)``, then ``grid`` (the token grid) over it: a square per token."""
+    h, w = crop.shape[:2]
+    ax.imshow(crop, extent=(0, w, h, 0), interpolation="nearest")
+    return ax.imshow(grid, extent=(0, w, h, 0), interpolation="nearest", **kw)
 
 
 def _heat(
@@ -90,17 +103,7 @@ def _heat(
     vmax = max(float(np.max(m)) for m in maps) or 1.0
     im = None
     for i, ax in enumerate(axes):
-        h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
-        im = ax.imshow(
-            maps[i],
-            cmap="jet",
-            alpha=0.5,
-            vmin=0,
-            vmax=vmax,
-            extent=(0, w, h, 0),
-            interpolation="nearest",
-        )  # one square per image token
+        im = _over_crop(ax, crops[i], maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
         if poses is not None:
             for a, b in _bones(len(poses[i])):
                 ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
@@ -119,8 +122,7 @@ def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, titl
     fig, axes = _figure((2.2 * n, 3.0), n)
     maps = [att[i].mean(0).reshape(hw) for i in range(n)]
     _heat(fig, axes[0], crops, maps, [f"sample {i}" for i in range(n)], ex[f"{split}_pose2d_px"])
-    _title(fig, title)
-    return save_png(fig, out)
+    return _titled(fig, title, out)
 
 
 def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -135,8 +137,7 @@ def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: 
     _heat(fig, axes[0], [crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
     for ax, j in zip(axes[0], idx, strict=True):
         ax.plot(pose[j, 0], pose[j, 1], "x", color="white", ms=6, mew=1.5)
-    _title(fig, title)
-    return save_png(fig, out)
+    return _titled(fig, title, out)
 
 
 def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -150,13 +151,10 @@ def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str)
         mask[np.asarray(kept[i], dtype=int)] = True
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
         rgba[mask.reshape(fh, fw)] = (1.0, 0.0, 0.0, 0.55)
-        h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
-        ax.imshow(rgba, extent=(0, w, h, 0), interpolation="nearest")
+        _over_crop(ax, crops[i], rgba)
         ax.set_title(f"kept {int(mask.sum())} of {fh * fw} tokens", fontsize=7)
         ax.axis("off")
-    _title(fig, title)
-    return save_png(fig, out)
+    return _titled(fig, title, out)
 
 
 def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:

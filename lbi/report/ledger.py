@@ -25,7 +25,7 @@ from pathlib import Path
 from lbi.config import ConfigError, from_dict, load_yaml
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, TABLES
-from lbi.report.stats import NONE, NOT_RUN, Stat, once_per_seed, variant
+from lbi.report.stats import NONE, NOT_RUN, Stat, paired, variant, with_metric
 from lbi.report.table import Block, Table
 
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
@@ -137,28 +137,22 @@ class Verdict:
         return "inconclusive" + (", needs seeds" if self.half_width > abs(self.paper_delta) else "")
 
 
-def _by_seed(records: Sequence[RunRecord], side: Side) -> dict[int, float]:
-    """Seed -> the side's metric, from the side's most-seeded variant."""
-    mine = [
-        r
-        for r in records
-        if r.sweep == side.sweep and r.cell == side.cell and side.metric in r.metrics
-    ]
+def _records(records: Sequence[RunRecord], side: Side) -> list[RunRecord]:
+    """The side's records with its metric, of the side's most-seeded variant."""
     by_variant: dict[object, list[RunRecord]] = {}
-    for r in mine:
-        by_variant.setdefault(variant(r), []).append(r)
-    if not by_variant:
-        return {}
-    best = max(sorted(by_variant, key=str), key=lambda v: len({r.seed for r in by_variant[v]}))
-    return {r.seed: float(r.metrics[side.metric]) for r in once_per_seed(by_variant[best])}
+    for r in with_metric(records, side.metric):
+        if r.sweep == side.sweep and r.cell == side.cell:
+            by_variant.setdefault(variant(r), []).append(r)
+    most = (by_variant[v] for v in sorted(by_variant, key=str))
+    return max(most, key=lambda rs: len({r.seed for r in rs}), default=[])
 
 
 def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     """The claim's paired-by-seed verdict on ``records``."""
-    a, b = _by_seed(records, claim.a), _by_seed(records, claim.b)
-    seeds = tuple(sorted(set(a) & set(b)))
+    a, b = _records(records, claim.a), _records(records, claim.b)
+    seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
     pa, pb = paper_value(claim.a, claim.key), paper_value(claim.b, claim.key)
-    return Verdict(claim, pa, pb, tuple(a[s] - b[s] for s in seeds), seeds)
+    return Verdict(claim, pa, pb, d.values, seeds)
 
 
 def ledger_table(records: Sequence[RunRecord]) -> Table:

@@ -126,3 +126,18 @@ def once_per_seed(records: Sequence[RunRecord]) -> list[RunRecord]:
     for r in sorted(records, key=lambda r: (r.seed, r.cell, r.key)):
         seen.setdefault(r.seed, r)
     return list(seen.values())
+
+
+def with_metric(records: Iterable[RunRecord], metric: str) -> list[RunRecord]:
+    return [r for r in records if metric in r.metrics]
+
+
+def paired(
+    a: Sequence[RunRecord], b: Sequence[RunRecord], metric_a: str, metric_b: str
+) -> tuple[tuple[int, ...], Stat]:
+    """The seeds run on both sides (sorted) and ``metric_a`` of ``a`` minus ``metric_b`` of
+    ``b`` at each (one record per seed and side, :func:`once_per_seed`)."""
+    by_a, by_b = ({r.seed: float(r.metrics[m]) for r in once_per_seed(with_metric(rs, m))}
+                  for rs, m in ((a, metric_a), (b, metric_b)))  # fmt: skip
+    seeds = tuple(sorted(set(by_a) & set(by_b)))
+    return seeds, Stat(tuple(by_a[s] - by_b[s] for s in seeds))
