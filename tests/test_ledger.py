@@ -32,7 +32,7 @@ def test_mean_and_interval_are_the_paired_t_interval() -> None:
     assert v.mean == pytest.approx(statistics.fmean(d))
     want = st.t.ppf(0.975, 4) * statistics.stdev(d) / math.sqrt(5)
     assert v.half_width == pytest.approx(want)
-    assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from lbi/report/paper.py
+    assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from paper/tables.yaml
     assert v.verdict == "reproduced"
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from lbi.record import RunRecord
 from lbi.report.inputs import Sweeps
-from lbi.report.paper import TABLES
+from lbi.report.paper import SOURCE, TABLES
 from lbi.report.stats import (
     NONE,
     NOT_RUN,
@@ -152,7 +152,7 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     used = select(spec, sweeps.records)
     rows = group(spec, used)
     label = ours(data_name(r) for r in used)
-    paper = [f"paper: lbi/report/paper.py (TABLES[{spec.key!r}], as printed)"] if spec.paper else []
+    paper = [f"paper: {SOURCE} ({spec.key}, as printed)"] if spec.paper else []
     table = Table(
         key=spec.key,
         title=spec.title,

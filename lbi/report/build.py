@@ -24,6 +24,7 @@ from lbi.report import ablations, figures
 from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeline, load_sweeps
 from lbi.report.ledger import ledger_table
 from lbi.report.main_tables import cross_table, per_action_table, source_label
+from lbi.report.paper import SOURCE
 from lbi.report.stats import value
 from lbi.report.table import Table, latex, markdown, markdown_body
 
@@ -64,12 +65,10 @@ def ablation_figure(rows: list[ablations.Row], spec: ablations.Spec, gen: Path) 
     if not any(r.records for r in rows):
         return None
     many = len({r.variant for r in rows if r.variant}) > 1  # name the variant then
-    labels = [
-        f"{r.setting.label}\n{r.variant.text()}" if many and r.variant else r.setting.label
+    labels = [  # a row has records exactly when it has a variant
+        r.setting.label
+        + ((f"\n{r.variant.text()}" if many else "") if r.variant else "\n(not run)")
         for r in rows
-    ]
-    labels = [
-        lab if r.records else f"{lab}\n(not run)" for lab, r in zip(labels, rows, strict=True)
     ]
     series = {}
     for c in spec.columns[:2]:
@@ -131,10 +130,9 @@ def sections(
         table, rows = ablations.build(spec, sweeps)
         fig = ablation_figure(rows, spec, gen)
         built[spec.key] = Section(table, ((PLOT_NOTE, fig),) if fig else ())
-    built["table2_p1"] = Section(per_action_table(pipeline, "p1"), ())
-    built["table3"] = Section(cross_table(pipeline, sweeps), ())
-    built["table8_p2"] = Section(per_action_table(pipeline, "p2"), ())
-    built["ledger"] = Section(ledger_table(sweeps.records), ())
+    for t in (per_action_table(pipeline, "p1"), cross_table(pipeline, sweeps),
+              per_action_table(pipeline, "p2"), ledger_table(sweeps.records)):  # fmt: skip
+        built[t.key] = Section(t, ())
     order = ("ledger", "table1", "table2_p1", "table3", "table4", "table5", "table6", "table7")
     order += ("table8_p2", "table9", "table10", "table11", "sweeps_other")
     figs = [f for s in pipeline.values() for f in pipeline_figures(s, gen)]
@@ -177,7 +175,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
     lines += [
         "- Our numbers are computed by `lbi/report` from finished, non-smoke run records in "
         "`results/*.jsonl` and from the DVC pipeline's outputs; each table lists what it read. "
-        "Paper numbers: `lbi/report/paper.py`, only in rows or columns labelled 'paper (...)'.",
+        f"Paper numbers: `{SOURCE}`, only in rows or columns labelled 'paper (...)'.",
         "- A cell is the mean ± sample std (ddof=1) over its n runs (seeds); the runs of one "
         "row share one setting, budget (epochs by phase), token width, stage-2 schedule, data "
         "and 2D source, named in the 'runs' column. 'not run': no finished record; "

@@ -3,16 +3,10 @@
 A :class:`Claim` (an entry of ``paper/claims.yaml``) compares two sides, each a sweep cell
 and a metric of its records; the paper's two numbers come from :mod:`lbi.report.paper` by
 (table, row, column), never typed in the claim. Ours is the difference a - b **paired by
-seed** (seeds on both sides): its mean, the 95 % t-interval ``mean ± t(0.975, n-1) · sd /
-sqrt(n)`` and n. Verdict (:data:`RULE`):
-``reproduced`` when the interval excludes 0 on the paper's side (the sign of paper a - b),
-``reversed`` when it excludes 0 on the other side, ``inconclusive`` otherwise, ``too few
-seeds`` below n = 2, ``not run`` without records. An inconclusive claim whose interval is
-wider than the paper's effect is flagged: more seeds are needed before it says anything.
-
-Records come from ``results/*.jsonl`` (finished, non-smoke). A side uses one variant
-(budget, width, schedule, data, 2D source; :func:`lbi.report.stats.variant`): the one with
-most seeds, so no difference mixes budgets.
+seed** (:func:`lbi.report.stats.paired`), judged by :data:`RULE`. A side uses one variant
+(budget, width, schedule, data, 2D source; :func:`lbi.report.stats.variant`) of the
+finished, non-smoke ``results/*.jsonl`` records: the one with most seeds, so no difference
+mixes budgets.
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ from pathlib import Path
 
 from lbi.config import ConfigError, from_dict, load_yaml
 from lbi.record import RunRecord
-from lbi.report.paper import PAPER_DIR, TABLES
+from lbi.report.paper import PAPER_DIR, SOURCE, TABLES
 from lbi.report.stats import NONE, NOT_RUN, Stat, paired, variant, with_metric
 from lbi.report.table import Block, Table
 
@@ -175,7 +169,7 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     return Table(
         "ledger",
         "Claims ledger — which of the paper's claims hold here",
-        "Each claim as a paired difference a − b; paper numbers from lbi/report/paper.py, "
+        f"Each claim as a paired difference a − b; paper numbers from {SOURCE}, "
         "ours from results/*.jsonl (finished, non-smoke records). Units: mm, or % for "
         "background attention. Ours is the embedded synthetic benchmark, not Human3.6M.",
         (Block("", header, tuple(rows)),),

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from lbi.actions import H36M_ACTIONS
 from lbi.report import ablations
 from lbi.report.inputs import PipelineSource, Sweeps
-from lbi.report.paper import TABLES, PaperTable
+from lbi.report.paper import SOURCE, TABLES, PaperTable
 from lbi.report.stats import NONE, NOT_RUN, budget, data_name, finetuned, ours, paired, value
 from lbi.report.table import Block, Table
 
@@ -124,7 +124,7 @@ def per_action_table(pipeline: Mapping[str, PipelineSource], protocol: str) -> T
         notes=tuple(notes),
         provenance=(
             *(pipeline_provenance(s) for s in pipeline.values()),
-            f"paper: lbi/report/paper.py (Table {number}, as printed)",
+            f"paper: {SOURCE} (Table {number}, as printed)",
         ),
     )
 
@@ -193,6 +193,6 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
         provenance=(
             *(pipeline_provenance(s) for s in pipeline.values()),
             *(ablations.provenance(used, sweeps) if used else ()),
-            "paper: lbi/report/paper.py (Table 3, as printed)",
+            f"paper: {SOURCE} (Table 3, as printed)",
         ),
     )
