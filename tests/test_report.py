@@ -15,6 +15,7 @@ import pytest
 from lbi.io import save_json, save_npz
 from lbi.params import Paths
 from lbi.record import RecordError, RunRecord, write_records
+from lbi.report import ablations
 from lbi.report.build import MANIFEST, build_report, main
 from lbi.report.paper import PAPER_ACTION_COLUMNS, TABLES
 
@@ -276,7 +277,7 @@ def test_widths_and_schedules_are_kept_apart() -> None:
         (32, True, 1),
         (64, False, 1),
     ]
-    assert [r.stat(ablations.MPJPE).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
+    assert [r.stat(t7.columns[0]).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
     twice = ablations.block(t7, ablations.group(t7, [*runs[:2], rec(cell="z", mm=1.0)]), "ours")
     assert twice.rows[2][-1] == "3 (2 seeds)"  # row "0.3": seeds 0, 1 and 0 again
 
@@ -460,5 +461,74 @@ def test_paper_data_files_load() -> None:
     from lbi.report.ledger import CLAIMS
     from lbi.report.paper import PAPER_DIR
 
-    assert sorted(p.name for p in PAPER_DIR.iterdir()) == ["claims.yaml", "tables.yaml"]
-    assert len(TABLES) == 14 and len(CLAIMS) == 17
+    assert sorted(p.name for p in PAPER_DIR.iterdir()) == [
+        "ablations.yaml",
+        "claims.yaml",
+        "tables.yaml",
+    ]
+    assert len(TABLES) == 14 and len(CLAIMS) == 17 and len(ablations.SPECS) == 8
+
+
+GOOD_ABLATION = """columns:
+  in: {label: L, metric: "test_{out}_p1_mm", paper: H}
+tables:
+  table7:
+    title: T
+    caption: C
+    records: ["7"]
+    by: prune.retention
+    output: refined
+    columns: {in: MPJPE}
+    rows: [{label: "0.3"}, {label: "0.5", paper: []}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("good", "message", "bad"),
+    [
+        ("table7:", "table 'table77': no paper table 'table77'", "table77:"),
+        ('label: "0.3"', "table 'table7': paper table7 has no row '0.4'", 'label: "0.4"'),
+        ("{in: MPJPE}", "table 'table7': paper table7 has no column 'P-MPJPE'", "{in: P-MPJPE}"),
+        ("{in: MPJPE}", r"table 'table7': unknown column\(s\) \['out'\]", "{out: MPJPE}"),
+        ("by: prune.retention", "table 'table7': by: 'prune.r' is no record field", "by: prune.r"),
+        (
+            'records: ["7"]',
+            r"table 'table7': unknown record table\(s\) \['77'\]",
+            'records: ["77"]',
+        ),
+        ("caption: C", r"table 'table7': unknown key\(s\) \['capton'\]", "capton: C"),
+    ],
+    ids=["no-table", "no-row", "no-column", "no-our-column", "no-field", "no-record-table", "key"],
+)
+def test_malformed_ablation_is_one_clear_error(
+    tmp_path: Path, good: str, message: str, bad: str
+) -> None:
+    from lbi.config import ConfigError
+
+    _, specs = ablations.load_specs(_write(tmp_path, GOOD_ABLATION))
+    assert specs[0].paper == {"0.3": {"H": 28.6}} and specs[0].rows == ("0.3", "0.5")
+    with pytest.raises(ConfigError, match=rf"bad.yaml: {message}") as e:
+        ablations.load_specs(_write(tmp_path, GOOD_ABLATION.replace(good, bad), "bad.yaml"))
+    assert "\n" not in str(e.value)
+
+
+def test_ablation_rows_name_values_the_default_sweeps_run() -> None:
+    """A renamed sweep value would leave its row "not run" for ever: the grids have them."""
+    from tests.test_sweeps import REPO, _driver
+
+    ran: dict[str, set[str]] = {}
+    for name in ("ablate_layers", "ablate_progressive", "ablate_retention",
+                 "ablate_pretraining", "ablate_backbone", "ablate_normalization"):  # fmt: skip
+        mod = _driver(name)
+        spec = mod.build(mod.arguments().parse_args(["--params", str(REPO / "params.yaml")]), "gt")
+        for c in spec.cells:
+            p: dict[str, dict[str, Any]] = {}
+            for k, v in c.overrides.items():
+                sec, key = k.split(".", 1)
+                p.setdefault(sec, {})[key] = list(v) if isinstance(v, tuple) else v
+            r = rec(table=c.table or spec.table, row=c.row, cell=c.name, mode=c.mode, params=p)
+            for s in ablations.SPECS:
+                if r.table in s.tables:
+                    ran.setdefault(s.key, set()).update(x.label for x in s.settings(r))
+    for s in ablations.SPECS:  # Table 9: the sweep's rows are not the paper's (known)
+        assert set(s.rows) <= ran[s.key] or s.key == "table9", (s.key, ran[s.key])

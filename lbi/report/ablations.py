@@ -3,7 +3,8 @@ runs over seeds, and "Other sweeps".
 
 A :class:`Spec` says which records a table reads (their ``table`` field), which row each
 record feeds (from its fields: ``mode``, ``row``, ``params``) and which metric of which
-output (coarse / refined / lifter) each column shows. Rows are the paper's rows in its
+output (coarse / refined / lifter) each column shows; the ablations' specs are declared in
+``paper/ablations.yaml`` (:func:`load_specs`). Rows are the paper's rows in its
 order (a row without runs says "not run"), then any other settings we ran. A row holds
 one :class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs
 of another variant of the same setting are another row, with the variant named.
@@ -12,9 +13,13 @@ of another variant of the same setting are another row, with the variant named.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass, field, is_dataclass, replace
+from pathlib import Path
+from typing import Final, Literal, NamedTuple, get_type_hints
 
+from lbi.config import ConfigError, from_dict, load_yaml
+from lbi.fingerprint import repo_root
+from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.report.inputs import Sweeps
 from lbi.report.paper import SOURCE, TABLES
@@ -166,78 +171,120 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
 
 
 # --------------------------------------------------------------------------------------
-# The tables
+# The tables: the ablations from paper/ablations.yaml; Table 3's runs and "Other sweeps"
 # --------------------------------------------------------------------------------------
-IN = Column("in-domain MPJPE (mm)", "test_{out}_p1_mm", f"H3.6M MPJPE · {PAPER_IN}")
-CROSS = Column("cross-domain MPJPE (mm)", "cross_{out}_mpjpe_mm", f"3DHP MPJPE · {PAPER_CROSS}")
-IN_P1, CROSS_MPJPE = Column(IN.label, IN.metric), Column(CROSS.label, CROSS.metric)
-MPJPE = Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}")  # tables with one paper column
-BG = (
-    Column("in-domain bg attention % (30-px rule)", "test_stage1_bg_attention_pct",
-           f"H3.6M bg attention % · {PAPER_IN}"),
-    Column("cross-domain bg attention % (30-px rule)", "cross_stage1_bg_attention_pct",
-           f"3DHP bg attention % · {PAPER_CROSS}"),
-    Column("in-domain bg attention % (exact mask)", "test_stage1_bg_attention_fgmask_pct"),
-    Column("cross-domain bg attention % (exact mask)", "cross_stage1_bg_attention_fgmask_pct"),
-)  # fmt: skip
-BG_NOTE = (
-    "Background attention: share of the last stage-1 layer's joint-to-image attention "
-    "outside 30-px discs around the joints (radius scaled to the crop); 'exact mask' uses "
-    "the true foreground masks (synthetic data only)."
-)
-NO_PGTL, PGTL = ("tl", "tl", "tl"), ("tl", "pgtl", "tl")
-PATTERNS = {("pgtl", "pgtl", "tl"): "0,2", PGTL: "1,1", NO_PGTL: "2,0"}  # Table 6 rows
-BACKBONES = {"resnet50": "Resnet50", "resnet101": "Resnet101"}
-BACKBONES |= {"hrnet_w32": "HRNet-w32", "hrnet_w48": "HRNet-w48"}
-PGTL_VARIANTS = {"before": "Normalization before Transposition"}
-PGTL_VARIANTS |= {"after": "Normalization after Transposition", "double": "Double Normalization"}
-PGTL_VARIANTS |= {"two_cross": "Two Cross-attention"}
-E2E = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision"}
-RETENTIONS = (0.01, 0.1, 0.3, 0.5, 1.0)  # the sweep's full grid (rows even when not run)
+Output = Literal["coarse", "refined", "lifter"]
+SOURCE_ABL: Final[str] = "paper/ablations.yaml"
 
 
-def _model(r: RunRecord, name: str) -> object:
-    v = r.params.get("model", {}).get(name)
-    return tuple(v) if isinstance(v, list) else v
+@dataclass(frozen=True)
+class RowDecl:
+    """A fixed row of an ablation table (``paper/ablations.yaml``)."""
+
+    label: str
+    when: str | None = None  # the table's ``by`` value that feeds it; None: the label
+    output: Output | None = None  # None: the table's
+    every: bool = False  # every record the table reads feeds it too
+    once_per_seed: bool = False  # the model several cells share: counted once per seed
+    paper: tuple[str, ...] | None = None  # paper row(s): one, or [in-, cross-domain]; None: label
 
 
-def _paper(key: str, cols: Mapping[Column, str], rows: Mapping | None = None) -> dict:
-    """Our row -> {our paper-column header -> the printed value} of paper table ``key``.
+@dataclass(frozen=True)
+class TableDecl:
+    """An ablation table of ``paper/ablations.yaml``; :func:`load_specs` makes its Spec."""
 
-    ``cols``: our column -> the printed column. ``rows``: our row -> the paper's rows for an
-    in-domain and a cross-domain column (Tables 1 and 5 print one row per test domain);
-    default: the paper's rows as printed."""
-    t = TABLES[key]
-    rows = rows or {row: (row, row) for row in t.rows}
-    cross = {c: int(c.metric.startswith("cross_")) for c in cols}
-    return {o: {c.paper: t.cell(p[cross[c]], k) for c, k in cols.items()} for o, p in rows.items()}
+    title: str
+    caption: str
+    records: tuple[str, ...]  # record.table values read
+    by: str  # "mode", "row" or a params.yaml key: the record field that picks the row
+    output: Output
+    columns: dict[str, str | None]  # our column's name -> the paper's column (None: none)
+    rows: tuple[RowDecl, ...]
+    others: bool = False  # a value no row names gets its own row (else: left out)
+    notes: tuple[str, ...] = ()
+    setting_header: str = "Setting"
 
-
-def _stage1(labels: Mapping[object, str], others: bool = False) -> Callable:
-    """Rows by ``model.stage1``; patterns not in ``labels`` are left out unless ``others``."""
-
-    def settings(r: RunRecord) -> list[Setting]:
-        p = _model(r, "stage1")
-        label = labels.get(p, ", ".join(p or ()) if others else "")  # type: ignore[arg-type]
-        return [Setting(label, "coarse")] if label else []
-
-    return settings
-
-
-def _by_model(name: str, labels: Mapping[str, str], output: str) -> Callable:
-    """Rows by ``model.<name>``, labelled as the paper names them."""
-    return lambda r: [Setting(labels.get(str(_model(r, name)), str(_model(r, name))), output)]
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """The rows ``r`` feeds: those naming its ``by`` value (or a row of its own, when
+        ``others``) and the ``every`` rows; none for a record without the field."""
+        v = _text(r, self.by)
+        named = [d for d in self.rows if not d.every and (d.when or d.label) == v]
+        out = [Setting(d.label, d.output or self.output) for d in named]
+        out += [Setting(v, self.output)] if self.others and not named else []
+        out += [Setting(d.label, d.output or self.output) for d in self.rows if d.every]
+        return out if v is not None else []
 
 
-def _table4(r: RunRecord) -> list[Setting]:
-    if r.mode == "progressive":
-        return [Setting("Coarse Pose", "coarse"), Setting("Refined Pose", "refined")]
-    return [Setting(E2E[r.mode], "refined")] if r.mode in E2E else []
+def _text(r: RunRecord, by: str) -> str | None:
+    """The record's ``by`` field as text ("tl, pgtl, tl", "0.3"); None if it has none."""
+    v: object = getattr(r, by) if by in ("mode", "row") else r.params
+    for part in by.split(".") if isinstance(v, dict) else ():
+        v = v.get(part) if isinstance(v, dict) else None
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else None if v is None else str(v)
 
 
-def _table7(r: RunRecord) -> list[Setting]:
-    retention = float(r.params["prune"]["retention"])
-    return [Setting(f"{retention:g}", "refined"), Setting("Coarse Pose", "coarse")]
+def _is_param(key: str) -> bool:
+    """Whether ``key`` (dotted) is a leaf of ``params.yaml`` (:class:`lbi.params.Params`)."""
+    tp: object = Params
+    for part in key.split("."):
+        hints = get_type_hints(tp) if is_dataclass(tp) else {}
+        if part not in hints:
+            return False
+        tp = hints[part]
+    return not is_dataclass(tp)
+
+
+def _spec(key: str, entry: object, columns: dict[str, Column], where: str) -> Spec:
+    """The Spec of table ``key``; a bad entry is one ConfigError naming ``where`` and the fix."""
+    try:
+        t = from_dict(TableDecl, entry, where=where)  # type: ignore[arg-type]
+    except ConfigError as e:
+        raise ConfigError(f"{e}; the header of {SOURCE_ABL} says what each key means") from None
+
+    def bad(what: str, fix: str) -> ConfigError:
+        return ConfigError(f"{where}: {what}; {fix}")
+
+    if key not in TABLES:
+        raise bad(f"no paper table {key!r}", f"key it as {SOURCE} does: {', '.join(TABLES)}")
+    if unknown := sorted(set(t.records) - set(PAPER_TABLE_IDS)):
+        raise bad(f"unknown record table(s) {unknown}", f"name paper tables {PAPER_TABLE_IDS}")
+    if t.by not in ("mode", "row") and not _is_param(t.by):
+        raise bad(f"by: {t.by!r} is no record field", "use mode, row or a params.yaml key")
+    if unknown := sorted(set(t.columns) - set(columns)):
+        raise bad(f"unknown column(s) {unknown}", f"name one under columns: {sorted(columns)}")
+    cols = [columns[c] if p else replace(columns[c], paper="") for c, p in t.columns.items()]
+    paper: dict[str, dict[str, float | None]] = {}
+    for d in t.rows:
+        rows = (d.label,) if d.paper is None else d.paper  # [0]: in-domain, [-1]: cross-domain
+        for c, p in zip(cols, t.columns.values(), strict=True):
+            try:
+                if p and rows:
+                    row = rows[-1 if c.metric.startswith("cross_") else 0]
+                    paper.setdefault(d.label, {})[c.paper] = TABLES[key].cell(row, p)
+            except KeyError as e:
+                raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
+    shared = frozenset(d.label for d in t.rows if d.once_per_seed)
+    rows = tuple(d.label for d in t.rows)
+    return Spec(key, t.title, t.caption, t.records, t.settings, tuple(cols), paper, rows,
+                shared, t.notes, t.setting_header)  # fmt: skip
+
+
+def load_specs(path: str | Path) -> tuple[dict[str, Column], tuple[Spec, ...]]:
+    """The named columns and the ablation tables of ``path``, checked against the paper's
+    tables; a malformed entry raises :class:`~lbi.config.ConfigError` naming file and key."""
+    doc = load_yaml(path)
+    if set(doc) != {"columns", "tables"} or not all(isinstance(v, dict) for v in doc.values()):
+        raise ConfigError(f"{path}: expected two mappings, columns and tables; got {sorted(doc)}")
+    cols = {
+        k: from_dict(Column, v, where=f"{path}: column {k!r}") for k, v in doc["columns"].items()
+    }
+    return cols, tuple(_spec(k, v, cols, f"{path}: table {k!r}") for k, v in doc["tables"].items())
+
+
+COLUMNS, SPECS = load_specs(repo_root() / SOURCE_ABL)
+IN_P1, CROSS_MPJPE = (replace(COLUMNS[c], paper="") for c in ("in", "cross"))
 
 
 def _table3(r: RunRecord) -> list[Setting]:
@@ -247,51 +294,6 @@ def _table3(r: RunRecord) -> list[Setting]:
     return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
 
 
-T1 = {"tl, tl, tl": ("H3.6M -> H3.6M", "H3.6M -> 3DHP")}
-WITHOUT, WITH = "w/o PGTL (tl, tl, tl)", "w/ PGTL (tl, pgtl, tl)"
-T5 = {WITHOUT: ("w/o PGTL, H3.6M", "w/o PGTL, 3DHP"), WITH: ("w/ PGTL, H3.6M", "w/ PGTL, 3DHP")}
-DOMAINS = {IN: "MPJPE", CROSS: "MPJPE"} | {c: "Background Attention" for c in BG[:2]}
-ONE = {MPJPE: "MPJPE"}  # tables that print one MPJPE column
-STAGE1_NOTE = "Runs: sweep records of tables 1, 5 and 6, by their model.stage1."
-SPECS: tuple[Spec, ...] = (
-    Spec("table1",
-         "Table 1 — straightforward image model: generalisation and background attention",
-         "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
-         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG),
-         _paper("table1", DOMAINS, T1), notes=(BG_NOTE, STAGE1_NOTE),
-         setting_header="stage-1 layers"),
-    Spec("table4", "Table 4 — progressive learning", "MPJPE, end-to-end vs progressive training.",
-         ("4",), _table4, (IN, CROSS), _paper("table4", {IN: "Human3.6m", CROSS: "3DHP"}),
-         setting_header="Strategy"),
-    Spec("table5", "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
-         "Coarse pose and stage-1 background attention, without and with a PGTL.",
-         ("1", "5", "6"), _stage1({NO_PGTL: WITHOUT, PGTL: WITH}), (IN, CROSS, *BG),
-         _paper("table5", DOMAINS, T5), notes=(BG_NOTE, STAGE1_NOTE)),
-    Spec("table6", "Table 6 — Transformer vs Pose-guided layers in stage 1",
-         "Coarse pose by stage-1 layer composition (model.stage1).", ("6",),
-         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), _paper("table6", ONE),
-         notes=("Rows count the first two stage-1 layers (our reading; the last is always a "
-                "Transformer Layer): 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",),
-         setting_header="Transformer Layer, Pose-guided Layer"),
-    Spec("table7", "Table 7 — retention rate r of the Adaptive Feature Selection Module",
-         "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.", ("7",),
-         _table7, (MPJPE, CROSS_MPJPE), _paper("table7", ONE),
-         (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"), frozenset({"Coarse Pose"}),
-         notes=("Coarse Pose: the stage-1 model all r of a seed start from, once per seed.",),
-         setting_header="r"),
-    Spec("table9", "Table 9 — image-encoder pretraining",
-         "Refined pose by how the image encoder started (the records' row).", ("9",),
-         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), _paper("table9", ONE),
-         setting_header="Dataset / Task"),
-    Spec("table10", "Table 10 — image encoder", "Refined pose by backbone (model.backbone).",
-         ("10",), _by_model("backbone", BACKBONES, "refined"), (MPJPE, CROSS_MPJPE),
-         _paper("table10", ONE), setting_header="Backbone",
-         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",)),
-    Spec("table11", "Table 11 — Pose-guided dual attention variants",
-         "Coarse pose by PGTL normalisation order (model.pgtl_variant).", ("11",),
-         _by_model("pgtl_variant", PGTL_VARIANTS, "coarse"), (IN, CROSS),
-         _paper("table11", {IN: "H3.6M", CROSS: "3DHP"}), setting_header="Strategy"),
-)  # fmt: skip
 SEEDS = Spec("table3", "Table 3 — runs over seeds",
              "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),
              _table3, (Column("PCK", "cross_{out}_pck150_pct"),
