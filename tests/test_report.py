@@ -506,7 +506,9 @@ def test_malformed_ablation_is_one_clear_error(
     from lbi.config import ConfigError
 
     _, specs = ablations.load_specs(_write(tmp_path, GOOD_ABLATION))
-    assert specs[0].paper == {"0.3": {"H": 28.6}} and specs[0].rows == ("0.3", "0.5")
+    (col,) = specs[0].columns
+    assert [d.label for d in specs[0].rows] == ["0.3", "0.5"] and col.printed == "MPJPE"
+    assert specs[0].paper("0.3", col) == 28.6 and specs[0].paper("0.5", col) is None
     with pytest.raises(ConfigError, match=rf"bad.yaml: {message}") as e:
         ablations.load_specs(_write(tmp_path, GOOD_ABLATION.replace(good, bad), "bad.yaml"))
     assert "\n" not in str(e.value)
@@ -528,7 +530,7 @@ def test_ablation_rows_name_values_the_default_sweeps_run() -> None:
                 p.setdefault(sec, {})[key] = list(v) if isinstance(v, tuple) else v
             r = rec(table=c.table or spec.table, row=c.row, cell=c.name, mode=c.mode, params=p)
             for s in ablations.SPECS:
-                if r.table in s.tables:
+                if r.table in s.records:
                     ran.setdefault(s.key, set()).update(x.label for x in s.settings(r))
     for s in ablations.SPECS:  # Table 9: the sweep's rows are not the paper's (known)
-        assert set(s.rows) <= ran[s.key] or s.key == "table9", (s.key, ran[s.key])
+        assert {d.label for d in s.rows} <= ran[s.key] or s.key == "table9", (s.key, ran[s.key])

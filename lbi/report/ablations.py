@@ -1,19 +1,18 @@
 """Tables built from sweep records: the ablations (1, 4, 5, 6, 7, 9, 10, 11), Table 3's
 runs over seeds, and "Other sweeps".
 
-A :class:`Spec` says which records a table reads (their ``table`` field), which row each
-record feeds (from its fields: ``mode``, ``row``, ``params``) and which metric of which
-output (coarse / refined / lifter) each column shows; the ablations' specs are declared in
-``paper/ablations.yaml`` (:func:`load_specs`). Rows are the paper's rows in its
-order (a row without runs says "not run"), then any other settings we ran. A row holds
-one :class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs
-of another variant of the same setting are another row, with the variant named.
+A :class:`Spec` (an entry of ``paper/ablations.yaml``, :func:`load_specs`) says which
+records a table reads, which row each record feeds and which metric of which output
+(coarse / refined / lifter) each column shows. Rows are the paper's rows in its order (a
+row without runs says "not run"), then any other settings we ran. A row holds one
+:class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs of
+another variant of the same setting are another row, with the variant named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, is_dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Final, Literal, NamedTuple, get_type_hints
 
@@ -41,6 +40,8 @@ PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
 OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
 OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
 PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
+SOURCE_ABL: Final[str] = "paper/ablations.yaml"
+Output = Literal["coarse", "refined", "lifter"]
 
 
 class Setting(NamedTuple):
@@ -52,22 +53,61 @@ class Setting(NamedTuple):
 class Column:
     label: str  # ours, e.g. "in-domain MPJPE (mm)"
     metric: str  # metric key; "{out}" becomes the row's output
-    paper: str = ""  # the paper's column shown just before ours ("" = none)
+    paper: str = ""  # header of the paper's column shown just before ours (when ``printed``)
+    printed: str | None = None  # that column in paper/tables.yaml (None: no paper column)
+
+
+@dataclass(frozen=True)
+class RowDecl:
+    """A fixed row of an ablation table."""
+
+    label: str
+    when: str | None = None  # the table's ``by`` value that feeds it; None: the label
+    output: Output | None = None  # None: the table's
+    every: bool = False  # every record the table reads feeds it too
+    once_per_seed: bool = False  # the model several cells share: counted once per seed
+    paper: tuple[str, ...] | None = None  # paper row(s): one, or [in-, cross-domain]; None: label
 
 
 @dataclass(frozen=True)
 class Spec:
-    key: str  # file name: "table7"
+    """A table of sweep records; the header of ``paper/ablations.yaml`` says what each key
+    means (``key``: the file name, "table7"; ``columns``: resolved by :func:`load_specs`)."""
+
+    key: str
     title: str
     caption: str
-    tables: tuple[str, ...]  # record.table values read (empty: every non-paper table)
-    settings: Callable[[RunRecord], list[Setting]]
+    records: tuple[str, ...]  # record.table values read (empty: every non-paper table)
+    by: str  # "mode", "row" or a params.yaml key: the record field that picks the row
+    output: Output
     columns: tuple[Column, ...]
-    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)  # _paper
-    rows: tuple[str, ...] = ()  # fixed rows first (default: the paper's rows, in its order)
-    shared: frozenset[str] = frozenset()  # rows whose model several cells share per seed
+    rows: tuple[RowDecl, ...] = ()  # fixed rows, first and in order
+    others: bool = False  # a value no row names gets its own row (else: left out)
     notes: tuple[str, ...] = ()
     setting_header: str = "Setting"
+
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """The rows ``r`` feeds: those naming its ``by`` value (or a row of its own, when
+        ``others``) and the ``every`` rows; none for a record without the field."""
+        v = _text(r, self.by)
+        named = [d for d in self.rows if not d.every and (d.when or d.label) == v]
+        out = [Setting(d.label, d.output or self.output) for d in named]
+        out += [Setting(v, self.output)] if self.others and not named else []
+        out += [Setting(d.label, d.output or self.output) for d in self.rows if d.every]
+        return out if v is not None else []
+
+    def paper(self, label: str, c: Column) -> float | None:
+        """The paper's printed value beside our column ``c`` in row ``label`` (None: none);
+        a row's paper rows are [in-domain, cross-domain] where it prints one per domain."""
+        d = next((d for d in self.rows if d.label == label), None)
+        if d is None or c.printed is None or d.paper == ():
+            return None
+        rows = (label,) if d.paper is None else d.paper
+        return TABLES[self.key].cell(rows[-1 if c.metric.startswith("cross_") else 0], c.printed)
+
+    @property
+    def cites_paper(self) -> bool:
+        return any(c.printed for c in self.columns) and any(d.paper != () for d in self.rows)
 
 
 @dataclass(frozen=True)
@@ -82,8 +122,8 @@ class Row:
 
 def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
     """The records a table reads (by their ``table`` field)."""
-    if spec.tables:
-        return [r for r in records if r.table in spec.tables]
+    if spec.records:
+        return [r for r in records if r.table in spec.records]
     return [r for r in records if r.table not in PAPER_TABLE_IDS]
 
 
@@ -93,9 +133,10 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
     for r in select(spec, records):
         for s in spec.settings(r):
             groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
-    fixed = spec.rows or tuple(spec.paper)
-    labels = list(fixed) + sorted({label for label, _ in groups} - set(fixed))
+    fixed = [d.label for d in spec.rows]
+    labels = fixed + sorted({label for label, _ in groups} - set(fixed))
     labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
+    shared = {d.label for d in spec.rows if d.once_per_seed}
     out = []
     for label in labels:
         variants = sorted(v for lab, v in groups if lab == label)
@@ -103,7 +144,7 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
             out.append(Row(Setting(label, ""), None, ()))
         for v in variants:
             s, recs = groups[(label, v)]
-            recs = once_per_seed(recs) if label in spec.shared else recs
+            recs = once_per_seed(recs) if label in shared else recs
             out.append(Row(s, v, tuple(sorted(recs, key=lambda r: (r.seed, r.cell, r.key)))))
     return out
 
@@ -111,16 +152,16 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
 def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block:
     header = [spec.setting_header, "runs (epochs, 2D, width, schedule)"]
     for c in spec.columns:
-        header += [c.paper] if c.paper else []
+        header += [c.paper] if c.printed else []
         header.append(f"{c.label} · {label}")
     datasets = len({r.variant.dataset for r in rows if r.variant})
     cells = []
     for row in rows:
         line = [row.setting.label, row.variant.text(datasets) if row.variant else NONE]
         for c in spec.columns:
-            if c.paper:  # the paper froze stage 1 in stage 2: no paper value beside such runs
-                v = spec.paper.get(row.setting.label, {}).get(c.paper)
-                line.append(value(None if row.variant and row.variant.finetune else v))
+            if c.printed:  # the paper froze stage 1 in stage 2: no paper value beside such runs
+                finetuned = row.variant is not None and row.variant.finetune
+                line.append(value(None if finetuned else spec.paper(row.setting.label, c)))
             line.append(row.stat(c).text(len(row.records)) if row.records else NOT_RUN)
         seeds = len({r.seed for r in row.records})  # two runs of one seed: said, not hidden
         n = str(len(row.records)) + (f" ({seeds} seeds)" if seeds < len(row.records) else "")
@@ -157,62 +198,17 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     used = select(spec, sweeps.records)
     rows = group(spec, used)
     label = ours(data_name(r) for r in used)
-    paper = [f"paper: {SOURCE} ({spec.key}, as printed)"] if spec.paper else []
+    paper = [f"paper: {SOURCE} ({spec.key}, as printed)"] if spec.cites_paper else []
     table = Table(
         key=spec.key,
         title=spec.title,
         caption=f"{spec.caption} Ours: {label if used else 'no finished runs yet'}."
-        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.paper else ""),
+        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.cites_paper else ""),
         blocks=(block(spec, rows, label),),
         notes=spec.notes,
         provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
     )
     return table, rows
-
-
-# --------------------------------------------------------------------------------------
-# The tables: the ablations from paper/ablations.yaml; Table 3's runs and "Other sweeps"
-# --------------------------------------------------------------------------------------
-Output = Literal["coarse", "refined", "lifter"]
-SOURCE_ABL: Final[str] = "paper/ablations.yaml"
-
-
-@dataclass(frozen=True)
-class RowDecl:
-    """A fixed row of an ablation table (``paper/ablations.yaml``)."""
-
-    label: str
-    when: str | None = None  # the table's ``by`` value that feeds it; None: the label
-    output: Output | None = None  # None: the table's
-    every: bool = False  # every record the table reads feeds it too
-    once_per_seed: bool = False  # the model several cells share: counted once per seed
-    paper: tuple[str, ...] | None = None  # paper row(s): one, or [in-, cross-domain]; None: label
-
-
-@dataclass(frozen=True)
-class TableDecl:
-    """An ablation table of ``paper/ablations.yaml``; :func:`load_specs` makes its Spec."""
-
-    title: str
-    caption: str
-    records: tuple[str, ...]  # record.table values read
-    by: str  # "mode", "row" or a params.yaml key: the record field that picks the row
-    output: Output
-    columns: dict[str, str | None]  # our column's name -> the paper's column (None: none)
-    rows: tuple[RowDecl, ...]
-    others: bool = False  # a value no row names gets its own row (else: left out)
-    notes: tuple[str, ...] = ()
-    setting_header: str = "Setting"
-
-    def settings(self, r: RunRecord) -> list[Setting]:
-        """The rows ``r`` feeds: those naming its ``by`` value (or a row of its own, when
-        ``others``) and the ``every`` rows; none for a record without the field."""
-        v = _text(r, self.by)
-        named = [d for d in self.rows if not d.every and (d.when or d.label) == v]
-        out = [Setting(d.label, d.output or self.output) for d in named]
-        out += [Setting(v, self.output)] if self.others and not named else []
-        out += [Setting(d.label, d.output or self.output) for d in self.rows if d.every]
-        return out if v is not None else []
 
 
 def _text(r: RunRecord, by: str) -> str | None:
@@ -236,39 +232,36 @@ def _is_param(key: str) -> bool:
     return not is_dataclass(tp)
 
 
-def _spec(key: str, entry: object, columns: dict[str, Column], where: str) -> Spec:
+def _spec(key: str, entry: object, columns: dict[str, dict], where: str) -> Spec:
     """The Spec of table ``key``; a bad entry is one ConfigError naming ``where`` and the fix."""
-    try:
-        t = from_dict(TableDecl, entry, where=where)  # type: ignore[arg-type]
-    except ConfigError as e:
-        raise ConfigError(f"{e}; the header of {SOURCE_ABL} says what each key means") from None
 
     def bad(what: str, fix: str) -> ConfigError:
         return ConfigError(f"{where}: {what}; {fix}")
 
     if key not in TABLES:
         raise bad(f"no paper table {key!r}", f"key it as {SOURCE} does: {', '.join(TABLES)}")
+    if isinstance(entry, dict):  # columns: our column's name -> the paper's printed column
+        cols = entry.get("columns")
+        if isinstance(cols, dict) and (unknown := sorted(set(cols) - set(columns))):
+            raise bad(f"unknown column(s) {unknown}", f"name one under columns: {sorted(columns)}")
+        if isinstance(cols, dict):
+            cols = [{**columns[c], "printed": p} for c, p in cols.items()]
+        entry = {**entry, "key": key, "columns": cols}
+    try:
+        t = from_dict(Spec, entry, where=where)  # type: ignore[arg-type]
+    except ConfigError as e:
+        raise ConfigError(f"{e}; the header of {SOURCE_ABL} says what each key means") from None
     if unknown := sorted(set(t.records) - set(PAPER_TABLE_IDS)):
         raise bad(f"unknown record table(s) {unknown}", f"name paper tables {PAPER_TABLE_IDS}")
     if t.by not in ("mode", "row") and not _is_param(t.by):
         raise bad(f"by: {t.by!r} is no record field", "use mode, row or a params.yaml key")
-    if unknown := sorted(set(t.columns) - set(columns)):
-        raise bad(f"unknown column(s) {unknown}", f"name one under columns: {sorted(columns)}")
-    cols = [columns[c] if p else replace(columns[c], paper="") for c, p in t.columns.items()]
-    paper: dict[str, dict[str, float | None]] = {}
-    for d in t.rows:
-        rows = (d.label,) if d.paper is None else d.paper  # [0]: in-domain, [-1]: cross-domain
-        for c, p in zip(cols, t.columns.values(), strict=True):
-            try:
-                if p and rows:
-                    row = rows[-1 if c.metric.startswith("cross_") else 0]
-                    paper.setdefault(d.label, {})[c.paper] = TABLES[key].cell(row, p)
-            except KeyError as e:
-                raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
-    shared = frozenset(d.label for d in t.rows if d.once_per_seed)
-    rows = tuple(d.label for d in t.rows)
-    return Spec(key, t.title, t.caption, t.records, t.settings, tuple(cols), paper, rows,
-                shared, t.notes, t.setting_header)  # fmt: skip
+    try:
+        for d in t.rows:
+            for c in t.columns:
+                t.paper(d.label, c)
+    except KeyError as e:
+        raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
+    return t
 
 
 def load_specs(path: str | Path) -> tuple[dict[str, Column], tuple[Spec, ...]]:
@@ -280,27 +273,52 @@ def load_specs(path: str | Path) -> tuple[dict[str, Column], tuple[Spec, ...]]:
     cols = {
         k: from_dict(Column, v, where=f"{path}: column {k!r}") for k, v in doc["columns"].items()
     }
-    return cols, tuple(_spec(k, v, cols, f"{path}: table {k!r}") for k, v in doc["tables"].items())
+    specs = (_spec(k, v, doc["columns"], f"{path}: table {k!r}") for k, v in doc["tables"].items())
+    return cols, tuple(specs)
 
 
 COLUMNS, SPECS = load_specs(repo_root() / SOURCE_ABL)
-IN_P1, CROSS_MPJPE = (replace(COLUMNS[c], paper="") for c in ("in", "cross"))
 
 
-def _table3(r: RunRecord) -> list[Setting]:
-    if r.mode == "lifter":
-        arch = r.params.get("lifter", {}).get("model", {}).get("arch", "architecture not recorded")
-        return [Setting(f"2D-only lifter ({arch})", "lifter")]
-    return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
+class _Seeds(Spec):
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """A lifter run: the lifter's row (by architecture); an LBI run: refined and coarse."""
+        if r.mode == "lifter":
+            model = r.params.get("lifter", {}).get("model", {})
+            arch = model.get("arch", "architecture not recorded")
+            return [Setting(f"2D-only lifter ({arch})", "lifter")]
+        return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
 
 
-SEEDS = Spec("table3", "Table 3 — runs over seeds",
-             "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),
-             _table3, (Column("PCK", "cross_{out}_pck150_pct"),
-                       Column("AUC", "cross_{out}_auc_pct"), CROSS_MPJPE, IN_P1),
-             setting_header="Method")  # fmt: skip
-OTHER = Spec("sweeps_other", "Other sweeps (not in the paper)",
-             "Sweep records whose table is no paper table, by (table, row): the refined pose; the "
-             "coarse pose of stage-1-only runs; the lifter's pose of lifter runs.", (),
-             lambda r: [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])],
-             (IN_P1, CROSS_MPJPE), setting_header="table · row")  # fmt: skip
+class _Other(Spec):
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """One row per (table, row or cell), of the output its mode trains."""
+        return [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])]
+
+
+SEEDS = _Seeds(
+    key="table3",
+    title="Table 3 — runs over seeds",
+    caption="Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.",
+    records=("3",),
+    by="mode",
+    output="refined",
+    columns=(
+        Column("PCK", "cross_{out}_pck150_pct"),
+        Column("AUC", "cross_{out}_auc_pct"),
+        COLUMNS["cross"],
+        COLUMNS["in"],
+    ),
+    setting_header="Method",
+)
+OTHER = _Other(
+    key="sweeps_other",
+    title="Other sweeps (not in the paper)",
+    caption="Sweep records whose table is no paper table, by (table, row): the refined pose; "
+    "the coarse pose of stage-1-only runs; the lifter's pose of lifter runs.",
+    records=(),
+    by="row",
+    output="refined",
+    columns=(COLUMNS["in"], COLUMNS["cross"]),
+    setting_header="table · row",
+)
