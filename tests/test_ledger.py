@@ -28,10 +28,10 @@ def test_mean_and_interval_are_the_paired_t_interval() -> None:
     a, b = [50.0, 52.0, 49.0, 51.0, 50.5], [53.0, 53.5, 52.0, 52.5, 54.0]
     v = judge(T7A, _pair(a, b))
     d = [x - y for x, y in zip(a, b, strict=True)]
-    assert v.n == 5 and v.seeds == (0, 1, 2, 3, 4)
-    assert v.mean == pytest.approx(statistics.fmean(d))
+    assert v.d.n == 5 and v.seeds == (0, 1, 2, 3, 4)
+    assert v.d.mean == pytest.approx(statistics.fmean(d))
     want = st.t.ppf(0.975, 4) * statistics.stdev(d) / math.sqrt(5)
-    assert v.half_width == pytest.approx(want)
+    assert v.d.ci95 == pytest.approx(want)
     assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from paper/tables.yaml
     assert v.verdict == "reproduced"
 
@@ -51,9 +51,9 @@ def test_only_seeds_on_both_sides_pair_and_budgets_never_mix() -> None:
     recs += [rec(cell="r=1", seed=s, epochs={"stage1": 9, "stage2": 9},
                  metrics={"test_refined_p1_mm": 0.0}) for s in range(3)]  # fmt: skip
     v = judge(T7A, recs)  # r=1 has 3 seeds at another budget: the most-seeded variant wins
-    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.diffs)
+    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.d.values)
     only = judge(T7A, recs[:5])
-    assert only.seeds == (0, 1) and only.diffs == (-3.0, -3.0)
+    assert only.seeds == (0, 1) and only.d.values == (-3.0, -3.0)
 
 
 def test_ledger_table_rows_and_rule() -> None:

@@ -121,7 +121,6 @@ class Row:
 
 
 def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
-    """The records a table reads (by their ``table`` field)."""
     if spec.records:
         return [r for r in records if r.table in spec.records]
     return [r for r in records if r.table not in PAPER_TABLE_IDS]
@@ -258,7 +257,7 @@ def _spec(key: str, entry: object, columns: dict[str, dict], where: str) -> Spec
     try:
         for d in t.rows:
             for c in t.columns:
-                t.paper(d.label, c)
+                t.paper(d.label, c)  # the paper prints each value a row names
     except KeyError as e:
         raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
     return t

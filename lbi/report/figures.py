@@ -1,11 +1,5 @@
-"""The report's figures: matplotlib's Agg canvas (no pyplot state), byte-stable PNG.
-
-- Fig. 3: crops with the last stage-1 layer's attention, mean over joints (colour bar);
-- Fig. 4: one sample's attention of a few joints (colour bar);
-- Fig. 8: validation MPJPE over training (stage 2's epochs continue after stage 1's);
-- Fig. 9: the tokens the AFSM keeps, in red;
-- Fig. 11: joint-to-joint-area attention matrix (colour bar);
-- ablation plots: every run (seed) as a dot; the mean and its 95 % CI only where n ≥ 2.
+"""The report's figures (Fig. 3, 4, 8, 9, 11 analogues and the ablation plots): matplotlib's
+Agg canvas (no pyplot state), byte-stable PNG.
 
 Inputs are the evaluate stage's ``examples.npz`` arrays: ``{split}_crops (B, H, W, 3)``
 uint8, ``{split}_pose2d_px (B, J, 2)``, ``{split}_attention (B, J, h*w)``, ``{split}_kept_idx
@@ -92,26 +86,21 @@ def _over_crop(ax: Axes, crop: np.ndarray, grid: np.ndarray, **kw: Any) -> AxesI
 
 
 def _heat(
-    fig: Figure,
-    axes: Sequence[Axes],
-    crops: Sequence[np.ndarray],
-    maps: Sequence[np.ndarray],
-    titles: Sequence[str],
-    poses: np.ndarray | None = None,
-) -> None:
-    """Crops with attention maps on one colour scale (shared colour bar)."""
+    crops: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str]
+) -> tuple[Figure, Sequence[Axes]]:
+    """A panel per map: crop ``i`` under ``maps[i]`` (the token grid), all on one colour
+    scale (a shared colour bar)."""
+    fig, axes = _figure((2.2 * len(maps), 3.0), len(maps))
     vmax = max(float(np.max(m)) for m in maps) or 1.0
     im = None
-    for i, ax in enumerate(axes):
+    for i, ax in enumerate(axes[0]):
         im = _over_crop(ax, crops[i], maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
-        if poses is not None:
-            for a, b in _bones(len(poses[i])):
-                ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
         ax.set_title(titles[i], fontsize=7)
         ax.axis("off")
-    cb = fig.colorbar(im, ax=list(axes), fraction=0.03)
+    cb = fig.colorbar(im, ax=list(axes[0]), fraction=0.03)
     cb.set_label("attention weight (a map sums to 1)", fontsize=6)
     cb.ax.tick_params(labelsize=6)
+    return fig, axes[0]
 
 
 def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -119,9 +108,11 @@ def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, titl
     crops, att = ex[f"{split}_crops"], ex[f"{split}_attention"]
     n = min(4, len(crops))
     hw = _grid(att.shape[-1], crops.shape[1:3])
-    fig, axes = _figure((2.2 * n, 3.0), n)
     maps = [att[i].mean(0).reshape(hw) for i in range(n)]
-    _heat(fig, axes[0], crops, maps, [f"sample {i}" for i in range(n)], ex[f"{split}_pose2d_px"])
+    fig, axes = _heat(crops, maps, [f"sample {i}" for i in range(n)])
+    for ax, pose in zip(axes, ex[f"{split}_pose2d_px"], strict=False):
+        for a, b in _bones(len(pose)):
+            ax.plot(pose[[a, b], 0], pose[[a, b], 1], "-", color="white", lw=0.8)
     return _titled(fig, title, out)
 
 
@@ -132,10 +123,9 @@ def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: 
     names = joint_names(att.shape[0])
     chosen = [j for j in FIG4_JOINTS if j in names] or names[:4]
     hw = _grid(att.shape[-1], crop.shape[:2])
-    fig, axes = _figure((2.2 * len(chosen), 3.0), len(chosen))
     idx = [names.index(j) for j in chosen]
-    _heat(fig, axes[0], [crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
-    for ax, j in zip(axes[0], idx, strict=True):
+    fig, axes = _heat([crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
+    for ax, j in zip(axes, idx, strict=True):
         ax.plot(pose[j, 0], pose[j, 1], "x", color="white", ms=6, mew=1.5)
     return _titled(fig, title, out)
 

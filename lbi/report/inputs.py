@@ -92,15 +92,12 @@ def load_source(paths: Paths, source: str) -> PipelineSource | None:
     metrics_file = Path(paths.metrics) / f"{source}.json"
     if not metrics_file.exists():
         return None
-    files: list[str] = []
     ev = Path(paths.eval) / source
+    files = [shown(ev / f) for f in ("examples.npz", "records.jsonl") if (ev / f).exists()]
     examples: dict[str, np.ndarray] = {}
     if (ev / "examples.npz").exists():
         with np.load(ev / "examples.npz") as z:
             examples = {k: z[k] for k in z.files}
-        files.append(shown(ev / "examples.npz"))
-    if (ev / "records.jsonl").exists():
-        files.append(shown(ev / "records.jsonl"))
     curves = {c: _json(Path(paths.plots) / source / f"{c}.json", files) for c in CURVES}
     return PipelineSource(
         source=source,

@@ -96,7 +96,7 @@ class Verdict:
     claim: Claim
     paper_a: float
     paper_b: float
-    diffs: tuple[float, ...]  # a - b per paired seed, in seed order
+    d: Stat  # a - b per paired seed, in seed order
     seeds: tuple[int, ...]
 
     @property
@@ -104,31 +104,18 @@ class Verdict:
         return self.paper_a - self.paper_b
 
     @property
-    def n(self) -> int:
-        return len(self.diffs)
-
-    @property
-    def mean(self) -> float:
-        return Stat(self.diffs).mean
-
-    @property
-    def half_width(self) -> float:
-        """Half the 95 % t-interval of the mean difference (nan below n = 2)."""
-        return Stat(self.diffs).ci95
-
-    @property
     def verdict(self) -> str:
-        if self.n == 0:
+        if self.d.n == 0:
             return NOT_RUN
-        if self.n < 2:
+        if self.d.n < 2:
             return "too few seeds"
-        lo, hi = self.mean - self.half_width, self.mean + self.half_width
+        lo, hi = self.d.mean - self.d.ci95, self.d.mean + self.d.ci95
         sign = math.copysign(1.0, self.paper_delta)
         if (hi < 0 and sign < 0) or (lo > 0 and sign > 0):
             return "reproduced"
         if hi < 0 or lo > 0:
             return "reversed"
-        return "inconclusive" + (", needs seeds" if self.half_width > abs(self.paper_delta) else "")
+        return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(self.paper_delta) else "")
 
 
 def _records(records: Sequence[RunRecord], side: Side) -> list[RunRecord]:
@@ -146,7 +133,7 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     a, b = _records(records, claim.a), _records(records, claim.b)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
     pa, pb = paper_value(claim.a, claim.key), paper_value(claim.b, claim.key)
-    return Verdict(claim, pa, pb, d.values, seeds)
+    return Verdict(claim, pa, pb, d, seeds)
 
 
 def ledger_table(records: Sequence[RunRecord]) -> Table:
@@ -154,11 +141,11 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     rows = []
     for v in (judge(c, records) for c in CLAIMS):
         c = v.claim
-        ours = NONE
-        if v.n:
-            ci = "" if v.n < 2 else f" [{v.mean - v.half_width:+.1f}, {v.mean + v.half_width:+.1f}]"
-            ours = f"{v.mean:+.1f}{ci}"
-        short = f"{v.n} < {SEEDS_WANTED}" if 0 < v.n < SEEDS_WANTED else str(v.n)
+        d, ours = v.d, NONE
+        if d.n:
+            ci = "" if d.n < 2 else f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]"
+            ours = f"{d.mean:+.1f}{ci}"
+        short = f"{d.n} < {SEEDS_WANTED}" if 0 < d.n < SEEDS_WANTED else str(d.n)
         sides = f"{c.a.sweep}: {c.a.cell} {c.a.metric} − {c.b.cell} {c.b.metric}"
         rows.append(
             (f"{c.key}: {c.text}", f"{v.paper_a:g} vs {v.paper_b:g} ({v.paper_delta:+.1f})",

@@ -59,9 +59,9 @@ def stat(records: Iterable[RunRecord], metric: str) -> Stat:
     return Stat(tuple(float(r.metrics[metric]) for r in records if metric in r.metrics))
 
 
-def value(v: float | None, fmt: str = "{:.1f}") -> str:
+def value(v: float | None) -> str:
     """A single number (a pipeline run, a paper value); "–" for None."""
-    return NONE if v is None else fmt.format(v)
+    return NONE if v is None else f"{v:.1f}"
 
 
 def budget(r: RunRecord) -> str:
