@@ -1,12 +1,10 @@
 """Write the report: ``<reports>/generated/`` (tables .md/.tex, figures .png) and
-``<reports>/README.md``.
+``<reports>/README.md``, from :mod:`lbi.report.inputs` and the README text in
+``reports/templates/``.
 
 Usage: ``python -m lbi.report.build --params params.yaml [--results-dir results]`` (the DVC
-stage ``report`` runs the same through ``pipeline/report.py``). Reads params
-``paths.metrics``, ``paths.eval``, ``paths.plots``, ``paths.prune``, ``paths.models`` and
-``paths.reports``; reads ``<results-dir>/*.jsonl`` and the pipeline outputs
-(:mod:`lbi.report.inputs`). Built twice from the same inputs and commit, every file is
-byte-identical; no absolute path, date or timing is written.
+stage ``report`` runs the same through ``pipeline/report.py``). Built twice from the same
+inputs and commit, every file is byte-identical; no absolute path, date or timing is written.
 """
 
 from __future__ import annotations

@@ -52,10 +52,10 @@ def _bones(num_joints: int) -> list[tuple[int, int]]:
     return out
 
 
-def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarray]:
+def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=size, layout="constrained")  # room for titles, labels, colour bars
     FigureCanvasAgg(fig)
-    return fig, np.asarray(fig.subplots(1, ncols, squeeze=False))
+    return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
 
 
 def save_png(fig: Figure, out: Path) -> Path:
@@ -93,14 +93,14 @@ def _heat(
     fig, axes = _figure((2.2 * len(maps), 3.0), len(maps))
     vmax = max(float(np.max(m)) for m in maps) or 1.0
     im = None
-    for i, ax in enumerate(axes[0]):
+    for i, ax in enumerate(axes):
         im = _over_crop(ax, crops[i], maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
         ax.set_title(titles[i], fontsize=7)
         ax.axis("off")
-    cb = fig.colorbar(im, ax=list(axes[0]), fraction=0.03)
+    cb = fig.colorbar(im, ax=axes, fraction=0.03)
     cb.set_label("attention weight (a map sums to 1)", fontsize=6)
     cb.ax.tick_params(labelsize=6)
-    return fig, axes[0]
+    return fig, axes
 
 
 def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -136,7 +136,7 @@ def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str)
     n = min(4, len(crops))
     fh, fw = _grid(att.shape[-1], crops.shape[1:3])
     fig, axes = _figure((2.2 * n, 3.0), n)
-    for i, ax in enumerate(axes[0]):
+    for i, ax in enumerate(axes):
         mask = np.zeros(fh * fw, dtype=bool)
         mask[np.asarray(kept[i], dtype=int)] = True
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
@@ -151,8 +151,7 @@ def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title
     """Fig. 11: row j = share of joint j's attention inside each joint's disc."""
     mat = np.asarray(ex[f"{split}_joint_area"], dtype=np.float64)
     names = joint_names(mat.shape[0])
-    fig, axes = _figure((5.6, 4.8))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((5.6, 4.8))
     im = ax.imshow(mat, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(names)), names, fontsize=6)
@@ -167,8 +166,7 @@ def training_curves(
     curves: Mapping[str, Sequence[Mapping[str, float]]], out: Path, title: str
 ) -> Path:
     """Fig. 8: validation MPJPE per epoch (one run); stage 2 continues after stage 1."""
-    fig, axes = _figure((5.6, 3.4))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((5.6, 3.4))
     offset = 0.0
     colours = {"stage1": "tab:blue", "stage2": "tab:red", "lifter": "tab:gray"}
     for name, colour in colours.items():
@@ -206,8 +204,7 @@ def ablation_plot(
 
     ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
     """
-    fig, axes = _figure((7.0, 3.6))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((7.0, 3.6))
     k = len(series)
     handles = []
     for m, (name, per_setting) in enumerate(series.items()):
