@@ -73,20 +73,16 @@ def paper_avg_note(pt: PaperTable) -> str | None:
     return f"paper {pt.key}: " + "; ".join(out) + "." if out else None
 
 
-def ordered_actions(actions: Sequence[str]) -> list[str]:
-    """Human3.6M order when every action is a Human3.6M action, else alphabetical."""
-    if set(actions) <= set(H36M_ACTIONS):
-        return [a for a in H36M_ACTIONS if a in actions]
-    return sorted(actions)
-
-
 def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
     avg = ("Avg. (action-wise)", "Avg. (frame-wise)", "n")
     if s is None:
         rows = tuple((f"{NAMES[o]} · ours", NOT_RUN, NOT_RUN, "0") for o in OUTPUTS)
         return Block(f"{SOURCE_NAMES[source]} · ours: not run", ("Model", *avg), rows)
     per = s.tables.get("per_action", {})
-    actions = ordered_actions(sorted({a for m in per.values() for a in m.get(protocol, {})}))
+    found = {a for m in per.values() for a in m.get(protocol, {})}  # Human3.6M's order if all are
+    actions = (
+        [a for a in H36M_ACTIONS if a in found] if found <= set(H36M_ACTIONS) else sorted(found)
+    )
     label = source_label(s)
     rows = []
     for o in OUTPUTS:

@@ -76,18 +76,13 @@ def finetuned(r: RunRecord) -> bool:
     )
 
 
-def width(r: RunRecord) -> int | None:
-    """The LBI token width ``model.dim`` (None for a lifter)."""
-    return None if r.mode == "lifter" else r.params.get("model", {}).get("dim")
-
-
 @dataclass(frozen=True, order=True)
 class Variant:
     """What a cell must not mix: budget, width, stage-2 schedule, data and 2D source."""
 
     epochs_total: int
     budget: str
-    dim: int
+    dim: int  # the LBI token width model.dim; 0 for a lifter
     finetune: bool
     dataset: str
     source_2d: str
@@ -104,9 +99,8 @@ class Variant:
 
 
 def variant(r: RunRecord) -> Variant:
-    return Variant(
-        r.epochs_total, budget(r), width(r) or 0, finetuned(r), data_name(r), r.source_2d
-    )
+    dim = 0 if r.mode == "lifter" else r.params.get("model", {}).get("dim") or 0
+    return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d)
 
 
 def data_name(r: RunRecord) -> str:
