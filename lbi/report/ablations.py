@@ -12,28 +12,17 @@ another variant of the same setting are another row, with the variant named.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, NamedTuple, get_type_hints
+from typing import Final, Literal, NamedTuple
 
-from lbi.config import ConfigError, from_dict, load_yaml
+from lbi.config import ConfigError, from_dict, load_yaml, to_dict
 from lbi.fingerprint import repo_root
 from lbi.params import Params
 from lbi.record import RunRecord
+from lbi.report import stats
 from lbi.report.inputs import Sweeps
 from lbi.report.paper import SOURCE, TABLES
-from lbi.report.stats import (
-    NONE,
-    NOT_RUN,
-    Stat,
-    Variant,
-    data_name,
-    once_per_seed,
-    ours,
-    stat,
-    value,
-    variant,
-)
 from lbi.report.table import Block, Table
 
 PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
@@ -113,11 +102,11 @@ class Spec:
 @dataclass(frozen=True)
 class Row:
     setting: Setting
-    variant: Variant | None  # None: not run
+    variant: stats.Variant | None  # None: not run
     records: tuple[RunRecord, ...]
 
-    def stat(self, column: Column) -> Stat:
-        return stat(self.records, column.metric.format(out=self.setting.output))
+    def stat(self, column: Column) -> stats.Stat:
+        return stats.stat(self.records, column.metric.format(out=self.setting.output))
 
 
 def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
@@ -128,13 +117,13 @@ def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
 
 def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
     """One row per (setting, variant); fixed rows without runs as "not run" rows."""
-    groups: dict[tuple[str, Variant], tuple[Setting, list[RunRecord]]] = {}
+    groups: dict[tuple[str, stats.Variant], tuple[Setting, list[RunRecord]]] = {}
     for r in select(spec, records):
         for s in spec.settings(r):
-            groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
+            groups.setdefault((s.label, stats.variant(r)), (s, []))[1].append(r)
     fixed = [d.label for d in spec.rows]
     labels = fixed + sorted({label for label, _ in groups} - set(fixed))
-    labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
+    labels = labels or [stats.NOT_RUN]  # a table with no fixed rows and no runs still says so
     shared = {d.label for d in spec.rows if d.once_per_seed}
     out = []
     for label in labels:
@@ -143,7 +132,7 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
             out.append(Row(Setting(label, ""), None, ()))
         for v in variants:
             s, recs = groups[(label, v)]
-            recs = once_per_seed(recs) if label in shared else recs
+            recs = stats.once_per_seed(recs) if label in shared else recs
             out.append(Row(s, v, tuple(sorted(recs, key=lambda r: (r.seed, r.cell, r.key)))))
     return out
 
@@ -156,12 +145,12 @@ def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block
     datasets = len({r.variant.dataset for r in rows if r.variant})
     cells = []
     for row in rows:
-        line = [row.setting.label, row.variant.text(datasets) if row.variant else NONE]
+        line = [row.setting.label, row.variant.text(datasets) if row.variant else stats.NONE]
         for c in spec.columns:
             if c.printed:  # the paper froze stage 1 in stage 2: no paper value beside such runs
                 finetuned = row.variant is not None and row.variant.finetune
-                line.append(value(None if finetuned else spec.paper(row.setting.label, c)))
-            line.append(row.stat(c).text(len(row.records)) if row.records else NOT_RUN)
+                line.append(stats.value(None if finetuned else spec.paper(row.setting.label, c)))
+            line.append(row.stat(c).text(len(row.records)) if row.records else stats.NOT_RUN)
         seeds = len({r.seed for r in row.records})  # two runs of one seed: said, not hidden
         n = str(len(row.records)) + (f" ({seeds} seeds)" if seeds < len(row.records) else "")
         cells.append((*line, n))
@@ -181,8 +170,8 @@ def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
             more = f" (+{len(found) - 8} more)" if len(found) > 8 else ""
             return ", ".join(str(v) for v in found[:8]) + more
 
-        budgets = "; ".join(sorted({variant(r).budget for r in recs.values()}))
-        data = ", ".join(sorted({data_name(r) for r in recs.values()}))
+        budgets = "; ".join(sorted({stats.variant(r).budget for r in recs.values()}))
+        data = ", ".join(sorted({stats.data_name(r) for r in recs.values()}))
         commits = ", ".join(sorted({r.git_commit[:10] for r in recs.values()}))
         left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
         out.append(
@@ -196,7 +185,7 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     """The table of ``spec`` from ``sweeps`` and its rows (for the plot)."""
     used = select(spec, sweeps.records)
     rows = group(spec, used)
-    label = ours(data_name(r) for r in used)
+    label = stats.ours(stats.data_name(r) for r in used)
     paper = [f"paper: {SOURCE} ({spec.key}, as printed)"] if spec.cites_paper else []
     table = Table(
         key=spec.key,
@@ -222,13 +211,10 @@ def _text(r: RunRecord, by: str) -> str | None:
 
 def _is_param(key: str) -> bool:
     """Whether ``key`` (dotted) is a leaf of ``params.yaml`` (:class:`lbi.params.Params`)."""
-    tp: object = Params
+    v: object = to_dict(Params())
     for part in key.split("."):
-        hints = get_type_hints(tp) if is_dataclass(tp) else {}
-        if part not in hints:
-            return False
-        tp = hints[part]
-    return not is_dataclass(tp)
+        v = v.get(part, {}) if isinstance(v, dict) else {}
+    return not isinstance(v, dict)
 
 
 def _spec(key: str, entry: object, columns: dict[str, dict], where: str) -> Spec:
@@ -302,12 +288,7 @@ SEEDS = _Seeds(
     records=("3",),
     by="mode",
     output="refined",
-    columns=(
-        Column("PCK", "cross_{out}_pck150_pct"),
-        Column("AUC", "cross_{out}_auc_pct"),
-        COLUMNS["cross"],
-        COLUMNS["in"],
-    ),
+    columns=tuple(COLUMNS[c] for c in ("pck", "auc", "cross", "in")),
     setting_header="Method",
 )
 OTHER = _Other(

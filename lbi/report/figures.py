@@ -22,10 +22,12 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 from lbi.io import write_atomic
+from lbi.model.config import ModelConfig
 from lbi.report.stats import Stat
 from lbi.skeleton import H36M_JOINTS, PARENTS, SH16_TO_17
 
 FIG4_JOINTS = ("RKnee", "LWrist", "LElbow", "Head")
+CURVES = (("val_cross_mpjpe_mm", "-", "cross"), ("val_test_mpjpe_mm", ":", "in"))  # Fig. 8
 
 
 def _layout(num_joints: int) -> list[int]:
@@ -72,10 +74,11 @@ def _titled(fig: Figure, title: str, out: Path) -> Path:
 
 
 def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
-    h, w = crop_hw
-    if (h // 4) * (w // 4) != num_tokens:
-        raise ValueError(f"{num_tokens} tokens do not tile a {h}x{w} crop at stride 4")
-    return h // 4, w // 4
+    """The image-token grid of a crop (:attr:`lbi.model.config.ModelConfig.feat_hw`)."""
+    h, w = ModelConfig(input_hw=(int(crop_hw[0]), int(crop_hw[1]))).feat_hw
+    if h * w != num_tokens:
+        raise ValueError(f"{num_tokens} tokens do not tile the {h}x{w} grid of a {crop_hw} crop")
+    return h, w
 
 
 def _over_crop(ax: Axes, crop: np.ndarray, grid: np.ndarray, **kw: Any) -> AxesImage:
@@ -175,10 +178,7 @@ def training_curves(
             continue
         ep = np.array([h.get("epoch", i + 1) for i, h in enumerate(hist)], dtype=float)
         x = ep + (offset if name == "stage2" else 0.0)
-        for key, ls, dom in (
-            ("val_cross_mpjpe_mm", "-", "cross"),
-            ("val_test_mpjpe_mm", ":", "in"),
-        ):
+        for key, ls, dom in CURVES:
             y = np.array([h.get(key, np.nan) for h in hist], dtype=float)
             if np.isfinite(y).any():
                 ax.plot(x, y, ls, marker=".", color=colour, label=f"{name} ({dom}-domain)")
@@ -194,10 +194,7 @@ def training_curves(
 
 
 def ablation_plot(
-    labels: Sequence[str],
-    series: Mapping[str, Sequence[Sequence[float]]],
-    out: Path,
-    title: str,
+    labels: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], out: Path, title: str
 ) -> Path:
     """Per setting and metric: a dot per run (seed); where n ≥ 2 also the mean (a dash) and
     its 95 % confidence interval (Student t). One run is a dot only: no interval.

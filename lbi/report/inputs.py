@@ -52,9 +52,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
         every = read_records(f)
         kept = finished(every)
         used = {id(r) for r in kept}
-        dropped = Counter(
-            r.status if r.smoke is False else "smoke" for r in every if id(r) not in used
-        )
+        dropped = Counter("smoke" if r.smoke else r.status for r in every if id(r) not in used)
         if dropped:
             left_out[name] = ", ".join(f"{n} {k}" for k, n in sorted(dropped.items()))
         records += kept

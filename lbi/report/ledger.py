@@ -100,22 +100,19 @@ class Verdict:
     seeds: tuple[int, ...]
 
     @property
-    def paper_delta(self) -> float:
-        return self.paper_a - self.paper_b
-
-    @property
     def verdict(self) -> str:
         if self.d.n == 0:
             return NOT_RUN
         if self.d.n < 2:
             return "too few seeds"
         lo, hi = self.d.mean - self.d.ci95, self.d.mean + self.d.ci95
-        sign = math.copysign(1.0, self.paper_delta)
+        effect = self.paper_a - self.paper_b
+        sign = math.copysign(1.0, effect)
         if (hi < 0 and sign < 0) or (lo > 0 and sign > 0):
             return "reproduced"
         if hi < 0 or lo > 0:
             return "reversed"
-        return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(self.paper_delta) else "")
+        return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(effect) else "")
 
 
 def _records(records: Sequence[RunRecord], side: Side) -> list[RunRecord]:
@@ -141,14 +138,13 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     rows = []
     for v in (judge(c, records) for c in CLAIMS):
         c = v.claim
-        d, ours = v.d, NONE
-        if d.n:
-            ci = "" if d.n < 2 else f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]"
-            ours = f"{d.mean:+.1f}{ci}"
+        d = v.d
+        ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
+        ours = f"{d.mean:+.1f}{ci}" if d.n else NONE
         short = f"{d.n} < {SEEDS_WANTED}" if 0 < d.n < SEEDS_WANTED else str(d.n)
         sides = f"{c.a.sweep}: {c.a.cell} {c.a.metric} − {c.b.cell} {c.b.metric}"
         rows.append(
-            (f"{c.key}: {c.text}", f"{v.paper_a:g} vs {v.paper_b:g} ({v.paper_delta:+.1f})",
+            (f"{c.key}: {c.text}", f"{v.paper_a:g} vs {v.paper_b:g} ({v.paper_a - v.paper_b:+.1f})",
              sides, ours, short, v.verdict)
         )  # fmt: skip
     header = ("claim (paper table)", "paper a vs b (a − b)", "ours: sweep, a − b",
