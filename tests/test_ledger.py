@@ -28,11 +28,11 @@ def test_mean_and_interval_are_the_paired_t_interval() -> None:
     a, b = [50.0, 52.0, 49.0, 51.0, 50.5], [53.0, 53.5, 52.0, 52.5, 54.0]
     v = judge(T7A, _pair(a, b))
     d = [x - y for x, y in zip(a, b, strict=True)]
-    assert v.n == 5 and v.seeds == (0, 1, 2, 3, 4)
-    assert v.mean == pytest.approx(statistics.fmean(d))
+    assert v.d.n == 5 and v.seeds == (0, 1, 2, 3, 4)
+    assert v.d.mean == pytest.approx(statistics.fmean(d))
     want = st.t.ppf(0.975, 4) * statistics.stdev(d) / math.sqrt(5)
-    assert v.half_width == pytest.approx(want)
-    assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from lbi/report/paper.py
+    assert v.d.ci95 == pytest.approx(want)
+    assert (v.paper_a, v.paper_b) == (28.6, 29.0)  # from paper/tables.yaml
     assert v.verdict == "reproduced"
 
 
@@ -51,9 +51,9 @@ def test_only_seeds_on_both_sides_pair_and_budgets_never_mix() -> None:
     recs += [rec(cell="r=1", seed=s, epochs={"stage1": 9, "stage2": 9},
                  metrics={"test_refined_p1_mm": 0.0}) for s in range(3)]  # fmt: skip
     v = judge(T7A, recs)  # r=1 has 3 seeds at another budget: the most-seeded variant wins
-    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.diffs)
+    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.d.values)
     only = judge(T7A, recs[:5])
-    assert only.seeds == (0, 1) and only.diffs == (-3.0, -3.0)
+    assert only.seeds == (0, 1) and only.d.values == (-3.0, -3.0)
 
 
 def test_ledger_table_rows_and_rule() -> None:
@@ -81,3 +81,38 @@ def test_claims_name_cells_the_default_sweeps_run() -> None:
     for c in CLAIMS:
         for side in (c.a, c.b):
             assert side.cell in built[side.sweep], (c.key, side)
+
+
+SIDE = '{sweep: retention, cell: "r=1", metric: m, paper: [table7, "1", MPJPE]}'
+
+
+def _claims(b: str = SIDE, times: int = 1) -> str:
+    return "claims:\n" + f"  - {{key: K, text: t, a: {SIDE},\n     b: {b}}}\n" * times
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_claims(SIDE.replace("table7", "table77")), "the paper has no table 'table77'"),
+        (_claims(SIDE.replace('"1"', '"2"')), "paper table7 has no row '2'"),
+        (_claims(SIDE.replace("MPJPE", "P-MPJPE")), "paper table7 has no column 'P-MPJPE'"),
+        (_claims(SIDE.replace("[table7", "[tnull").replace('"1", MPJPE', "r, A")),
+         r"the paper has no value at \('tnull', 'r', 'A'\)"),
+        (_claims(SIDE.replace("metric", "metrc")), r"unknown key\(s\) \['b.metrc'\].*a side is"),
+        (_claims(SIDE.replace(", MPJPE", "")), "key 'b.paper': expected 3 items, got 2"),
+        (_claims(times=2), "a second claim with this key"),
+    ],
+    ids=["no-table", "no-row", "no-column", "no-value", "unknown-key", "short-paper", "dup-key"],
+)  # fmt: skip
+def test_malformed_claim_is_one_clear_error(tmp_path, monkeypatch, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from lbi.config import ConfigError
+    from lbi.report import ledger
+    from lbi.report.paper import PaperTable
+
+    monkeypatch.setitem(ledger.TABLES, "tnull", PaperTable("tnull", 1, "c", ("A",), {"r": (None,)}))
+    (tmp_path / "good.yaml").write_text(_claims())
+    assert [c.key for c in ledger.load_claims(tmp_path / "good.yaml")] == ["K"]
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"bad.yaml: claim 'K': .*{message}") as e:
+        ledger.load_claims(tmp_path / "bad.yaml")
+    assert "\n" not in str(e.value)

@@ -15,7 +15,8 @@ import pytest
 from lbi.io import save_json, save_npz
 from lbi.params import Paths
 from lbi.record import RecordError, RunRecord, write_records
-from lbi.report.build import build_report, main
+from lbi.report import ablations
+from lbi.report.build import MANIFEST, build_report, main
 from lbi.report.paper import PAPER_ACTION_COLUMNS, TABLES
 
 SEED_TEXT = Path("/work/shared/seeds/000_55c22f0de0f62747.txt")
@@ -276,7 +277,7 @@ def test_widths_and_schedules_are_kept_apart() -> None:
         (32, True, 1),
         (64, False, 1),
     ]
-    assert [r.stat(ablations.MPJPE).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
+    assert [r.stat(t7.columns[0]).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
     twice = ablations.block(t7, ablations.group(t7, [*runs[:2], rec(cell="z", mm=1.0)]), "ours")
     assert twice.rows[2][-1] == "3 (2 seeds)"  # row "0.3": seeds 0, 1 and 0 again
 
@@ -345,7 +346,6 @@ def test_malformed_results_line_names_file_and_line(tmp_path: Path, monkeypatch)
 def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
     root, first = built
     monkeypatch.chdir(root)
-    (root / "reports/generated/stale.md").write_text("old")
     build()
     assert files(root) == first and any(p.suffix == ".png" for p in first)
     text = "".join(b.decode() for p, b in first.items() if p.suffix in (".md", ".tex"))
@@ -357,6 +357,22 @@ def test_rebuild_is_byte_identical_and_portable(built, monkeypatch) -> None:
         f"Built at git commit `{'0' * 40}`."
     ]
     assert "Built at" not in text.replace(readme, "")
+
+
+def test_rebuild_deletes_only_files_it_wrote(built, monkeypatch) -> None:
+    """A file someone else put in generated/ survives a rebuild; one an earlier build wrote
+    (listed in its manifest) that this build does not write is removed."""
+    root, first = built
+    monkeypatch.chdir(root)
+    gen = root / "reports/generated"
+    (gen / "notes.md").write_text("mine")
+    (gen / "table99.md").write_text("an earlier build's table")
+    with open(gen / MANIFEST, "a") as f:
+        f.write("table99.md\n")
+    build()
+    assert (gen / "notes.md").read_text() == "mine" and not (gen / "table99.md").exists()
+    (gen / "notes.md").unlink()
+    assert files(root) == first
 
 
 def test_cli(tmp_path: Path, monkeypatch) -> None:
@@ -407,3 +423,114 @@ def test_paper_numbers_match_the_paper_text() -> None:
     assert "Resnet50\t33.7\tHRNet-w32\t28.6" in text and "Resnet101\t37.5\tHRNet-w48\t30.3" in text
     assert "ImageNet\tImage Classification\t35.2" in text
     assert "MS COCO\t2D human pose estimation\t28.6" in text
+
+
+GOOD_TABLE = "t:\n  number: 7\n  caption: c\n  columns: [A, B]\n  rows:\n    r: [1.0, 2]\n"
+
+
+@pytest.mark.parametrize(
+    ("good", "message", "bad"),
+    [
+        ("r: [1.0, 2]", r"table 't'.*row 'r': 1 values for 2 columns \('A', 'B'\)", "r: [1.0]"),
+        ("r: [1.0, 2]", r"table 't': key 'rows.r\[1\]': '-' matches none", 'r: [1.0, "-"]'),
+        ("r: [1.0, 2]", r"table 't': key 'rows': expected a string, got 0.3.*quote", "0.3: [1, 2]"),
+        ("caption: c", r"table 't': unknown key\(s\) \['capton'\]", "capton: c"),
+        ("number: 7", r"table 't'.*missing 1 required positional argument: 'number'", ""),
+        ("r: [1.0, 2]", r"line 7: duplicate key 'r'", "r: [1.0, 2]\n    r: [3.0, 4]"),
+    ],
+    ids=["row-length", "not-a-number", "unquoted-label", "unknown-key", "missing-key", "dup-row"],
+)
+def test_malformed_paper_table_is_one_clear_error(
+    tmp_path: Path, good: str, message: str, bad: str
+) -> None:
+    from lbi.config import ConfigError
+    from lbi.report.paper import load_tables
+
+    assert load_tables(_write(tmp_path, GOOD_TABLE))["t"].cell("r", "B") == 2
+    with pytest.raises(ConfigError, match=rf"bad.yaml: {message}") as e:
+        load_tables(_write(tmp_path, GOOD_TABLE.replace(good, bad), "bad.yaml"))
+    assert "\n" not in str(e.value)
+
+
+def _write(folder: Path, text: str, name: str = "good.yaml") -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def test_paper_data_files_load() -> None:
+    from lbi.report.ledger import CLAIMS
+    from lbi.report.paper import PAPER_DIR
+
+    assert sorted(p.name for p in PAPER_DIR.iterdir()) == [
+        "ablations.yaml",
+        "claims.yaml",
+        "tables.yaml",
+    ]
+    assert len(TABLES) == 14 and len(CLAIMS) == 17 and len(ablations.SPECS) == 8
+
+
+GOOD_ABLATION = """columns:
+  in: {label: L, metric: "test_{out}_p1_mm", paper: H}
+tables:
+  table7:
+    title: T
+    caption: C
+    records: ["7"]
+    by: prune.retention
+    output: refined
+    columns: {in: MPJPE}
+    rows: [{label: "0.3"}, {label: "0.5", paper: []}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("good", "message", "bad"),
+    [
+        ("table7:", "table 'table77': no paper table 'table77'", "table77:"),
+        ('label: "0.3"', "table 'table7': paper table7 has no row '0.4'", 'label: "0.4"'),
+        ("{in: MPJPE}", "table 'table7': paper table7 has no column 'P-MPJPE'", "{in: P-MPJPE}"),
+        ("{in: MPJPE}", r"table 'table7': unknown column\(s\) \['out'\]", "{out: MPJPE}"),
+        ("by: prune.retention", "table 'table7': by: 'prune.r' is no record field", "by: prune.r"),
+        (
+            'records: ["7"]',
+            r"table 'table7': unknown record table\(s\) \['77'\]",
+            'records: ["77"]',
+        ),
+        ("caption: C", r"table 'table7': unknown key\(s\) \['capton'\]", "capton: C"),
+    ],
+    ids=["no-table", "no-row", "no-column", "no-our-column", "no-field", "no-record-table", "key"],
+)
+def test_malformed_ablation_is_one_clear_error(
+    tmp_path: Path, good: str, message: str, bad: str
+) -> None:
+    from lbi.config import ConfigError
+
+    _, specs = ablations.load_specs(_write(tmp_path, GOOD_ABLATION))
+    (col,) = specs[0].columns
+    assert [d.label for d in specs[0].rows] == ["0.3", "0.5"] and col.printed == "MPJPE"
+    assert specs[0].paper("0.3", col) == 28.6 and specs[0].paper("0.5", col) is None
+    with pytest.raises(ConfigError, match=rf"bad.yaml: {message}") as e:
+        ablations.load_specs(_write(tmp_path, GOOD_ABLATION.replace(good, bad), "bad.yaml"))
+    assert "\n" not in str(e.value)
+
+
+def test_ablation_rows_name_values_the_default_sweeps_run() -> None:
+    """A renamed sweep value would leave its row "not run" for ever: the grids have them."""
+    from tests.test_sweeps import REPO, _driver
+
+    ran: dict[str, set[str]] = {}
+    for name in ("ablate_layers", "ablate_progressive", "ablate_retention",
+                 "ablate_pretraining", "ablate_backbone", "ablate_normalization"):  # fmt: skip
+        mod = _driver(name)
+        spec = mod.build(mod.arguments().parse_args(["--params", str(REPO / "params.yaml")]), "gt")
+        for c in spec.cells:
+            p: dict[str, dict[str, Any]] = {}
+            for k, v in c.overrides.items():
+                sec, key = k.split(".", 1)
+                p.setdefault(sec, {})[key] = list(v) if isinstance(v, tuple) else v
+            r = rec(table=c.table or spec.table, row=c.row, cell=c.name, mode=c.mode, params=p)
+            for s in ablations.SPECS:
+                if r.table in s.records:
+                    ran.setdefault(s.key, set()).update(x.label for x in s.settings(r))
+    for s in ablations.SPECS:  # Table 9: the sweep's rows are not the paper's (known)
+        assert {d.label for d in s.rows} <= ran[s.key] or s.key == "table9", (s.key, ran[s.key])

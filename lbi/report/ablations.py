@@ -1,41 +1,36 @@
 """Tables built from sweep records: the ablations (1, 4, 5, 6, 7, 9, 10, 11), Table 3's
 runs over seeds, and "Other sweeps".
 
-A :class:`Spec` says which records a table reads (their ``table`` field), which row each
-record feeds (from its fields: ``mode``, ``row``, ``params``) and which metric of which
-output (coarse / refined / lifter) each column shows. Rows are the paper's rows in its
-order (a row without runs says "not run"), then any other settings we ran. A row holds
-one :class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs
-of another variant of the same setting are another row, with the variant named.
+A :class:`Spec` (an entry of ``paper/ablations.yaml``, :func:`load_specs`) says which
+records a table reads, which row each record feeds and which metric of which output
+(coarse / refined / lifter) each column shows. Rows are the paper's rows in its order (a
+row without runs says "not run"), then any other settings we ran. A row holds one
+:class:`~lbi.report.stats.Variant` (budget, width, schedule, data, 2D source): runs of
+another variant of the same setting are another row, with the variant named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, NamedTuple
 
+from lbi.config import ConfigError, from_dict, load_yaml, to_dict
+from lbi.fingerprint import repo_root
+from lbi.params import Params
 from lbi.record import RunRecord
+from lbi.report import stats
 from lbi.report.inputs import Sweeps
-from lbi.report.paper import TABLES
-from lbi.report.stats import (
-    NONE,
-    NOT_RUN,
-    Stat,
-    Variant,
-    data_name,
-    once_per_seed,
-    ours,
-    stat,
-    value,
-    variant,
-)
+from lbi.report.paper import SOURCE, TABLES
 from lbi.report.table import Block, Table
 
 PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
 OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
 OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
 PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
+SOURCE_ABL: Final[str] = "paper/ablations.yaml"
+Output = Literal["coarse", "refined", "lifter"]
 
 
 class Setting(NamedTuple):
@@ -47,49 +42,89 @@ class Setting(NamedTuple):
 class Column:
     label: str  # ours, e.g. "in-domain MPJPE (mm)"
     metric: str  # metric key; "{out}" becomes the row's output
-    paper: str = ""  # the paper's column shown just before ours ("" = none)
+    paper: str = ""  # header of the paper's column shown just before ours (when ``printed``)
+    printed: str | None = None  # that column in paper/tables.yaml (None: no paper column)
+
+
+@dataclass(frozen=True)
+class RowDecl:
+    """A fixed row of an ablation table."""
+
+    label: str
+    when: str | None = None  # the table's ``by`` value that feeds it; None: the label
+    output: Output | None = None  # None: the table's
+    every: bool = False  # every record the table reads feeds it too
+    once_per_seed: bool = False  # the model several cells share: counted once per seed
+    paper: tuple[str, ...] | None = None  # paper row(s): one, or [in-, cross-domain]; None: label
 
 
 @dataclass(frozen=True)
 class Spec:
-    key: str  # file name: "table7"
+    """A table of sweep records; the header of ``paper/ablations.yaml`` says what each key
+    means (``key``: the file name, "table7"; ``columns``: resolved by :func:`load_specs`)."""
+
+    key: str
     title: str
     caption: str
-    tables: tuple[str, ...]  # record.table values read (empty: every non-paper table)
-    settings: Callable[[RunRecord], list[Setting]]
+    records: tuple[str, ...]  # record.table values read (empty: every non-paper table)
+    by: str  # "mode", "row" or a params.yaml key: the record field that picks the row
+    output: Output
     columns: tuple[Column, ...]
-    rows: tuple[str, ...] = ()  # fixed row order (the paper's rows first)
-    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
-    shared: frozenset[str] = frozenset()  # rows whose model several cells share per seed
+    rows: tuple[RowDecl, ...] = ()  # fixed rows, first and in order
+    others: bool = False  # a value no row names gets its own row (else: left out)
     notes: tuple[str, ...] = ()
     setting_header: str = "Setting"
+
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """The rows ``r`` feeds: those naming its ``by`` value (or a row of its own, when
+        ``others``) and the ``every`` rows; none for a record without the field."""
+        v = _text(r, self.by)
+        named = [d for d in self.rows if not d.every and (d.when or d.label) == v]
+        out = [Setting(d.label, d.output or self.output) for d in named]
+        out += [Setting(v, self.output)] if self.others and not named else []
+        out += [Setting(d.label, d.output or self.output) for d in self.rows if d.every]
+        return out if v is not None else []
+
+    def paper(self, label: str, c: Column) -> float | None:
+        """The paper's printed value beside our column ``c`` in row ``label`` (None: none);
+        a row's paper rows are [in-domain, cross-domain] where it prints one per domain."""
+        d = next((d for d in self.rows if d.label == label), None)
+        if d is None or c.printed is None or d.paper == ():
+            return None
+        rows = (label,) if d.paper is None else d.paper
+        return TABLES[self.key].cell(rows[-1 if c.metric.startswith("cross_") else 0], c.printed)
+
+    @property
+    def cites_paper(self) -> bool:
+        return any(c.printed for c in self.columns) and any(d.paper != () for d in self.rows)
 
 
 @dataclass(frozen=True)
 class Row:
     setting: Setting
-    variant: Variant | None  # None: not run
+    variant: stats.Variant | None  # None: not run
     records: tuple[RunRecord, ...]
 
-    def stat(self, column: Column) -> Stat:
-        return stat(self.records, column.metric.format(out=self.setting.output))
+    def stat(self, column: Column) -> stats.Stat:
+        return stats.stat(self.records, column.metric.format(out=self.setting.output))
 
 
 def select(spec: Spec, records: Sequence[RunRecord]) -> list[RunRecord]:
-    """The records a table reads (by their ``table`` field)."""
-    if spec.tables:
-        return [r for r in records if r.table in spec.tables]
+    if spec.records:
+        return [r for r in records if r.table in spec.records]
     return [r for r in records if r.table not in PAPER_TABLE_IDS]
 
 
 def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
     """One row per (setting, variant); fixed rows without runs as "not run" rows."""
-    groups: dict[tuple[str, Variant], tuple[Setting, list[RunRecord]]] = {}
+    groups: dict[tuple[str, stats.Variant], tuple[Setting, list[RunRecord]]] = {}
     for r in select(spec, records):
         for s in spec.settings(r):
-            groups.setdefault((s.label, variant(r)), (s, []))[1].append(r)
-    labels = list(spec.rows) + sorted({label for label, _ in groups} - set(spec.rows))
-    labels = labels or [NOT_RUN]  # a table with no fixed rows and no runs still says so
+            groups.setdefault((s.label, stats.variant(r)), (s, []))[1].append(r)
+    fixed = [d.label for d in spec.rows]
+    labels = fixed + sorted({label for label, _ in groups} - set(fixed))
+    labels = labels or [stats.NOT_RUN]  # a table with no fixed rows and no runs still says so
+    shared = {d.label for d in spec.rows if d.once_per_seed}
     out = []
     for label in labels:
         variants = sorted(v for lab, v in groups if lab == label)
@@ -97,7 +132,7 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
             out.append(Row(Setting(label, ""), None, ()))
         for v in variants:
             s, recs = groups[(label, v)]
-            recs = once_per_seed(recs) if label in spec.shared else recs
+            recs = stats.once_per_seed(recs) if label in shared else recs
             out.append(Row(s, v, tuple(sorted(recs, key=lambda r: (r.seed, r.cell, r.key)))))
     return out
 
@@ -105,17 +140,17 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
 def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block:
     header = [spec.setting_header, "runs (epochs, 2D, width, schedule)"]
     for c in spec.columns:
-        header += [c.paper] if c.paper else []
+        header += [c.paper] if c.printed else []
         header.append(f"{c.label} · {label}")
     datasets = len({r.variant.dataset for r in rows if r.variant})
     cells = []
     for row in rows:
-        line = [row.setting.label, row.variant.text(datasets) if row.variant else NONE]
+        line = [row.setting.label, row.variant.text(datasets) if row.variant else stats.NONE]
         for c in spec.columns:
-            if c.paper:  # the paper froze stage 1 in stage 2: no paper value beside such runs
-                v = spec.paper.get(row.setting.label, {}).get(c.paper)
-                line.append(value(None if row.variant and row.variant.finetune else v))
-            line.append(row.stat(c).text(len(row.records)) if row.records else NOT_RUN)
+            if c.printed:  # the paper froze stage 1 in stage 2: no paper value beside such runs
+                finetuned = row.variant is not None and row.variant.finetune
+                line.append(stats.value(None if finetuned else spec.paper(row.setting.label, c)))
+            line.append(row.stat(c).text(len(row.records)) if row.records else stats.NOT_RUN)
         seeds = len({r.seed for r in row.records})  # two runs of one seed: said, not hidden
         n = str(len(row.records)) + (f" ({seeds} seeds)" if seeds < len(row.records) else "")
         cells.append((*line, n))
@@ -135,8 +170,8 @@ def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
             more = f" (+{len(found) - 8} more)" if len(found) > 8 else ""
             return ", ".join(str(v) for v in found[:8]) + more
 
-        budgets = "; ".join(sorted({variant(r).budget for r in recs.values()}))
-        data = ", ".join(sorted({data_name(r) for r in recs.values()}))
+        budgets = "; ".join(sorted({stats.variant(r).budget for r in recs.values()}))
+        data = ", ".join(sorted({stats.data_name(r) for r in recs.values()}))
         commits = ", ".join(sorted({r.git_commit[:10] for r in recs.values()}))
         left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
         out.append(
@@ -150,13 +185,13 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     """The table of ``spec`` from ``sweeps`` and its rows (for the plot)."""
     used = select(spec, sweeps.records)
     rows = group(spec, used)
-    label = ours(data_name(r) for r in used)
-    paper = [f"paper: lbi/report/paper.py (TABLES[{spec.key!r}], as printed)"] if spec.paper else []
+    label = stats.ours(stats.data_name(r) for r in used)
+    paper = [f"paper: {SOURCE} ({spec.key}, as printed)"] if spec.cites_paper else []
     table = Table(
         key=spec.key,
         title=spec.title,
         caption=f"{spec.caption} Ours: {label if used else 'no finished runs yet'}."
-        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.paper else ""),
+        + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.cites_paper else ""),
         blocks=(block(spec, rows, label),),
         notes=spec.notes,
         provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
@@ -164,141 +199,106 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     return table, rows
 
 
-# --------------------------------------------------------------------------------------
-# The tables
-# --------------------------------------------------------------------------------------
-IN = Column("in-domain MPJPE (mm)", "test_{out}_p1_mm", f"H3.6M MPJPE · {PAPER_IN}")
-CROSS = Column("cross-domain MPJPE (mm)", "cross_{out}_mpjpe_mm", f"3DHP MPJPE · {PAPER_CROSS}")
-IN_P1, CROSS_MPJPE = Column(IN.label, IN.metric), Column(CROSS.label, CROSS.metric)
-MPJPE = Column(IN.label, IN.metric, f"MPJPE · {PAPER_IN}")  # tables with one paper column
-BG = (
-    Column("in-domain bg attention % (30-px rule)", "test_stage1_bg_attention_pct",
-           f"H3.6M bg attention % · {PAPER_IN}"),
-    Column("cross-domain bg attention % (30-px rule)", "cross_stage1_bg_attention_pct",
-           f"3DHP bg attention % · {PAPER_CROSS}"),
-    Column("in-domain bg attention % (exact mask)", "test_stage1_bg_attention_fgmask_pct"),
-    Column("cross-domain bg attention % (exact mask)", "cross_stage1_bg_attention_fgmask_pct"),
-)  # fmt: skip
-BG_NOTE = (
-    "Background attention: share of the last stage-1 layer's joint-to-image attention "
-    "outside 30-px discs around the joints (radius scaled to the crop); 'exact mask' uses "
-    "the true foreground masks (synthetic data only)."
+def _text(r: RunRecord, by: str) -> str | None:
+    """The record's ``by`` field as text ("tl, pgtl, tl", "0.3"); None if it has none."""
+    v: object = getattr(r, by) if by in ("mode", "row") else r.params
+    for part in by.split(".") if isinstance(v, dict) else ():
+        v = v.get(part) if isinstance(v, dict) else None
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else None if v is None else str(v)
+
+
+def _is_param(key: str) -> bool:
+    """Whether ``key`` (dotted) is a leaf of ``params.yaml`` (:class:`lbi.params.Params`)."""
+    v: object = to_dict(Params())
+    for part in key.split("."):
+        v = v.get(part, {}) if isinstance(v, dict) else {}
+    return not isinstance(v, dict)
+
+
+def _spec(key: str, entry: object, columns: dict[str, dict], where: str) -> Spec:
+    """The Spec of table ``key``; a bad entry is one ConfigError naming ``where`` and the fix."""
+
+    def bad(what: str, fix: str) -> ConfigError:
+        return ConfigError(f"{where}: {what}; {fix}")
+
+    if key not in TABLES:
+        raise bad(f"no paper table {key!r}", f"key it as {SOURCE} does: {', '.join(TABLES)}")
+    if isinstance(entry, dict):  # columns: our column's name -> the paper's printed column
+        cols = entry.get("columns")
+        if isinstance(cols, dict) and (unknown := sorted(set(cols) - set(columns))):
+            raise bad(f"unknown column(s) {unknown}", f"name one under columns: {sorted(columns)}")
+        if isinstance(cols, dict):
+            cols = [{**columns[c], "printed": p} for c, p in cols.items()]
+        entry = {**entry, "key": key, "columns": cols}
+    try:
+        t = from_dict(Spec, entry, where=where)  # type: ignore[arg-type]
+    except ConfigError as e:
+        raise ConfigError(f"{e}; the header of {SOURCE_ABL} says what each key means") from None
+    if unknown := sorted(set(t.records) - set(PAPER_TABLE_IDS)):
+        raise bad(f"unknown record table(s) {unknown}", f"name paper tables {PAPER_TABLE_IDS}")
+    if t.by not in ("mode", "row") and not _is_param(t.by):
+        raise bad(f"by: {t.by!r} is no record field", "use mode, row or a params.yaml key")
+    try:
+        for d in t.rows:
+            for c in t.columns:
+                t.paper(d.label, c)  # the paper prints each value a row names
+    except KeyError as e:
+        raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
+    return t
+
+
+def load_specs(path: str | Path) -> tuple[dict[str, Column], tuple[Spec, ...]]:
+    """The named columns and the ablation tables of ``path``, checked against the paper's
+    tables; a malformed entry raises :class:`~lbi.config.ConfigError` naming file and key."""
+    doc = load_yaml(path)
+    if set(doc) != {"columns", "tables"} or not all(isinstance(v, dict) for v in doc.values()):
+        raise ConfigError(f"{path}: expected two mappings, columns and tables; got {sorted(doc)}")
+    cols = {
+        k: from_dict(Column, v, where=f"{path}: column {k!r}") for k, v in doc["columns"].items()
+    }
+    specs = (_spec(k, v, doc["columns"], f"{path}: table {k!r}") for k, v in doc["tables"].items())
+    return cols, tuple(specs)
+
+
+COLUMNS, SPECS = load_specs(repo_root() / SOURCE_ABL)
+
+
+class _Seeds(Spec):
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """A lifter run: the lifter's row (by architecture); an LBI run: refined and coarse."""
+        if r.mode == "lifter":
+            model = r.params.get("lifter", {}).get("model", {})
+            arch = model.get("arch", "architecture not recorded")
+            return [Setting(f"2D-only lifter ({arch})", "lifter")]
+        return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
+
+
+class _Other(Spec):
+    def settings(self, r: RunRecord) -> list[Setting]:
+        """One row per (table, row or cell), of the output its mode trains."""
+        return [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])]
+
+
+SEEDS = _Seeds(
+    key="table3",
+    title="Table 3 — runs over seeds",
+    caption="Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.",
+    records=("3",),
+    by="mode",
+    output="refined",
+    columns=tuple(COLUMNS[c] for c in ("pck", "auc", "cross", "in")),
+    setting_header="Method",
 )
-NO_PGTL, PGTL = ("tl", "tl", "tl"), ("tl", "pgtl", "tl")
-PATTERNS = {("pgtl", "pgtl", "tl"): "0,2", PGTL: "1,1", NO_PGTL: "2,0"}  # Table 6 rows
-BACKBONES = {"resnet50": "Resnet50", "resnet101": "Resnet101"}
-BACKBONES |= {"hrnet_w32": "HRNet-w32", "hrnet_w48": "HRNet-w48"}
-PGTL_VARIANTS = {"before": "Normalization before Transposition"}
-PGTL_VARIANTS |= {"after": "Normalization after Transposition", "double": "Double Normalization"}
-PGTL_VARIANTS |= {"two_cross": "Two Cross-attention"}
-E2E = {"e2e_fine": "end-to-end w/ fine supervision", "e2e_both": "end-to-end w/ both supervision"}
-RETENTIONS = (0.01, 0.1, 0.3, 0.5, 1.0)  # the sweep's full grid (rows even when not run)
-
-
-def _model(r: RunRecord, name: str) -> object:
-    v = r.params.get("model", {}).get(name)
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _paper(key: str, cols: Mapping[str, str]) -> dict:
-    """Paper row -> {our paper-column header -> the printed value} of paper table ``key``."""
-    return {row: {h: TABLES[key].cell(row, c) for h, c in cols.items()} for row in TABLES[key].rows}
-
-
-def _domains(key: str, rows: Mapping[str, tuple[str, str]]) -> dict:
-    """Tables 1 and 5 print one row per test domain: our row -> its two paper rows."""
-    cols = ((IN, 0, "MPJPE"), (CROSS, 1, "MPJPE"))
-    cols += ((BG[0], 0, "Background Attention"), (BG[1], 1, "Background Attention"))
-    return {o: {c.paper: TABLES[key].cell(p[d], k) for c, d, k in cols} for o, p in rows.items()}
-
-
-def _stage1(labels: Mapping[object, str], others: bool = False) -> Callable:
-    """Rows by ``model.stage1``; patterns not in ``labels`` are left out unless ``others``."""
-
-    def settings(r: RunRecord) -> list[Setting]:
-        p = _model(r, "stage1")
-        label = labels.get(p, ", ".join(p or ()) if others else "")  # type: ignore[arg-type]
-        return [Setting(label, "coarse")] if label else []
-
-    return settings
-
-
-def _by_model(name: str, labels: Mapping[str, str], output: str) -> Callable:
-    """Rows by ``model.<name>``, labelled as the paper names them."""
-    return lambda r: [Setting(labels.get(str(_model(r, name)), str(_model(r, name))), output)]
-
-
-def _table4(r: RunRecord) -> list[Setting]:
-    if r.mode == "progressive":
-        return [Setting("Coarse Pose", "coarse"), Setting("Refined Pose", "refined")]
-    return [Setting(E2E[r.mode], "refined")] if r.mode in E2E else []
-
-
-def _table7(r: RunRecord) -> list[Setting]:
-    retention = float(r.params["prune"]["retention"])
-    return [Setting(f"{retention:g}", "refined"), Setting("Coarse Pose", "coarse")]
-
-
-def _table3(r: RunRecord) -> list[Setting]:
-    if r.mode == "lifter":
-        arch = r.params.get("lifter", {}).get("model", {}).get("arch", "architecture not recorded")
-        return [Setting(f"2D-only lifter ({arch})", "lifter")]
-    return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
-
-
-T1 = {"tl, tl, tl": ("H3.6M -> H3.6M", "H3.6M -> 3DHP")}
-WITHOUT, WITH = "w/o PGTL (tl, tl, tl)", "w/ PGTL (tl, pgtl, tl)"
-T5 = {WITHOUT: ("w/o PGTL, H3.6M", "w/o PGTL, 3DHP"), WITH: ("w/ PGTL, H3.6M", "w/ PGTL, 3DHP")}
-STAGE1_NOTE = "Runs: sweep records of tables 1, 5 and 6, by their model.stage1."
-SPECS: tuple[Spec, ...] = (
-    Spec("table1",
-         "Table 1 — straightforward image model: generalisation and background attention",
-         "Three stacked Transformer Layers in stage 1 (no PGTL), coarse pose.",
-         ("1", "5", "6"), _stage1({NO_PGTL: "tl, tl, tl"}), (IN, CROSS, *BG), tuple(T1),
-         _domains("table1", T1), notes=(BG_NOTE, STAGE1_NOTE), setting_header="stage-1 layers"),
-    Spec("table4", "Table 4 — progressive learning", "MPJPE, end-to-end vs progressive training.",
-         ("4",), _table4, (IN, CROSS), tuple(TABLES["table4"].rows),
-         _paper("table4", {IN.paper: "Human3.6m", CROSS.paper: "3DHP"}), setting_header="Strategy"),
-    Spec("table5", "Table 5 — effect of the Pose-guided Transformer Layer (PGTL)",
-         "Coarse pose and stage-1 background attention, without and with a PGTL.",
-         ("1", "5", "6"), _stage1({NO_PGTL: WITHOUT, PGTL: WITH}), (IN, CROSS, *BG),
-         tuple(T5), _domains("table5", T5), notes=(BG_NOTE, STAGE1_NOTE)),
-    Spec("table6", "Table 6 — Transformer vs Pose-guided layers in stage 1",
-         "Coarse pose by stage-1 layer composition (model.stage1).", ("6",),
-         _stage1(PATTERNS, others=True), (MPJPE, CROSS_MPJPE), tuple(TABLES["table6"].rows),
-         _paper("table6", {MPJPE.paper: "MPJPE"}),
-         notes=("Rows count the first two stage-1 layers (our reading; the last is always a "
-                "Transformer Layer): 0,2 = pgtl, pgtl, tl; 1,1 = tl, pgtl, tl; 2,0 = tl, tl, tl.",),
-         setting_header="Transformer Layer, Pose-guided Layer"),
-    Spec("table7", "Table 7 — retention rate r of the Adaptive Feature Selection Module",
-         "Refined pose by AFSM retention r (prune.retention); last row the coarse pose.", ("7",),
-         _table7, (MPJPE, CROSS_MPJPE), (*(f"{r:g}" for r in RETENTIONS), "Coarse Pose"),
-         _paper("table7", {MPJPE.paper: "MPJPE"}), frozenset({"Coarse Pose"}),
-         notes=("Coarse Pose: the stage-1 model all r of a seed start from, once per seed.",),
-         setting_header="r"),
-    Spec("table9", "Table 9 — image-encoder pretraining",
-         "Refined pose by how the image encoder started (the records' row).", ("9",),
-         lambda r: [Setting(r.row, "refined")], (MPJPE, CROSS_MPJPE), tuple(TABLES["table9"].rows),
-         _paper("table9", {MPJPE.paper: "MPJPE"}), setting_header="Dataset / Task"),
-    Spec("table10", "Table 10 — image encoder", "Refined pose by backbone (model.backbone).",
-         ("10",), _by_model("backbone", BACKBONES, "refined"), (MPJPE, CROSS_MPJPE),
-         tuple(TABLES["table10"].rows), _paper("table10", {MPJPE.paper: "MPJPE"}),
-         notes=("The paper prints this table as two side-by-side column pairs; one row each here.",
-                ),
-         setting_header="Backbone"),
-    Spec("table11", "Table 11 — Pose-guided dual attention variants",
-         "Coarse pose by PGTL normalisation order (model.pgtl_variant).", ("11",),
-         _by_model("pgtl_variant", PGTL_VARIANTS, "coarse"), (IN, CROSS),
-         tuple(TABLES["table11"].rows), _paper("table11", {IN.paper: "H3.6M", CROSS.paper: "3DHP"}),
-         setting_header="Strategy"),
-)  # fmt: skip
-SEEDS = Spec("table3", "Table 3 — runs over seeds",
-             "Cross-domain PCK@150 mm and AUC (%, 14 joints), MPJPE (mm); in-domain P1.", ("3",),
-             _table3, (Column("PCK", "cross_{out}_pck150_pct"),
-                       Column("AUC", "cross_{out}_auc_pct"), CROSS_MPJPE, IN_P1),
-             setting_header="Method")  # fmt: skip
-OTHER = Spec("sweeps_other", "Other sweeps (not in the paper)",
-             "Sweep records whose table is no paper table, by (table, row): the refined pose; the "
-             "coarse pose of stage-1-only runs; the lifter's pose of lifter runs.", (),
-             lambda r: [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])],
-             (IN_P1, CROSS_MPJPE), setting_header="table · row")  # fmt: skip
+OTHER = _Other(
+    key="sweeps_other",
+    title="Other sweeps (not in the paper)",
+    caption="Sweep records whose table is no paper table, by (table, row): the refined pose; "
+    "the coarse pose of stage-1-only runs; the lifter's pose of lifter runs.",
+    records=(),
+    by="row",
+    output="refined",
+    columns=(COLUMNS["in"], COLUMNS["cross"]),
+    setting_header="table · row",
+)

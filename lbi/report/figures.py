@@ -1,11 +1,5 @@
-"""The report's figures: matplotlib's Agg canvas (no pyplot state), byte-stable PNG.
-
-- Fig. 3: crops with the last stage-1 layer's attention, mean over joints (colour bar);
-- Fig. 4: one sample's attention of a few joints (colour bar);
-- Fig. 8: validation MPJPE over training (stage 2's epochs continue after stage 1's);
-- Fig. 9: the tokens the AFSM keeps, in red;
-- Fig. 11: joint-to-joint-area attention matrix (colour bar);
-- ablation plots: every run (seed) as a dot; the mean and its 95 % CI only where n ≥ 2.
+"""The report's figures (Fig. 3, 4, 8, 9, 11 analogues and the ablation plots): matplotlib's
+Agg canvas (no pyplot state), byte-stable PNG.
 
 Inputs are the evaluate stage's ``examples.npz`` arrays: ``{split}_crops (B, H, W, 3)``
 uint8, ``{split}_pose2d_px (B, J, 2)``, ``{split}_attention (B, J, h*w)``, ``{split}_kept_idx
@@ -18,31 +12,37 @@ import io
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 from lbi.io import write_atomic
+from lbi.model.config import ModelConfig
 from lbi.report.stats import Stat
 from lbi.skeleton import H36M_JOINTS, PARENTS, SH16_TO_17
 
 FIG4_JOINTS = ("RKnee", "LWrist", "LElbow", "Head")
+CURVES = (("val_cross_mpjpe_mm", "-", "cross"), ("val_test_mpjpe_mm", ":", "in"))  # Fig. 8
+
+
+def _layout(num_joints: int) -> list[int]:
+    """Human3.6M indices of a 17-joint (Human3.6M) or 16-joint (SH) layout; [] otherwise."""
+    return list(range(17)) if num_joints == 17 else list(SH16_TO_17) if num_joints == 16 else []
 
 
 def joint_names(num_joints: int) -> list[str]:
     """Names for 17 (Human3.6M order) or 16 (SH layout) joints; ``j<i>`` otherwise."""
-    if num_joints == 17:
-        return list(H36M_JOINTS)
-    if num_joints == 16:
-        return [H36M_JOINTS[j] for j in SH16_TO_17]
-    return [f"j{i}" for i in range(num_joints)]
+    idx = _layout(num_joints)
+    return [H36M_JOINTS[j] for j in idx] if idx else [f"j{i}" for i in range(num_joints)]
 
 
 def _bones(num_joints: int) -> list[tuple[int, int]]:
-    idx17 = list(range(17)) if num_joints == 17 else list(SH16_TO_17) if num_joints == 16 else []
+    idx17 = _layout(num_joints)
     pos = {j: i for i, j in enumerate(idx17)}
     out = []
     for j in idx17:
@@ -54,10 +54,10 @@ def _bones(num_joints: int) -> list[tuple[int, int]]:
     return out
 
 
-def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, np.ndarray]:
+def _figure(size: tuple[float, float], ncols: int = 1) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=size, layout="constrained")  # room for titles, labels, colour bars
     FigureCanvasAgg(fig)
-    return fig, np.asarray(fig.subplots(1, ncols, squeeze=False))
+    return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
 
 
 def save_png(fig: Figure, out: Path) -> Path:
@@ -67,48 +67,43 @@ def save_png(fig: Figure, out: Path) -> Path:
     return write_atomic(out, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
-def _title(fig: Figure, title: str) -> None:
+def _titled(fig: Figure, title: str, out: Path) -> Path:
+    """The figure with its title over all panels, saved to ``out``."""
     fig.suptitle(textwrap.fill(title, int(11 * fig.get_figwidth())), fontsize=8)
+    return save_png(fig, out)
 
 
 def _grid(num_tokens: int, crop_hw: tuple[int, int]) -> tuple[int, int]:
-    h, w = crop_hw
-    if (h // 4) * (w // 4) != num_tokens:
-        raise ValueError(f"{num_tokens} tokens do not tile a {h}x{w} crop at stride 4")
-    return h // 4, w // 4
+    """The image-token grid of a crop (:attr:`lbi.model.config.ModelConfig.feat_hw`)."""
+    h, w = ModelConfig(input_hw=(int(crop_hw[0]), int(crop_hw[1]))).feat_hw
+    if h * w != num_tokens:
+        raise ValueError(f"{num_tokens} tokens do not tile the {h}x{w} grid of a {crop_hw} crop")
+    return h, w
+
+
+def _over_crop(ax: Axes, crop: np.ndarray, grid: np.ndarray, **kw: Any) -> AxesImage:
+    """The crop ``(H, W, 3)``, then ``grid`` (the token grid) over it: a square per token."""
+    h, w = crop.shape[:2]
+    ax.imshow(crop, extent=(0, w, h, 0), interpolation="nearest")
+    return ax.imshow(grid, extent=(0, w, h, 0), interpolation="nearest", **kw)
 
 
 def _heat(
-    fig: Figure,
-    axes: Sequence[Axes],
-    crops: Sequence[np.ndarray],
-    maps: Sequence[np.ndarray],
-    titles: Sequence[str],
-    poses: np.ndarray | None = None,
-) -> None:
-    """Crops with attention maps on one colour scale (shared colour bar)."""
+    crops: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str]
+) -> tuple[Figure, Sequence[Axes]]:
+    """A panel per map: crop ``i`` under ``maps[i]`` (the token grid), all on one colour
+    scale (a shared colour bar)."""
+    fig, axes = _figure((2.2 * len(maps), 3.0), len(maps))
     vmax = max(float(np.max(m)) for m in maps) or 1.0
     im = None
     for i, ax in enumerate(axes):
-        h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
-        im = ax.imshow(
-            maps[i],
-            cmap="jet",
-            alpha=0.5,
-            vmin=0,
-            vmax=vmax,
-            extent=(0, w, h, 0),
-            interpolation="nearest",
-        )  # one square per image token
-        if poses is not None:
-            for a, b in _bones(len(poses[i])):
-                ax.plot(poses[i][[a, b], 0], poses[i][[a, b], 1], "-", color="white", lw=0.8)
+        im = _over_crop(ax, crops[i], maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
         ax.set_title(titles[i], fontsize=7)
         ax.axis("off")
-    cb = fig.colorbar(im, ax=list(axes), fraction=0.03)
+    cb = fig.colorbar(im, ax=axes, fraction=0.03)
     cb.set_label("attention weight (a map sums to 1)", fontsize=6)
     cb.ax.tick_params(labelsize=6)
+    return fig, axes
 
 
 def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -116,11 +111,12 @@ def attention_overview(ex: Mapping[str, np.ndarray], split: str, out: Path, titl
     crops, att = ex[f"{split}_crops"], ex[f"{split}_attention"]
     n = min(4, len(crops))
     hw = _grid(att.shape[-1], crops.shape[1:3])
-    fig, axes = _figure((2.2 * n, 3.0), n)
     maps = [att[i].mean(0).reshape(hw) for i in range(n)]
-    _heat(fig, axes[0], crops, maps, [f"sample {i}" for i in range(n)], ex[f"{split}_pose2d_px"])
-    _title(fig, title)
-    return save_png(fig, out)
+    fig, axes = _heat(crops, maps, [f"sample {i}" for i in range(n)])
+    for ax, pose in zip(axes, ex[f"{split}_pose2d_px"], strict=False):
+        for a, b in _bones(len(pose)):
+            ax.plot(pose[[a, b], 0], pose[[a, b], 1], "-", color="white", lw=0.8)
+    return _titled(fig, title, out)
 
 
 def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -130,13 +126,11 @@ def joint_attention(ex: Mapping[str, np.ndarray], split: str, out: Path, title: 
     names = joint_names(att.shape[0])
     chosen = [j for j in FIG4_JOINTS if j in names] or names[:4]
     hw = _grid(att.shape[-1], crop.shape[:2])
-    fig, axes = _figure((2.2 * len(chosen), 3.0), len(chosen))
     idx = [names.index(j) for j in chosen]
-    _heat(fig, axes[0], [crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
-    for ax, j in zip(axes[0], idx, strict=True):
+    fig, axes = _heat([crop] * len(idx), [att[j].reshape(hw) for j in idx], chosen)
+    for ax, j in zip(axes, idx, strict=True):
         ax.plot(pose[j, 0], pose[j, 1], "x", color="white", ms=6, mew=1.5)
-    _title(fig, title)
-    return save_png(fig, out)
+    return _titled(fig, title, out)
 
 
 def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
@@ -145,26 +139,22 @@ def kept_tokens(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str)
     n = min(4, len(crops))
     fh, fw = _grid(att.shape[-1], crops.shape[1:3])
     fig, axes = _figure((2.2 * n, 3.0), n)
-    for i, ax in enumerate(axes[0]):
+    for i, ax in enumerate(axes):
         mask = np.zeros(fh * fw, dtype=bool)
         mask[np.asarray(kept[i], dtype=int)] = True
         rgba = np.zeros((fh, fw, 4), dtype=np.float32)
         rgba[mask.reshape(fh, fw)] = (1.0, 0.0, 0.0, 0.55)
-        h, w = crops[i].shape[:2]
-        ax.imshow(crops[i], extent=(0, w, h, 0), interpolation="nearest")
-        ax.imshow(rgba, extent=(0, w, h, 0), interpolation="nearest")
+        _over_crop(ax, crops[i], rgba)
         ax.set_title(f"kept {int(mask.sum())} of {fh * fw} tokens", fontsize=7)
         ax.axis("off")
-    _title(fig, title)
-    return save_png(fig, out)
+    return _titled(fig, title, out)
 
 
 def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title: str) -> Path:
     """Fig. 11: row j = share of joint j's attention inside each joint's disc."""
     mat = np.asarray(ex[f"{split}_joint_area"], dtype=np.float64)
     names = joint_names(mat.shape[0])
-    fig, axes = _figure((5.6, 4.8))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((5.6, 4.8))
     im = ax.imshow(mat, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(names)), names, fontsize=6)
@@ -179,8 +169,7 @@ def training_curves(
     curves: Mapping[str, Sequence[Mapping[str, float]]], out: Path, title: str
 ) -> Path:
     """Fig. 8: validation MPJPE per epoch (one run); stage 2 continues after stage 1."""
-    fig, axes = _figure((5.6, 3.4))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((5.6, 3.4))
     offset = 0.0
     colours = {"stage1": "tab:blue", "stage2": "tab:red", "lifter": "tab:gray"}
     for name, colour in colours.items():
@@ -189,10 +178,7 @@ def training_curves(
             continue
         ep = np.array([h.get("epoch", i + 1) for i, h in enumerate(hist)], dtype=float)
         x = ep + (offset if name == "stage2" else 0.0)
-        for key, ls, dom in (
-            ("val_cross_mpjpe_mm", "-", "cross"),
-            ("val_test_mpjpe_mm", ":", "in"),
-        ):
+        for key, ls, dom in CURVES:
             y = np.array([h.get(key, np.nan) for h in hist], dtype=float)
             if np.isfinite(y).any():
                 ax.plot(x, y, ls, marker=".", color=colour, label=f"{name} ({dom}-domain)")
@@ -208,18 +194,14 @@ def training_curves(
 
 
 def ablation_plot(
-    labels: Sequence[str],
-    series: Mapping[str, Sequence[Sequence[float]]],
-    out: Path,
-    title: str,
+    labels: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], out: Path, title: str
 ) -> Path:
     """Per setting and metric: a dot per run (seed); where n ≥ 2 also the mean (a dash) and
     its 95 % confidence interval (Student t). One run is a dot only: no interval.
 
     ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
     """
-    fig, axes = _figure((7.0, 3.6))
-    ax = axes[0, 0]
+    fig, (ax,) = _figure((7.0, 3.6))
     k = len(series)
     handles = []
     for m, (name, per_setting) in enumerate(series.items()):

@@ -52,9 +52,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
         every = read_records(f)
         kept = finished(every)
         used = {id(r) for r in kept}
-        dropped = Counter(
-            r.status if r.smoke is False else "smoke" for r in every if id(r) not in used
-        )
+        dropped = Counter("smoke" if r.smoke else r.status for r in every if id(r) not in used)
         if dropped:
             left_out[name] = ", ".join(f"{n} {k}" for k, n in sorted(dropped.items()))
         records += kept
@@ -92,15 +90,12 @@ def load_source(paths: Paths, source: str) -> PipelineSource | None:
     metrics_file = Path(paths.metrics) / f"{source}.json"
     if not metrics_file.exists():
         return None
-    files: list[str] = []
     ev = Path(paths.eval) / source
+    files = [shown(ev / f) for f in ("examples.npz", "records.jsonl") if (ev / f).exists()]
     examples: dict[str, np.ndarray] = {}
     if (ev / "examples.npz").exists():
         with np.load(ev / "examples.npz") as z:
             examples = {k: z[k] for k in z.files}
-        files.append(shown(ev / "examples.npz"))
-    if (ev / "records.jsonl").exists():
-        files.append(shown(ev / "records.jsonl"))
     curves = {c: _json(Path(paths.plots) / source / f"{c}.json", files) for c in CURVES}
     return PipelineSource(
         source=source,

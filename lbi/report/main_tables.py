@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from lbi.actions import H36M_ACTIONS
 from lbi.report import ablations
 from lbi.report.inputs import PipelineSource, Sweeps
-from lbi.report.paper import TABLES, PaperTable
-from lbi.report.stats import NONE, NOT_RUN, Stat, budget, data_name, finetuned, ours, value
+from lbi.report.paper import SOURCE, TABLES, PaperTable
+from lbi.report.stats import NONE, NOT_RUN, budget, data_name, finetuned, ours, paired, value
 from lbi.report.table import Block, Table
 
 SOURCE_NAMES = {"sh": "SH 2D", "cpn": "CPN 2D", "gt": "ground-truth 2D"}
@@ -73,20 +73,16 @@ def paper_avg_note(pt: PaperTable) -> str | None:
     return f"paper {pt.key}: " + "; ".join(out) + "." if out else None
 
 
-def ordered_actions(actions: Sequence[str]) -> list[str]:
-    """Human3.6M order when every action is a Human3.6M action, else alphabetical."""
-    if set(actions) <= set(H36M_ACTIONS):
-        return [a for a in H36M_ACTIONS if a in actions]
-    return sorted(actions)
-
-
 def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
     avg = ("Avg. (action-wise)", "Avg. (frame-wise)", "n")
     if s is None:
         rows = tuple((f"{NAMES[o]} · ours", NOT_RUN, NOT_RUN, "0") for o in OUTPUTS)
         return Block(f"{SOURCE_NAMES[source]} · ours: not run", ("Model", *avg), rows)
     per = s.tables.get("per_action", {})
-    actions = ordered_actions(sorted({a for m in per.values() for a in m.get(protocol, {})}))
+    found = {a for m in per.values() for a in m.get(protocol, {})}  # Human3.6M's order if all are
+    actions = (
+        [a for a in H36M_ACTIONS if a in found] if found <= set(H36M_ACTIONS) else sorted(found)
+    )
     label = source_label(s)
     rows = []
     for o in OUTPUTS:
@@ -124,43 +120,31 @@ def per_action_table(pipeline: Mapping[str, PipelineSource], protocol: str) -> T
         notes=tuple(notes),
         provenance=(
             *(pipeline_provenance(s) for s in pipeline.values()),
-            f"paper: lbi/report/paper.py (Table {number}, as printed)",
+            f"paper: {SOURCE} (Table {number}, as printed)",
         ),
     )
 
 
 def paired_notes(rows: Sequence[ablations.Row]) -> list[str]:
     """LBI refined minus the lifter of the same total epochs, 2D source and data, by seed."""
-    lifters = [r for r in rows if r.setting.output == "lifter" and r.variant]
     out = []
-    for lbi in (r for r in rows if r.setting.output == "refined" and r.variant):
-        v = lbi.variant
-        for lif in lifters:
-            w = lif.variant
-            if (w.epochs_total, w.source_2d, w.dataset) != (v.epochs_total, v.source_2d, v.dataset):
-                continue
-            theirs = {r.seed: r.metrics for r in lif.records}
-            parts = []
-            for name, key in (
-                ("in-domain P1", "test_{}_p1_mm"),
-                ("cross MPJPE", "cross_{}_mpjpe_mm"),
-            ):
-                d = [
-                    r.metrics[key.format("refined")] - theirs[r.seed][key.format("lifter")]
-                    for r in lbi.records
-                    if key.format("lifter") in theirs.get(r.seed, {})
-                    and key.format("refined") in r.metrics
-                ]
-                if d:
-                    ahead = sum(x < 0 for x in d)
-                    parts.append(
-                        f"{name} {Stat(tuple(d)).text()} mm (LBI ahead in {ahead} of {len(d)})"
-                    )
-            if parts:
-                out.append(
-                    f"LBI refined [{v.text()}] minus {lif.setting.label} [{w.text()}], "
-                    f"paired by seed: " + "; ".join(parts) + "."
-                )
+    for lbi, lif in ((a, b) for a in rows for b in rows if a.variant and b.variant):
+        v, w = lbi.variant, lif.variant
+        if (lbi.setting.output, lif.setting.output) != ("refined", "lifter") or (
+            (w.epochs_total, w.source_2d, w.dataset) != (v.epochs_total, v.source_2d, v.dataset)
+        ):
+            continue
+        parts = []
+        for name, key in (("in-domain P1", "test_{}_p1_mm"), ("cross MPJPE", "cross_{}_mpjpe_mm")):
+            d = paired(lbi.records, lif.records, key.format("refined"), key.format("lifter"))[1]
+            if d.n:
+                ahead = sum(x < 0 for x in d.values)
+                parts.append(f"{name} {d.text()} mm (LBI ahead in {ahead} of {d.n})")
+        if parts:
+            out.append(
+                f"LBI refined [{v.text()}] minus {lif.setting.label} [{w.text()}], "
+                f"paired by seed: " + "; ".join(parts) + "."
+            )
     return out
 
 
@@ -205,6 +189,6 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
         provenance=(
             *(pipeline_provenance(s) for s in pipeline.values()),
             *(ablations.provenance(used, sweeps) if used else ()),
-            "paper: lbi/report/paper.py (Table 3, as printed)",
+            f"paper: {SOURCE} (Table 3, as printed)",
         ),
     )

@@ -59,9 +59,9 @@ def stat(records: Iterable[RunRecord], metric: str) -> Stat:
     return Stat(tuple(float(r.metrics[metric]) for r in records if metric in r.metrics))
 
 
-def value(v: float | None, fmt: str = "{:.1f}") -> str:
+def value(v: float | None) -> str:
     """A single number (a pipeline run, a paper value); "–" for None."""
-    return NONE if v is None else fmt.format(v)
+    return NONE if v is None else f"{v:.1f}"
 
 
 def budget(r: RunRecord) -> str:
@@ -76,18 +76,13 @@ def finetuned(r: RunRecord) -> bool:
     )
 
 
-def width(r: RunRecord) -> int | None:
-    """The LBI token width ``model.dim`` (None for a lifter)."""
-    return None if r.mode == "lifter" else r.params.get("model", {}).get("dim")
-
-
 @dataclass(frozen=True, order=True)
 class Variant:
     """What a cell must not mix: budget, width, stage-2 schedule, data and 2D source."""
 
     epochs_total: int
     budget: str
-    dim: int
+    dim: int  # the LBI token width model.dim; 0 for a lifter
     finetune: bool
     dataset: str
     source_2d: str
@@ -104,9 +99,8 @@ class Variant:
 
 
 def variant(r: RunRecord) -> Variant:
-    return Variant(
-        r.epochs_total, budget(r), width(r) or 0, finetuned(r), data_name(r), r.source_2d
-    )
+    dim = 0 if r.mode == "lifter" else r.params.get("model", {}).get("dim") or 0
+    return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d)
 
 
 def data_name(r: RunRecord) -> str:
@@ -126,3 +120,18 @@ def once_per_seed(records: Sequence[RunRecord]) -> list[RunRecord]:
     for r in sorted(records, key=lambda r: (r.seed, r.cell, r.key)):
         seen.setdefault(r.seed, r)
     return list(seen.values())
+
+
+def with_metric(records: Iterable[RunRecord], metric: str) -> list[RunRecord]:
+    return [r for r in records if metric in r.metrics]
+
+
+def paired(
+    a: Sequence[RunRecord], b: Sequence[RunRecord], metric_a: str, metric_b: str
+) -> tuple[tuple[int, ...], Stat]:
+    """The seeds run on both sides (sorted) and ``metric_a`` of ``a`` minus ``metric_b`` of
+    ``b`` at each (one record per seed and side, :func:`once_per_seed`)."""
+    by_a, by_b = ({r.seed: float(r.metrics[m]) for r in once_per_seed(with_metric(rs, m))}
+                  for rs, m in ((a, metric_a), (b, metric_b)))  # fmt: skip
+    seeds = tuple(sorted(set(by_a) & set(by_b)))
+    return seeds, Stat(tuple(by_a[s] - by_b[s] for s in seeds))

@@ -31,20 +31,16 @@ class Table:
     provenance: tuple[str, ...] = ()
 
 
-def _md_cell(s: str) -> str:
-    return s.replace("|", "\\|")
-
-
 def markdown_body(t: Table) -> str:
     """Caption, blocks, notes and provenance (no title line)."""
     out = [t.caption, ""]
     for b in t.blocks:
         if b.title:
             out += [f"**{b.title}**", ""]
-        out.append("| " + " | ".join(map(_md_cell, b.header)) + " |")
-        out.append("|:---|" + "---:|" * (len(b.header) - 1))
-        out += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in b.rows]
-        out.append("")
+        head, *rows = [
+            "| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in (b.header, *b.rows)
+        ]
+        out += [head, "|:---|" + "---:|" * (len(b.header) - 1), *rows, ""]
     out += [f"- Note: {n}" for n in t.notes]
     if t.notes:
         out.append("")
@@ -73,11 +69,8 @@ def latex(t: Table) -> str:
     for b in t.blocks:
         if b.title:
             out.append(f"\\textbf{{{tex_escape(b.title)}}}\\\\")
-        out.append("\\begin{tabular}{l" + "r" * (len(b.header) - 1) + "}")
-        out.append("\\toprule")
-        out.append(" & ".join(map(tex_escape, b.header)) + " \\\\")
-        out.append("\\midrule")
-        out += [" & ".join(map(tex_escape, r)) + " \\\\" for r in b.rows]
-        out += ["\\bottomrule", "\\end{tabular}", ""]
+        head, *rows = [" & ".join(map(tex_escape, r)) + " \\\\" for r in (b.header, *b.rows)]
+        out += ["\\begin{tabular}{l" + "r" * (len(b.header) - 1) + "}", "\\toprule", head]
+        out += ["\\midrule", *rows, "\\bottomrule", "\\end{tabular}", ""]
     out += [tex_escape(n) + "\\\\" for n in t.notes]
     return "\n".join(out) + "\n"
