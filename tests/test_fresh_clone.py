@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMIT_LINE = "Built at git commit"  # lbi/report/build.py header: the one line naming it
+COMMIT_LINE = "Built at git commit"  # reports/templates/header.md: the one line naming it
 
 
 def _git(args: list[str], cwd: Path) -> str:
