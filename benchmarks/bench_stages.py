@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/bench_stages.py --steps 1 --warmup 0 --train 128   # smoke
     .venv/bin/python benchmarks/bench_stages.py --compare --steps 8 --eval-limit 256
         # the loop before this benchmark's levers vs now, steps interleaved in one process
+    .venv/bin/python benchmarks/bench_stages.py --stages stage1 lifter --pack 2
+        # then two copies at once, 1 thread each: sweep trials packed (--cpus-per-trial 1)
 
 For each training stage of ``params.yaml`` (``pretrain2d``, ``stage1``, ``stage2`` with its
 ``finetune_stage1`` phase, ``lifter``), on synthetic stores of the embedded data's shape
@@ -30,6 +32,19 @@ measures both against the loop before them. Measured and not adopted: channels-l
 per process, gain lost in the noise). The lifter is compute-bound, not data-bound: its
 fwd+bwd is ~109 MFLOP per sample (dim 256 x 17 tokens x 2 layers), a quarter of stage 1's.
 
+Measured on the stage-1 step and not adopted (2026-11-30, same machine, quiet, A/B
+interleaved or alternated processes): ``torch.compile`` (inductor C++, AVX2 ``simdlen``)
+of the transformer blocks: 64 s to compile, median step unchanged (507 -> 510 ms); of the
+whole model: 71 s to compile and 9 % *slower* (553 ms); turning off the NaN fill of
+``torch.empty`` under deterministic algorithms (``fill_uninitialized_memory``, 9 % of the
+profile): weights bit-identical, step within 2 %; glibc malloc kept from returning memory
+(``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``): a third of the page faults, step within the
+noise. The step's matmuls on the image tokens (12288 x 128 @ 128 x 128) run at 65-100
+GFLOP/s, below the 1024-square peak: the shapes, not the loop, set the ceiling.
+Adopted for sweeps: packing (``--pack 2``; sweeps ``--cpus-per-trial 1``): two 1-thread
+trials at once train 1.26x the samples/s of one 2-thread trial on stage 1 and 1.06x on
+the lifter (their own numerics: the records say ``pinned:avx2:1``, and the keys differ).
+
 Timings on a shared machine are noisy: ``--repeat`` runs the stage measurements several
 times and reports the median (and the spread). Nothing is asserted; ``tests/test_bench.py``
 only runs one tiny step.
@@ -39,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import sys
 import tempfile
@@ -482,7 +498,15 @@ def main(argv: list[str] | None = None) -> list[tuple[StageResult, float]]:
         help="interleave the loop before this work (plain Adam, crops always read) with now",
     )  # fmt: skip
     ap.add_argument("--store", default=None, help="folder for the synthetic stores (default: temp)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: lbi.numerics')")
+    ap.add_argument(
+        "--pack", type=int, default=0,
+        help="then N copies at once, 1 thread each (sweep trials packed, --cpus-per-trial 1)",
+    )  # fmt: skip
+    ap.add_argument("--json", default=None, help="write samples/s and epoch s per stage here")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from lbi import numerics
     from lbi.params import load_params
@@ -539,7 +563,37 @@ def main(argv: list[str] | None = None) -> list[tuple[StageResult, float]]:
     )
     results = [combine(runs[s.name]) for s in specs]
     print(table(results, peak))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({r.name: [r.samples_per_s, r.epoch_s] for r, _ in results})
+        )
+    if args.pack:
+        print(pack_table(results, args.pack, argv if argv is not None else sys.argv[1:]))
     return results
+
+
+def pack_table(alone: list[tuple[StageResult, float]], n: int, argv: list[str]) -> str:
+    """``n`` copies of this benchmark at once, 1 torch thread each, against ``alone`` (one
+    copy at the default threads): training samples/s and epochs per hour, summed."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp) / f"{i}.json" for i in range(n)]
+        i = argv.index("--pack")  # the same run, without "--pack N"
+        rest = argv[:i] + argv[i + 2 :]
+        procs = [subprocess.Popen([sys.executable, __file__, *rest, "--threads", "1", "--json",
+                                   str(o)], stdout=subprocess.DEVNULL) for o in outs]  # fmt: skip
+        if any(p.wait() for p in procs):
+            raise RuntimeError("a packed copy failed")
+        packed = [json.loads(o.read_text()) for o in outs]
+    lines = [f"packed: {n} copies x 1 thread vs 1 copy x {torch.get_num_threads()} threads",
+             f"{'stage':10s} {'samp/s alone':>12s} {'packed':>8s} {'epochs/h alone':>14s} "
+             f"{'packed':>8s} {'ratio':>6s}"]  # fmt: skip
+    for r, _ in alone:
+        sps, eph = (sum(x[r.name][0] for x in packed), sum(3600 / x[r.name][1] for x in packed))
+        lines.append(f"{r.name:10s} {r.samples_per_s:12.0f} {sps:8.0f} {3600 / r.epoch_s:14.1f} "
+                     f"{eph:8.1f} {eph * r.epoch_s / 3600:5.2f}x")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Command line shared by the sweep drivers: budget, cluster, recovery, ``--check``."""
+"""Command line shared by the sweep drivers: budget, cluster, recovery, ``--check``,
+``--revalidate``."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--out", default="data/sweeps", help="trial folders, stage-1 cache, Tune state")
     a("--results-dir", default=str(repo_root() / "results"), help="results/<sweep>.jsonl")
     a("--check", action="store_true", help="list stale records (code/data changed); exit 1 if any")
-    a("--cpus-per-trial", type=float, default=2.0, help="lbi.numerics.THREADS threads each")
+    a("--revalidate", action="store_true", help="rerun one stale trial per mode; re-key if equal")
+    a("--cpus-per-trial", type=float, default=2.0, help="torch threads each (not 2: own numerics)")
     a("--gpus-per-trial", type=float, default=None, help="default: 1 if GPUs, else 0")
     a("--max-concurrent", type=int, default=0, help="0 = as many as resources allow")
     a("--max-failures", type=int, default=1, help="retries per failed trial")
@@ -58,7 +60,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     from lbi.data.store import StoreError
     from lbi.params import load_params
     from lbi.record import RecordError
-    from lbi.sweep import budget, check, context, init_ray, run_sweep, summary
+    from lbi.sweep import budget, check, context, init_ray, revalidate, run_sweep, summary
 
     a = args
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
@@ -79,6 +81,9 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
             sys.exit(1 if stale else 0)
         init_ray(opts)
         try:
+            if args.revalidate:
+                print("\n".join(revalidate(spec, ctx, opts)))
+                return []
             records = run_sweep(spec, ctx, opts, search=search(args) if search else None)
         finally:
             import ray

@@ -39,3 +39,20 @@ def test_bench_stages_compare_mode_runs(tmp_path, capsys, monkeypatch):
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "lifter     before" in out and "lifter     now" in out
+
+
+def test_bench_stages_pack_mode_runs(tmp_path, capsys, monkeypatch):
+    """``--pack 2``: two copies at once, one thread each, against one copy (issue 19)."""
+    spec = importlib.util.spec_from_file_location("bench_stages", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_stages", bench)
+    spec.loader.exec_module(bench)
+    bench.main(
+        ["--stages", "lifter", "--steps", "1", "--warmup", "0", "--train", "32", "--test", "8",
+         "--cross", "8", "--batch", "4", "--peak-seconds", "0.1", "--store", str(tmp_path),
+         "--pack", "2"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "packed: 2 copies x 1 thread vs 1 copy x" in out
+    row = [line for line in out.splitlines() if line.startswith("lifter") and line.endswith("x")]
+    assert len(row) == 1 and float(row[0].split()[-1][:-1]) > 0

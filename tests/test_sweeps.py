@@ -238,3 +238,95 @@ def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     assert 1 <= len(recs) <= 3 and len({r.overrides["train.lr"] for r in recs}) == len(recs), (
         p.stdout[-3000:] + p.stderr[-3000:]
     )
+
+
+def test_search_without_a_wild_val_split_names_the_fix(tmp_path):
+    """Real data without ``mpi3dhp.val_sequences``: the search fails before Ray starts,
+    naming the store, the metric and the fix (it used to fail inside Tune)."""
+    from lbi.sweep import Cell, RunOptions, SearchSpec, SweepSpec, context, run_sweep
+    from tests._store_fixture import make_store
+
+    tiny_setup(tmp_path)
+    make_store(tmp_path / "nocross", dataset="toyx", n={"test": 16}, seed=1)
+    params = tiny_setup(tmp_path, "p.yaml", paths={"store_cross": str(tmp_path / "nocross")})
+    spec = SweepSpec("search", "search", (Cell("search"),), (0,))
+    opts = RunOptions(tmp_path / "out", tmp_path / "results")
+    ctx = context(spec, params, opts, {})
+    with pytest.raises(ValueError, match=r"nocross: no 'val' split .*mpi3dhp.val_sequences"):
+        run_sweep(spec, ctx, opts, search=SearchSpec(space={}))
+
+
+@pytest.mark.slow
+def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
+    """A code change that leaves the numbers alone need not retrain every record: one
+    rerun per mode proves it. Records made stale by hand (code fingerprint and key): the
+    LBI record's rerun is equal, so it gets today's key back; the lifter record's metric
+    was altered too, so its rerun differs and it stays stale beside the rerun's record.
+    A later sweep reuses the Tune folder its first run made."""
+    import json
+
+    from lbi.record import read_records
+
+    p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    f = tmp_path / "results" / "lifter.jsonl"
+    before = {r.mode: r for r in read_records(f)}
+    lines = []
+    for line in f.read_text().splitlines():
+        d = json.loads(line)
+        d |= {"key": "0" + d["key"][1:], "code_fingerprint": "0" * 16}
+        if d["mode"] == "lifter":
+            d["metrics"]["test_lifter_p1_mm"] += 1.0
+        lines.append(json.dumps(d, sort_keys=True))
+    f.write_text("\n".join(lines) + "\n")
+    p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke", "--revalidate")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "lifter: lifter seed 0 rerun differs: 0 of 1 stale records re-keyed" in p.stdout
+    assert "progressive: lbi_d16_ft seed 0 rerun equal: 1 of 1 stale records re-keyed" in p.stdout
+    after = read_records(f)
+    lbi = [r for r in after if r.mode == "progressive"]
+    assert [(r.key, r.code_fingerprint, r.metrics) for r in lbi] == [
+        (before["progressive"].key, before["progressive"].code_fingerprint,
+         before["progressive"].metrics)]  # fmt: skip
+    lifter = sorted((r.code_fingerprint == "0" * 16, r.key) for r in after if r.mode == "lifter")
+    assert lifter == [(False, before["lifter"].key), (True, "0" + before["lifter"].key[1:])]
+    assert not list((tmp_path / "out").glob("revalidate-*"))  # its folders are gone
+    p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke", "--seeds", "0", "1")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "2 trials have records (skipped), 2 to run" in p.stdout
+
+
+def test_packed_trials_are_keyed_by_their_numerics(tiny):
+    """``--cpus-per-trial 1`` packs two trials on two cores, each with one torch thread: other
+    numbers, so other keys (and another shared stage 1); the pipeline's 2-thread keys stay."""
+    from lbi import experiment as ex
+    from lbi.sweep import RunOptions, context, trial_key
+    from lbi.sweep.trial import stage1_key, with_numerics
+
+    spec = _driver("ablate_retention").build(
+        _driver("ablate_retention").arguments().parse_args(["--smoke", "--params", str(tiny / "params.yaml")]), "gt")  # fmt: skip
+    one, two = (
+        context(spec, tiny / "params.yaml", RunOptions(cpus_per_trial=c), {}) for c in (1, 2)
+    )
+    assert (one.numerics, two.numerics) == ("pinned:avx2:1", "pinned:avx2:2")
+    c = spec.cells[0]
+    p, _ = two.params(c, 0)
+    plain = ex.record_key(p, c.mode, "gt", *ex.fingerprints(p, c.mode, "gt", two.paths))
+    assert trial_key(two, c, 0) == plain == with_numerics(plain, "pinned:avx2:2")
+    assert trial_key(one, c, 0) not in (plain, with_numerics(plain, "native"))
+    assert stage1_key(p, "gt", two.paths, one.numerics) != stage1_key(
+        p, "gt", two.paths, two.numerics
+    )
+
+
+@pytest.mark.slow
+def test_packed_cli_trials_run_one_thread_each(tiny, tmp_path, ray_tmp):
+    """Two smoke trials at once on two CPUs, one torch thread each; their records say so."""
+    from lbi.record import read_records
+
+    args = ("--smoke", "--values", "0.3", "1.0", "--cpus-per-trial", "1")
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    recs = read_records(tmp_path / "results" / "retention.jsonl")
+    assert len(recs) == 2 and {r.numerics for r in recs} == {"pinned:avx2:1"}
+    assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1

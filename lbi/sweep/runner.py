@@ -10,10 +10,11 @@ from typing import Any
 
 from lbi import numerics
 from lbi.config import to_dict
-from lbi.experiment import StagePaths, code_stages, fingerprints
+from lbi.data.store import open_store
+from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import Context, run_trial, trial_key
+from lbi.sweep.trial import Context, run_trial, trial_key, with_numerics
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -64,9 +65,11 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
     from lbi.params import load_params
 
     p = load_params(params_file)
+    threads = max(1, round(opts.cpus_per_trial))  # a trial's torch threads: its CPUs
     ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
                   StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
-                  budget, opts.smoke)  # fmt: skip
+                  budget, opts.smoke, "native" if numerics.mode() == "native" else
+                  f"pinned:{numerics.ISA}:{threads}")  # fmt: skip
     for c in spec.cells:
         ctx.params(c, spec.seeds[0])
     return ctx
@@ -79,6 +82,9 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     ``<results_dir>/<sweep>.jsonl``; return them."""
     done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
     jobs, reused = [], []
+    st = open_store(ctx.paths.store_cross)  # a search on the wild val split: fail here, not in Tune
+    if search is not None and search.metric.startswith("val_cross") and CROSS_VAL_SPLIT not in st.splits:  # fmt: skip
+        raise ValueError(f"{st.root}: no '{CROSS_VAL_SPLIT}' split for --metric {search.metric}: set mpi3dhp.val_sequences, rerun `dvc repro preprocess`")  # fmt: skip
     if search is None:
         for c in spec.cells:
             for s in spec.seeds:
@@ -100,6 +106,46 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
         merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)
         write_summary(opts.results_dir)
     return records
+
+
+def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
+    """Re-key records only a code change made stale, once a rerun shows their numbers did not
+    move: per mode, the stale (cell, seed) with the lowest seed is retrained under today's
+    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric
+    equal the stale record's, re-keyed, the mode's stale records get today's code
+    fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
+    import tempfile
+
+    from lbi.experiment import record_key
+    from lbi.record import write_records
+
+    path, out, stale = Path(opts.results_dir) / f"{spec.name}.jsonl", [], {}
+    for r in [r for r in read_records(path) if any(c.name == r.cell for c in spec.cells)]:
+        p, code, data = _today(ctx, r)
+        if r.status == "finished" and code != r.code_fingerprint and data == r.data_fingerprint:
+            key = with_numerics(record_key(p, r.mode, r.source_2d, code, data), r.numerics)
+            stale.setdefault(r.mode, []).append((r, dataclasses.replace(r, key=key, code_fingerprint=code)))  # fmt: skip
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    for mode, pairs in sorted(stale.items()):
+        old, fresh = min(pairs, key=lambda rf: (rf[0].seed, rf[0].cell))
+        one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
+        with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
+            new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
+        ok = [(n.key, n.metrics) for n in new] == [(fresh.key, old.metrics)]
+        if ok:  # the rerun's own record stays; the other stale ones take today's key
+            gone = {r.key for r, _ in pairs}
+            kept = [r for r in read_records(path) if r.key not in gone]
+            write_records(path, kept + [f for _, f in pairs if f.key != fresh.key])
+        out.append(f"{mode}: {old.cell} seed {old.seed} rerun {'equal' if ok else 'differs'}: "
+                   f"{len(pairs) if ok else 0} of {len(pairs)} stale records re-keyed")  # fmt: skip
+    write_summary(opts.results_dir)
+    return out or [f"{path}: no records stale by code alone"]
+
+
+def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:
+    """``r``'s params over today's ``params.yaml``; today's code and data fingerprints."""
+    p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
+    return (p, *fingerprints(p, r.mode, r.source_2d, ctx.paths))
 
 
 def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, Any]],
@@ -152,7 +198,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
         print(f"sweep {spec.name}: resuming {exp_dir}")
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
     else:  # Tune state only (trials and records stay), and only a folder Tune made
-        if exp_dir.is_dir() and any(exp_dir.iterdir()) and not any(exp_dir.glob("*.pkl")):
+        if exp_dir.is_dir() and any(exp_dir.iterdir()) and not tune.Tuner.can_restore(str(exp_dir)):
             raise ValueError(f"{exp_dir}: not a Ray Tune experiment folder; pick another --out")
         shutil.rmtree(exp_dir, ignore_errors=True)
         tuner = tune.Tuner(trainable, param_space=space, tune_config=tcfg, run_config=rcfg)
@@ -189,8 +235,7 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
         for r in read_records(f):
             code, data = code_fingerprint(code_stages(r.mode)), r.data_fingerprint
             try:
-                p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
-                data = fingerprints(p, r.mode, r.source_2d, ctx.paths)[1]
+                data = _today(ctx, r)[2]
             except (FileNotFoundError, ValueError) as e:
                 notes.append(f"{f}: {r.key}: data not checked ({e})")
             why = [f"{k} {a} != {b}" for k, a, b in (("code", r.code_fingerprint, code),

@@ -77,7 +77,7 @@ class RunOptions:
 
     out_dir: Path = Path("data/sweeps")  # trials/<key>/, stage1_cache/, ray/
     results_dir: Path = Path("results")  # results/<sweep>.jsonl, relative to the repo root
-    cpus_per_trial: float = 2.0  # lbi.numerics.THREADS
+    cpus_per_trial: float = 2.0  # = torch threads; not lbi.numerics.THREADS: keys say so
     gpus_per_trial: float | None = None  # None: 1 when the cluster has GPUs, else 0
     max_concurrent: int = 0  # 0 = as many as the resources allow
     max_failures: int = 1  # retries per trial (FailureConfig)

@@ -12,17 +12,19 @@ import fcntl
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lbi import experiment as ex
-from lbi import stages
+from lbi import numerics, stages
 from lbi.config import to_dict
 from lbi.experiment import StagePaths
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
+
+PIPELINE_NUMERICS = f"pinned:{numerics.ISA}:{numerics.THREADS}"  # the pipeline's (dvc repro)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Context:
     out: Path  # absolute: trials/, stage1_cache/
     budget: dict[str, Any] = field(default_factory=dict)
     smoke: bool = False
+    numerics: str = PIPELINE_NUMERICS  # lbi.numerics.describe() in each trial
     tracking_uri: str | None = None  # None: no MLflow
     experiment_id: str | None = None
     parent_run_id: str | None = None
@@ -62,20 +65,28 @@ def file_lock(path: Path) -> Iterator[None]:
 def trial_key(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> str:
     """The record key of (cell, seed): what it trains, and the code and data fingerprints."""
     p, _ = ctx.params(cell, seed, search)
-    return ex.record_key(
-        p, cell.mode, ctx.source, *ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
-    )
+    fps = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
+    return with_numerics(ex.record_key(p, cell.mode, ctx.source, *fps), ctx.numerics)
 
 
-def stage1_key(p: Params, source: str, paths: StagePaths) -> str:
-    """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate)."""
+def with_numerics(key: str, described: str) -> str:
+    """``key`` of a model trained under ``described`` numerics: the pipeline's (``pinned:avx2:2``)
+    leave it as is; any other (threads packed per trial, ``native``) is hashed in."""
+    if described == PIPELINE_NUMERICS:
+        return key
+    return hashlib.sha256(f"{key}|{described}".encode()).hexdigest()[:16]
+
+
+def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
+    """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate; numerics)."""
     from lbi.fingerprint import code_fingerprint
 
     m = stages.stage1_model_config(p.model, p.model.num_joints_in, ex.encoder_init(p, paths))
     what = {"model": to_dict(m), "train": to_dict(p.train_stage1), "source": source,
             "pretrain2d": p.pretrain2d.enabled, "code": code_fingerprint(("train_stage1",)),
             "data": ex.data_fingerprint(paths, source, ex.encoder_init(p, paths))}  # fmt: skip
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    return with_numerics(h, described)
 
 
 class TrialLog:
@@ -141,10 +152,14 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     recorded (status ``failed``, its error) and raised again (Tune retries it)."""
     from lbi.data.store import open_store
 
+    threads = ctx.numerics.rsplit(":", 1)[-1]  # packed trials: fewer threads, own numerics
+    numerics.pin_torch(int(threads) if threads.isdigit() else numerics.THREADS)
+    if numerics.describe() != ctx.numerics:  # e.g. a joined cluster's worker set up otherwise
+        raise RuntimeError(f"trial numerics {numerics.describe()}, the sweep's {ctx.numerics}")
     p, over = ctx.params(cell, seed, search)
     code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
-    key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp)
-    s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths)
+    key = with_numerics(ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp), ctx.numerics)
+    s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
     trial_dir = ctx.out / "trials" / key
     paths = ctx.paths.for_trial(trial_dir, s1 if cell.mode in ("progressive", "stage1") else None)
     store = open_store(ctx.paths.store_in)
@@ -158,6 +173,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
             error=error, smoke=ctx.smoke)  # fmt: skip
+        rec = replace(rec, key=key)
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
