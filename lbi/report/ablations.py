@@ -14,22 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
-from lbi.config import ConfigError, from_dict, load_yaml, to_dict
-from lbi.fingerprint import repo_root
+from lbi.config import from_dict, to_dict
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.report import stats
 from lbi.report.inputs import Sweeps
-from lbi.report.paper import SOURCE, TABLES
+from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
 from lbi.report.table import Block, Table
 
 PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
 OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
 OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
 PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
-SOURCE_ABL: Final[str] = "paper/ablations.yaml"
+SPECS_FILE: Final[Path] = PAPER_DIR / "ablations.yaml"
+SPEC_LAYOUT = f"The header of {PAPER_DIR.name}/{SPECS_FILE.name} says what each key means"
 Output = Literal["coarse", "refined", "lifter"]
 
 
@@ -172,11 +172,11 @@ def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
 
         budgets = "; ".join(sorted({stats.variant(r).budget for r in recs.values()}))
         data = ", ".join(sorted({stats.data_name(r) for r in recs.values()}))
-        commits = ", ".join(sorted({r.git_commit[:10] for r in recs.values()}))
+        commits = ", ".join(sorted({stats.code(r.git_commit) for r in recs.values()}))
         left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
         out.append(
             f"{f}: {len(recs)} finished records (sweep {each('sweep')}; cells {each('cell')}; "
-            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: git {commits}{left}"
+            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: {commits}{left}"
         )
     return out or ["no finished sweep records for this table (results/*.jsonl)"]
 
@@ -217,61 +217,46 @@ def _is_param(key: str) -> bool:
     return not isinstance(v, dict)
 
 
-def _spec(key: str, entry: object, columns: dict[str, dict], where: str) -> Spec:
-    """The Spec of table ``key``; a bad entry is one ConfigError naming ``where`` and the fix."""
-
-    def bad(what: str, fix: str) -> ConfigError:
-        return ConfigError(f"{where}: {what}; {fix}")
-
+def _spec(entry: dict[str, Any], where: str, columns: dict[str, Column]) -> Spec:
+    """The Spec of a table entry (with its key); a ValueError names what is wrong and the fix."""
+    key, cols = entry["key"], entry.get("columns")
     if key not in TABLES:
-        raise bad(f"no paper table {key!r}", f"key it as {SOURCE} does: {', '.join(TABLES)}")
-    if isinstance(entry, dict):  # columns: our column's name -> the paper's printed column
-        cols = entry.get("columns")
-        if isinstance(cols, dict) and (unknown := sorted(set(cols) - set(columns))):
-            raise bad(f"unknown column(s) {unknown}", f"name one under columns: {sorted(columns)}")
-        if isinstance(cols, dict):
-            cols = [{**columns[c], "printed": p} for c, p in cols.items()]
-        entry = {**entry, "key": key, "columns": cols}
-    try:
-        t = from_dict(Spec, entry, where=where)  # type: ignore[arg-type]
-    except ConfigError as e:
-        raise ConfigError(f"{e}; the header of {SOURCE_ABL} says what each key means") from None
+        raise ValueError(f"no paper table {key!r}; key it as {SOURCE} does: {', '.join(TABLES)}")
+    if isinstance(cols, dict):  # columns: our column's name -> the paper's printed column
+        if unknown := sorted(set(cols) - set(columns)):
+            raise ValueError(f"unknown column(s) {unknown}; name one of columns: {sorted(columns)}")
+        cols = [{**to_dict(columns[c]), "printed": p} for c, p in cols.items()]
+        entry = {**entry, "columns": cols}
+    t = from_dict(Spec, entry, where=where)
     if unknown := sorted(set(t.records) - set(PAPER_TABLE_IDS)):
-        raise bad(f"unknown record table(s) {unknown}", f"name paper tables {PAPER_TABLE_IDS}")
+        raise ValueError(f"unknown record table(s) {unknown}; name paper tables {PAPER_TABLE_IDS}")
     if t.by not in ("mode", "row") and not _is_param(t.by):
-        raise bad(f"by: {t.by!r} is no record field", "use mode, row or a params.yaml key")
+        raise ValueError(f"by: {t.by!r} is no record field; use mode, row or a params.yaml key")
     try:
         for d in t.rows:
             for c in t.columns:
                 t.paper(d.label, c)  # the paper prints each value a row names
     except KeyError as e:
-        raise bad(e.args[0], f"name rows and columns as {SOURCE} prints them") from None
+        raise ValueError(f"{e.args[0]}; name rows and columns as {SOURCE} prints them") from None
     return t
 
 
 def load_specs(path: str | Path) -> tuple[dict[str, Column], tuple[Spec, ...]]:
-    """The named columns and the ablation tables of ``path``, checked against the paper's
-    tables; a malformed entry raises :class:`~lbi.config.ConfigError` naming file and key."""
-    doc = load_yaml(path)
-    if set(doc) != {"columns", "tables"} or not all(isinstance(v, dict) for v in doc.values()):
-        raise ConfigError(f"{path}: expected two mappings, columns and tables; got {sorted(doc)}")
-    cols = {
-        k: from_dict(Column, v, where=f"{path}: column {k!r}") for k, v in doc["columns"].items()
-    }
-    specs = (_spec(k, v, doc["columns"], f"{path}: table {k!r}") for k, v in doc["tables"].items())
-    return cols, tuple(specs)
+    """The named columns and the ablation tables of ``path``, checked (:func:`load_entries`)."""
+    cols = load_entries(path, Column, SPEC_LAYOUT, "column", "columns", ("tables",))
+    specs = load_entries(path, Spec, SPEC_LAYOUT, "table", "tables", ("columns",),
+                         build=lambda entry, where: _spec(entry, where, cols))  # fmt: skip
+    return cols, tuple(specs.values())
 
 
-COLUMNS, SPECS = load_specs(repo_root() / SOURCE_ABL)
+COLUMNS, SPECS = load_specs(SPECS_FILE)
 
 
 class _Seeds(Spec):
     def settings(self, r: RunRecord) -> list[Setting]:
         """A lifter run: the lifter's row (by architecture); an LBI run: refined and coarse."""
         if r.mode == "lifter":
-            model = r.params.get("lifter", {}).get("model", {})
-            arch = model.get("arch", "architecture not recorded")
-            return [Setting(f"2D-only lifter ({arch})", "lifter")]
+            return [Setting(stats.lifter_label(r), "lifter")]
         return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
 
 

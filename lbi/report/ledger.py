@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lbi.config import ConfigError, from_dict, load_yaml
 from lbi.record import RunRecord
-from lbi.report.paper import PAPER_DIR, SOURCE, TABLES
+from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
 from lbi.report.stats import NONE, NOT_RUN, Stat, paired, variant, with_metric
 from lbi.report.table import Block, Table
 
@@ -32,7 +31,7 @@ RULE = (
 )
 CLAIM_LAYOUT = (
     "A claim is: key: <id>, text: <the claim>, a: <side>, b: <side>; a side is {sweep, cell, "
-    "metric, paper: [<table key in paper/tables.yaml>, <row>, <column>]}"
+    f"metric, paper: [<table key in {SOURCE}>, <row>, <column>]}}"
 )
 
 
@@ -43,6 +42,9 @@ class Side:
     metric: str  # e.g. "test_refined_p1_mm"
     paper: tuple[str, str, str]  # (paper table key, row, column)
 
+    def __post_init__(self) -> None:
+        paper_value(self)  # the paper prints this side's number
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -52,40 +54,22 @@ class Claim:
     b: Side
 
 
-def paper_value(side: Side, where: str = "") -> float:
-    """The paper's printed number for ``side``; a missing table, row, column or value
-    raises :class:`~lbi.config.ConfigError` (``where`` names the claim in the message)."""
+def paper_value(side: Side) -> float:
+    """The paper's number for ``side``; a missing table, row, column or value: ValueError."""
     t, row, col = side.paper
     try:
         v = TABLES[t].cell(row, col) if t in TABLES else None
     except KeyError as e:
-        raise ConfigError(f"{where}: {e.args[0]}; name them as paper/tables.yaml does") from None
+        raise ValueError(f"{e.args[0]}; name them as {SOURCE} does") from None
     if v is None:
         have = f"no value at {side.paper}" if t in TABLES else f"no table {t!r} ({list(TABLES)})"
-        raise ConfigError(f"{where}: the paper has {have}; name a number paper/tables.yaml holds")
+        raise ValueError(f"the paper has {have}; name a number {SOURCE} holds")
     return v
 
 
 def load_claims(path: str | Path) -> tuple[Claim, ...]:
-    """The claims of ``path`` (``claims:``, a list), each checked against :data:`TABLES`;
-    a malformed claim raises :class:`~lbi.config.ConfigError` naming the file and claim."""
-    doc = load_yaml(path)
-    if set(doc) != {"claims"} or not isinstance(doc["claims"], list):
-        raise ConfigError(f"{path}: expected one key, claims: a list; got {sorted(doc)}")
-    out: list[Claim] = []
-    for i, entry in enumerate(doc["claims"]):
-        key = entry.get("key", f"#{i + 1}") if isinstance(entry, dict) else f"#{i + 1}"
-        where = f"{path}: claim {key!r}"
-        try:
-            c = from_dict(Claim, entry, where=where)
-        except ConfigError as e:
-            raise ConfigError(f"{e}. {CLAIM_LAYOUT}") from None
-        if c.key in {o.key for o in out}:
-            raise ConfigError(f"{where}: a second claim with this key; give each its own key")
-        for side in (c.a, c.b):
-            paper_value(side, where)
-        out.append(c)
-    return tuple(out)
+    """The claims of ``path`` (``claims:``, a list; :func:`load_entries`), sides checked."""
+    return tuple(load_entries(path, Claim, CLAIM_LAYOUT, "claim", "claims", listed=True).values())
 
 
 CLAIMS: tuple[Claim, ...] = load_claims(PAPER_DIR / "claims.yaml")
@@ -129,7 +113,7 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     """The claim's paired-by-seed verdict on ``records``."""
     a, b = _records(records, claim.a), _records(records, claim.b)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
-    pa, pb = paper_value(claim.a, claim.key), paper_value(claim.b, claim.key)
+    pa, pb = paper_value(claim.a), paper_value(claim.b)
     return Verdict(claim, pa, pb, d, seeds)
 
 

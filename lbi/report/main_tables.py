@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from lbi.actions import H36M_ACTIONS
-from lbi.report import ablations
+from lbi.report import ablations, stats
 from lbi.report.inputs import PipelineSource, Sweeps
 from lbi.report.paper import SOURCE, TABLES, PaperTable
 from lbi.report.stats import NONE, NOT_RUN, budget, data_name, finetuned, ours, paired, value
@@ -39,9 +39,7 @@ def source_label(s: PipelineSource) -> str:
 def model_label(s: PipelineSource, output: str) -> str:
     """The pipeline model's row: what it is, read from its run record."""
     if output == "lifter":
-        rec = s.record(lifter=True)
-        arch = rec.params.get("lifter", {}).get("model", {}).get("arch") if rec else None
-        return f"2D-only lifter ({arch or 'architecture not recorded'})"
+        return stats.lifter_label(s.record(lifter=True))
     rec = s.record(lifter=False)
     stage = "stage 2" if output == "refined" else "stage 1"
     if rec is None:
@@ -51,7 +49,7 @@ def model_label(s: PipelineSource, output: str) -> str:
 
 
 def pipeline_provenance(s: PipelineSource) -> str:
-    runs = [f"{r.mode}: epochs {budget(r)}, code git {r.git_commit[:10]}" for r in s.records]
+    runs = [f"{r.mode}: epochs {budget(r)}, code: {stats.code(r.git_commit)}" for r in s.records]
     epochs = "; ".join(runs) if runs else "epochs not recorded (no records.jsonl)"
     return f"pipeline, 2D source `{s.source}` (one run each): {', '.join(s.files)}; {epochs}"
 

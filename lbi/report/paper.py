@@ -6,15 +6,18 @@ in rows or columns labelled "paper (...)"; nothing here computes one of our cell
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from lbi.config import ConfigError, from_dict, load_yaml
 from lbi.fingerprint import repo_root
 
-PAPER_DIR: Final[Path] = repo_root() / "paper"  # the paper's tables and the claims ledger
-SOURCE: Final[str] = "paper/tables.yaml"  # as the report cites it
+T = TypeVar("T")
+PAPER_DIR: Final[Path] = repo_root() / "paper"  # the paper's tables, the ablations, the claims
+TABLES_FILE: Final[Path] = PAPER_DIR / "tables.yaml"
+SOURCE: Final[str] = f"{PAPER_DIR.name}/{TABLES_FILE.name}"  # as the report cites it
 TABLE_LAYOUT = (
     "A table is: number: <int>, caption: <text>, columns: [<name>, ...], rows: {<label>: "
     "[one number per column as printed, null where the paper prints '-']}; quote a label "
@@ -47,20 +50,43 @@ class PaperTable:
         return self.rows[row][self.columns.index(column)]
 
 
-def load_tables(path: str | Path) -> dict[str, PaperTable]:
-    """The tables of ``path`` by key, in file order; a malformed entry raises
-    :class:`~lbi.config.ConfigError` naming the file, the table and the fix."""
-    out = {}
-    for key, entry in load_yaml(path).items():
+def load_entries(path: str | Path, cls: type[T], layout: str, what: str, section: str = "",
+                 beside: tuple[str, ...] = (), listed: bool = False,
+                 build: Callable[..., T] | None = None) -> dict[str, T]:  # fmt: skip
+    """The ``what`` entries of ``path`` (strict YAML) by name, in file order: the top level or
+    its ``section`` (then beside only ``beside``), a mapping name -> fields (the name is the
+    ``key`` where ``cls`` has one) or, ``listed``, a list of fields each with its ``key``. Each is
+    ``build(fields, where)`` (default ``from_dict``); a ValueError is a ConfigError naming it."""
+    doc = load_yaml(path)
+    entries, kind = doc.get(section) if section else doc, list if listed else dict
+    if section and (set(doc) != {section, *beside} or not isinstance(entries, kind)):
+        want = f"{sorted({section, *beside})}, {section}: a {'list' if listed else 'mapping'}"
+        raise ConfigError(f"{path}: expected top-level keys {want}; got {sorted(doc)}. {layout}")
+    named = kind is dict and "key" in {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    out: dict[str, T] = {}
+    items = entries.items() if kind is dict else ((f"#{i}", e) for i, e in enumerate(entries, 1))
+    for name, entry in items:
+        name = entry.get("key", name) if listed and isinstance(entry, dict) else name
+        where = f"{path}: {what} {name!r}"
         try:
-            if not isinstance(entry, dict) or "key" in entry:
-                raise ConfigError(f"{path}: table {key!r} is no mapping of the four keys")
-            out[key] = from_dict(PaperTable, {"key": key, **entry}, where=f"{path}: table {key!r}")
-        except ConfigError as e:
-            raise ConfigError(f"{e}. {TABLE_LAYOUT}") from None
+            if not isinstance(entry, dict) or (named and "key" in entry):
+                raise ConfigError(f"{where}: expected a mapping of its keys (its name is its key)")
+            entry = {"key": name, **entry} if named else entry
+            built = build(entry, where) if build else from_dict(cls, entry, where=where)
+            if name in out:
+                raise ConfigError(f"{where}: a second {what} with this key; give each its own key")
+            out[name] = built
+        except ValueError as e:  # from_dict's ConfigError names the entry; a check's may not
+            what_is_wrong = e if isinstance(e, ConfigError) else f"{where}: {e}"
+            raise ConfigError(f"{what_is_wrong}. {layout}") from None
     return out
 
 
-TABLES: Final[dict[str, PaperTable]] = load_tables(repo_root() / SOURCE)
+def load_tables(path: str | Path) -> dict[str, PaperTable]:
+    """The tables of ``path`` by key, in file order (:func:`load_entries`)."""
+    return load_entries(path, PaperTable, TABLE_LAYOUT, "table")
+
+
+TABLES: Final[dict[str, PaperTable]] = load_tables(TABLES_FILE)
 # Table 2 / Table 8 action columns in the paper's order (= lbi.actions.H36M_ACTIONS).
 PAPER_ACTION_COLUMNS: Final[tuple[str, ...]] = TABLES["table2_gt"].columns[:-1]

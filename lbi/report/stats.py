@@ -16,6 +16,7 @@ from lbi.record import RunRecord
 
 NOT_RUN = "not run"
 NONE = "–"  # no value: the paper prints none, or the setting does not apply
+NO_COMMIT = "commit not recorded (pipeline outputs are commit-independent)"  # git_commit ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,16 @@ class Variant:
 def variant(r: RunRecord) -> Variant:
     dim = 0 if r.mode == "lifter" else r.params.get("model", {}).get("dim") or 0
     return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d)
+
+
+def lifter_label(r: RunRecord | None) -> str:
+    """The 2D-only lifter's row, by the record's architecture: ``"2D-only lifter (mlp)"``."""
+    arch = r.params.get("lifter", {}).get("model", {}).get("arch") if r else None
+    return f"2D-only lifter ({arch or 'architecture not recorded'})"
+
+
+def code(commit: str) -> str:  # a run's code as cited: "git 1a2b3c4d5e" or NO_COMMIT
+    return f"git {commit[:10]}" if commit else NO_COMMIT
 
 
 def data_name(r: RunRecord) -> str:
