@@ -107,7 +107,9 @@ def write_pipeline(root: Path) -> None:
     ]
     for c in ("stage1", "stage2", "lifter"):
         save_json(root / f"plots/gt/{c}.json", hist)
-    save_json(root / "data/prune/gt/afsm.json", {"r": 0.3, "test_kept_tokens": 3, "hw_tokens": 12})
+    save_json(
+        root / "data/prune/gt/afsm.json", {"retention": 0.3, "test_kept_tokens": 3, "hw_tokens": 12}
+    )
     save_json(root / "data/models/pretrain2d/backbone.json", {"enabled": False})
     p = dict(LBI_PARAMS, train_stage2={"finetune_stage1": True})
     write_records(

@@ -84,7 +84,7 @@ def pipeline_figures(s: PipelineSource, gen: Path) -> list[tuple[str, str]]:
             continue
         where = f"({dom}, {s.source} 2D, {label})"
         kept = s.afsm.get(f"{split}_kept_tokens")
-        r = s.afsm.get("r", s.afsm.get("retention"))
+        r = s.afsm.get("retention")
         afsm = f"; AFSM keeps {kept} of {s.afsm.get('hw_tokens')} tokens (r = {r})" if kept else ""
         made = (
             ("fig3_attention", figures.attention_overview,
