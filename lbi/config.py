@@ -53,7 +53,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping strictly (:class:`StrictLoader`); errors name the file."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: params file not found")
+        raise ConfigError(f"{path}: file not found")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:

@@ -22,6 +22,7 @@ from torch import nn
 from lbi.config import to_dict
 from lbi.data.dataset import PoseDataset
 from lbi.data.store import detections_path, open_store
+from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.record import RunRecord
 from lbi.train import CheckpointError, FitResult, TrainConfig, fit, load_checkpoint, load_model
 
@@ -318,11 +319,15 @@ def seed_of(p: Any, mode: str) -> int:
     return int(p.lifter.train.seed if mode == "lifter" else p.train_stage1.seed)
 
 
-def record_key(p: Any, mode: str, source: str, code_fp: str, data_fp: str) -> str:
-    """Hash of what a model trained (params sections, mode, 2D source) and of the code and
-    data fingerprints: the same key means the same numbers."""
+def record_key(p: Any, mode: str, source: str, code_fp: str, data_fp: str,
+               numerics: str = PIPELINE_NUMERICS) -> str:  # fmt: skip
+    """Hash of what a model trained (params sections, mode, 2D source), of the code and data
+    fingerprints and of the numerics (:func:`lbi.numerics.describe`; the pipeline's, 2
+    pinned threads, add nothing, so their keys predate this): same key, same numbers."""
     what = {"sections": sections(p, mode), "mode": mode, "source": source,
             "code": code_fp, "data": data_fp}  # fmt: skip
+    if numerics != PIPELINE_NUMERICS:  # a sweep's packed trials (1 thread), native numerics
+        what["numerics"] = numerics
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -411,7 +416,7 @@ def make_record(
     from lbi.tracking import git_commit
 
     return RunRecord(
-        key=record_key(p, mode, source, code_fp, data_fp),
+        key=record_key(p, mode, source, code_fp, data_fp, numerics.describe()),
         sweep=sweep,
         table=table,
         row=row,

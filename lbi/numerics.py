@@ -32,6 +32,7 @@ import sys
 
 THREADS = 2
 ISA = "avx2"
+PIPELINE = f"pinned:{ISA}:{THREADS}"  # describe() of every `dvc repro` stage (pinned mode)
 ENV_VAR = "LBI_NUMERICS"  # "pinned" (default) | "native"
 PINNED_ENV = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",

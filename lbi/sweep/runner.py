@@ -14,7 +14,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import Context, run_trial, trial_key, with_numerics
+from lbi.sweep.trial import Context, run_trial, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -123,7 +123,7 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
     for r in [r for r in read_records(path) if any(c.name == r.cell for c in spec.cells)]:
         p, code, data = _today(ctx, r)
         if r.status == "finished" and code != r.code_fingerprint and data == r.data_fingerprint:
-            key = with_numerics(record_key(p, r.mode, r.source_2d, code, data), r.numerics)
+            key = record_key(p, r.mode, r.source_2d, code, data, r.numerics)
             stale.setdefault(r.mode, []).append((r, dataclasses.replace(r, key=key, code_fingerprint=code)))  # fmt: skip
     ctx.out.mkdir(parents=True, exist_ok=True)
     for mode, pairs in sorted(stale.items()):

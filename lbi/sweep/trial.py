@@ -12,7 +12,7 @@ import fcntl
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,10 @@ from lbi import experiment as ex
 from lbi import numerics, stages
 from lbi.config import to_dict
 from lbi.experiment import StagePaths
+from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
-
-PIPELINE_NUMERICS = f"pinned:{numerics.ISA}:{numerics.THREADS}"  # the pipeline's (dvc repro)
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,7 @@ def trial_key(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     """The record key of (cell, seed): what it trains, and the code and data fingerprints."""
     p, _ = ctx.params(cell, seed, search)
     fps = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
-    return with_numerics(ex.record_key(p, cell.mode, ctx.source, *fps), ctx.numerics)
-
-
-def with_numerics(key: str, described: str) -> str:
-    """``key`` of a model trained under ``described`` numerics: the pipeline's (``pinned:avx2:2``)
-    leave it as is; any other (threads packed per trial, ``native``) is hashed in."""
-    if described == PIPELINE_NUMERICS:
-        return key
-    return hashlib.sha256(f"{key}|{described}".encode()).hexdigest()[:16]
+    return ex.record_key(p, cell.mode, ctx.source, *fps, ctx.numerics)
 
 
 def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
@@ -85,8 +76,9 @@ def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str
     what = {"model": to_dict(m), "train": to_dict(p.train_stage1), "source": source,
             "pretrain2d": p.pretrain2d.enabled, "code": code_fingerprint(("train_stage1",)),
             "data": ex.data_fingerprint(paths, source, ex.encoder_init(p, paths))}  # fmt: skip
-    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
-    return with_numerics(h, described)
+    if described != PIPELINE_NUMERICS:  # other threads, other weights (as ex.record_key)
+        what["numerics"] = described
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class TrialLog:
@@ -158,7 +150,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
         raise RuntimeError(f"trial numerics {numerics.describe()}, the sweep's {ctx.numerics}")
     p, over = ctx.params(cell, seed, search)
     code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
-    key = with_numerics(ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp), ctx.numerics)
+    key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp, ctx.numerics)
     s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
     trial_dir = ctx.out / "trials" / key
     paths = ctx.paths.for_trial(trial_dir, s1 if cell.mode in ("progressive", "stage1") else None)
@@ -173,7 +165,6 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
             error=error, smoke=ctx.smoke)  # fmt: skip
-        rec = replace(rec, key=key)
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
