@@ -297,10 +297,11 @@ def test_locked_mlflow_db_degrades_to_a_warning(tmp_path: Path, monkeypatch, cap
     from mlflow.tracking import MlflowClient
 
     import lbi.tracking as tracking
+    import lbi.tracking.util  # call_with_retry reads RETRY_* there, not on the package
 
     _use_store(monkeypatch, tmp_path)
-    monkeypatch.setattr(tracking, "RETRY_ATTEMPTS", 2)
-    monkeypatch.setattr(tracking, "RETRY_DELAY_S", 0.01)
+    monkeypatch.setattr(lbi.tracking.util, "RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(lbi.tracking.util, "RETRY_DELAY_S", 0.01)
     with tracking.stage_run("train_stage1", dataset="toy", synthetic=True, source="gt") as mlf:
         mlf.log_metrics({"loss": 1.0}, step=1)
         lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0, isolation_level=None)

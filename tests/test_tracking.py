@@ -190,7 +190,7 @@ def test_logged_model_has_a_signature_and_loads_back(tiny_pipeline):
 
 def test_copied_repository_keeps_its_logged_models(tmp_path, monkeypatch):
     """A model logged with its signature loads back from a copy of the repo (its artifact
-    location is rewritten like the runs', lbi.tracking._relocate_artifacts)."""
+    location is rewritten like the runs', lbi.tracking.store._relocate_artifacts)."""
     import shutil
 
     import mlflow.pytorch
