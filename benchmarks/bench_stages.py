@@ -42,8 +42,9 @@ profile): weights bit-identical, step within 2 %; glibc malloc kept from returni
 noise. The step's matmuls on the image tokens (12288 x 128 @ 128 x 128) run at 65-100
 GFLOP/s, below the 1024-square peak: the shapes, not the loop, set the ceiling.
 Adopted for sweeps: packing (``--pack 2``; sweeps ``--cpus-per-trial 1``): two 1-thread
-trials at once train 1.26x the samples/s of one 2-thread trial on stage 1 and 1.06x on
-the lifter (their own numerics: the records say ``pinned:avx2:1``, and the keys differ).
+copies at once run 1.29x the stage-1 epochs per hour (training + validation) of one
+2-thread copy, and 1.20x on the lifter (their own numerics: the records say
+``pinned:avx2:1``, and the keys differ).
 
 Timings on a shared machine are noisy: ``--repeat`` runs the stage measurements several
 times and reports the median (and the spread). Nothing is asserted; ``tests/test_bench.py``
