@@ -136,7 +136,8 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]
             write_records(path, kept + [f for _, f in pairs if f.key != fresh.key])
-        out.append(f"{mode}: {old.cell} seed {old.seed} rerun {'equal' if ok else 'differs'}: "
+        verdict = "equal" if ok else "differs" if new else "did not finish (interrupted or failed)"
+        out.append(f"{mode}: {old.cell} seed {old.seed} rerun {verdict}: "
                    f"{len(pairs) if ok else 0} of {len(pairs)} stale records re-keyed")  # fmt: skip
     write_summary(opts.results_dir)
     return out or [f"{path}: no records stale by code alone"]
