@@ -6,14 +6,22 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stages.py"
 
 
-def test_bench_stages_runs_one_tiny_step(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def bench(monkeypatch):  # type: ignore[no-untyped-def]
+    """``benchmarks/bench_stages.py`` imported as a module (not a package)."""
     spec = importlib.util.spec_from_file_location("bench_stages", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_stages", bench)  # dataclasses look it up
-    spec.loader.exec_module(bench)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_stages", mod)  # dataclasses look it up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_stages_runs_one_tiny_step(tmp_path, capsys, bench):
     results = bench.main(
         ["--steps", "1", "--warmup", "0", "--train", "64", "--test", "8", "--cross", "8",
          "--batch", "4", "--peak-seconds", "0.1",
@@ -27,11 +35,7 @@ def test_bench_stages_runs_one_tiny_step(tmp_path, capsys, monkeypatch):
     assert "fp32 matmul peak" in out and "lifter" in out
 
 
-def test_bench_stages_compare_mode_runs(tmp_path, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_stages", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_stages", bench)
-    spec.loader.exec_module(bench)
+def test_bench_stages_compare_mode_runs(tmp_path, capsys, bench):
     bench.main(
         ["--compare", "--stages", "lifter", "--steps", "1", "--warmup", "0", "--train", "32",
          "--test", "8", "--cross", "8", "--batch", "4", "--peak-seconds", "0.1",
@@ -41,12 +45,8 @@ def test_bench_stages_compare_mode_runs(tmp_path, capsys, monkeypatch):
     assert "lifter     before" in out and "lifter     now" in out
 
 
-def test_bench_stages_pack_mode_runs(tmp_path, capsys, monkeypatch):
+def test_bench_stages_pack_mode_runs(tmp_path, capsys, bench):
     """``--pack 2``: two copies at once, one thread each, against one copy (issue 19)."""
-    spec = importlib.util.spec_from_file_location("bench_stages", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_stages", bench)
-    spec.loader.exec_module(bench)
     bench.main(
         ["--stages", "lifter", "--steps", "1", "--warmup", "0", "--train", "32", "--test", "8",
          "--cross", "8", "--batch", "4", "--peak-seconds", "0.1", "--store", str(tmp_path),

@@ -82,8 +82,8 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     ``<results_dir>/<sweep>.jsonl``; return them."""
     done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
     jobs, reused = [], []
-    st = open_store(ctx.paths.store_cross)  # a search on the wild val split: fail here, not in Tune
-    if search is not None and search.metric.startswith("val_cross") and CROSS_VAL_SPLIT not in st.splits:  # fmt: skip
+    # a search on the wild val split: fail here, not in Tune (the store is read only for it)
+    if search is not None and search.metric.startswith("val_cross") and CROSS_VAL_SPLIT not in (st := open_store(ctx.paths.store_cross)).splits:  # fmt: skip
         raise ValueError(f"{st.root}: no '{CROSS_VAL_SPLIT}' split for --metric {search.metric}: set mpi3dhp.val_sequences, rerun `dvc repro preprocess`")  # fmt: skip
     if search is None:
         for c in spec.cells:
