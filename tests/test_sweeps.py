@@ -320,6 +320,34 @@ def test_packed_trials_are_keyed_by_their_numerics(tiny):
     )
 
 
+def test_a_record_older_than_a_params_key_resolves_with_todays_value(tiny, base):
+    """A key added to a params section after a record was made (e.g. a new training
+    option): ``--check`` and ``--revalidate`` resolve the record with today's value for
+    that key and the record's own values for the rest (its sections used to replace
+    today's whole: the key took the dataclass default, or was an error without one)."""
+    import copy
+    import dataclasses
+    from types import SimpleNamespace
+
+    from lbi.sweep import RunOptions, SweepSpec, cells, context
+    from lbi.sweep.runner import _today
+
+    spec = SweepSpec("lifter", "3", cells("lifter", "3", [("lifter", {}, "lifter", "")]), (0,))
+    ctx = context(spec, tiny / "params.yaml", RunOptions(), {})
+    rec = {"lifter": copy.deepcopy(base["lifter"]), "evaluate": dict(base["evaluate"])}
+    new_key = "val_batch_size"
+    del rec["lifter"]["train"][new_key]  # the record predates it; today's is not the default
+    today = copy.deepcopy(ctx.base)
+    today["lifter"]["train"][new_key] = 123
+    ctx = dataclasses.replace(ctx, base=today)
+    rec["lifter"]["train"]["epochs"] = base["lifter"]["train"]["epochs"] + 1
+    p, code, data = _today(ctx, SimpleNamespace(params=rec, seed=3, mode="lifter", source_2d="gt"))
+    train = to_dict(p)["lifter"]["train"]
+    assert train[new_key] == 123
+    assert (train["epochs"], train["seed"]) == (base["lifter"]["train"]["epochs"] + 1, 3)
+    assert len(code) == len(data) == 16
+
+
 @pytest.mark.slow
 def test_packed_cli_trials_run_one_thread_each(tiny, tmp_path, ray_tmp):
     """Two smoke trials at once on two CPUs, one torch thread each; their records say so."""

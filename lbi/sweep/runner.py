@@ -144,8 +144,13 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
 
 
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:
-    """``r``'s params over today's ``params.yaml``; today's code and data fingerprints."""
-    p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
+    """``r``'s params over today's ``params.yaml`` key by key (a key added since the record
+    takes today's value; a rerun shows whether it matters); today's fingerprints."""
+
+    def over(today: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+        return today | {k: over(today[k], v) if isinstance(v, dict) and isinstance(today.get(k), dict) else v for k, v in rec.items()}  # fmt: skip
+
+    p = resolve_params(over(ctx.base, r.params), {}, r.seed)
     return (p, *fingerprints(p, r.mode, r.source_2d, ctx.paths))
 
 
