@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -346,6 +347,60 @@ def test_a_record_older_than_a_params_key_resolves_with_todays_value(tiny, base)
     assert train[new_key] == 123
     assert (train["epochs"], train["seed"]) == (base["lifter"]["train"]["epochs"] + 1, 3)
     assert len(code) == len(data) == 16
+
+
+def test_plan_lists_what_would_be_trained(tiny, tmp_path):
+    """``--plan`` trains nothing: a (cell, seed) with a finished record is reused; a stage 1
+    is trained once per key (then shared by the seed's other cells) unless it is cached."""
+    from lbi.record import RunRecord, write_records
+    from lbi.sweep import RunOptions, context, plan, trial_key
+    from lbi.sweep.trial import stage1_key
+
+    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--seeds", "0", "1"]
+    spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
+    opts = RunOptions(tmp_path / "out", tmp_path / "results")
+    ctx = context(spec, tiny / "params.yaml", opts, {})
+    r03 = next(c for c in spec.cells if c.name == "r=0.3")
+    write_records(tmp_path / "results/retention.jsonl", [RunRecord(
+        key=trial_key(ctx, r03, 0), sweep="retention", table="7", row="MPJPE", column="0.3",
+        cell="r=0.3", mode="progressive", seed=0, source_2d="gt", epochs={}, params={},
+        overrides={}, metrics={}, git_commit="", code_fingerprint="c", data_fingerprint="d",
+        dataset="toy", synthetic=True, numerics=ctx.numerics)])  # fmt: skip
+    p, _ = ctx.params(r03, 1)
+    s1 = ctx.out / "stage1_cache" / stage1_key(p, "gt", ctx.paths, ctx.numerics)
+    model = ctx.paths.for_trial(ctx.out, s1).model("stage1", "gt")
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")  # seed 1's stage 1 is cached
+    head, *lines = plan(spec, ctx, opts)
+    e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+    assert lines[:2] == [f"  r=0.01 seed 0: stage 1 ({e1} epochs), stage 2 ({e2} epochs)",
+                         f"  r=0.01 seed 1: stage 1 cached, stage 2 ({e2} epochs)"]  # fmt: skip
+    assert f"  r=1 seed 0: stage 1 shared, stage 2 ({e2} epochs)" in lines
+    assert not [x for x in lines if x.startswith("  r=0.3 seed 0")]
+    assert head == (f"sweep retention: 5 trials to run; trains stage 1 x1 ({e1} epochs), stage 2 "
+                    f"x5 ({5 * e2} epochs); reuses has a record x1, stage 1 cached x3, stage 1 "
+                    "shared x1")  # fmt: skip
+    assert not (tmp_path / "out" / "trials").exists()  # nothing ran
+
+
+def test_make_sweeps_is_every_driver_and_plans_without_the_report():
+    """``make sweeps`` is the whole suite: every ablation driver (all but the search), then the
+    report; with ``SWEEP_ARGS=--plan`` every driver only plans and the report is left alone."""
+
+    def dry(*args: str) -> str:
+        p = subprocess.run(
+            ["make", "-n", "sweeps", *args], cwd=REPO, capture_output=True, text=True
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout[p.stdout.index("for s in") :]  # the suite (not the venv it may make)
+
+    drivers = {f.stem for f in SWEEPS.glob("*.py")} - {"_common", "search_hparams"}
+    planned = dry("SWEEP_ARGS=--plan")
+    assert drivers <= set(re.findall(r"\w+", planned))
+    runs = [x for x in planned.splitlines() if "bin/python" in x]
+    assert len(runs) == 3 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 3 and "dvc repro" not in planned
+    assert dry().rstrip().endswith("dvc repro report")
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import Context, run_trial, trial_key
+from lbi.sweep.trial import Context, run_trial, stage1_key, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -106,6 +107,35 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
         merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)
         write_summary(opts.results_dir)
     return records
+
+
+def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
+    """What :func:`run_sweep` would train, training nothing: a line per (cell, seed) without a
+    finished record, then totals. A stage 1 is trained once per key: cached (a finished model
+    under ``<out>/stage1_cache``) or shared with an earlier trial of this sweep."""
+    done = {r.key for r in read_all(opts.results_dir) if r.status == "finished"}
+    out, seen, n, epochs = [], set(), Counter(), Counter()
+    for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
+        if trial_key(ctx, c, s) in done:
+            n["has a record"] += 1
+            continue
+        p, _ = ctx.params(c, s)
+        e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+        parts = {"lifter": [("lifter", p.lifter.train.epochs)]}.get(c.mode, [("end-to-end", e1 + e2)])  # fmt: skip
+        if c.mode in ("stage1", "progressive"):
+            k = stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
+            cached = ctx.paths.for_trial(ctx.out, ctx.out / "stage1_cache" / k).model("stage1", ctx.source).exists()  # fmt: skip
+            parts = [("stage 1 cached", 0) if cached else ("stage 1 shared", 0) if k in seen else ("stage 1", e1)]  # fmt: skip
+            parts += [("stage 2", e2)] if c.mode == "progressive" else []
+            seen.add(k)
+        n["to run"] += 1
+        for name, e in parts:
+            n[name], epochs[name] = n[name] + 1, epochs[name] + e
+        out.append(f"  {c.name} seed {s}: " + ", ".join(f"{m} ({e} epochs)" if e else m for m, e in parts))  # fmt: skip
+    trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
+    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
+    head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
+    return [head, *out]
 
 
 def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
