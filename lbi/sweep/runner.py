@@ -15,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import Context, run_trial, stage1_key, trial_key
+from lbi.sweep.trial import WALL, Context, run_trial, stage1_key, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -141,9 +141,9 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
 def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
     """Re-key records only a code change made stale, once a rerun shows their numbers did not
     move: per mode, the stale (cell, seed) with the lowest seed is retrained under today's
-    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric
-    equal the stale record's, re-keyed, the mode's stale records get today's code
-    fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
+    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric but
+    its wall time equal the stale record's, re-keyed, the mode's stale records get today's
+    code fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
     import tempfile
 
     from lbi.experiment import record_key
@@ -161,7 +161,8 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
         with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
             new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
-        ok = [(n.key, n.metrics) for n in new] == [(fresh.key, old.metrics)]
+        same = lambda m: {k: v for k, v in m.items() if k != WALL}  # noqa: E731
+        ok = [(n.key, same(n.metrics)) for n in new] == [(fresh.key, same(old.metrics))]
         if ok:  # the rerun's own record stays; the other stale ones take today's key
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
+
+WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             _end_run(rec)
         return rec
 
+    t0 = time.perf_counter()
     try:
         with file_lock(trial_dir.with_suffix(".lock")):
             metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log)
@@ -184,7 +188,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
 
             mlflow.end_run("KILLED")
         raise
-    rec = record(metrics)
+    rec = record({**metrics, WALL: round(time.perf_counter() - t0, 1)})
     if report is not None:
         report({**log.last, **metrics, "cell": cell.name, "seed": seed, "final": 1.0})
     return rec
