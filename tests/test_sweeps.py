@@ -178,6 +178,8 @@ def test_file_lock_serialises_holders(tmp_path):
 def _cli(tiny: Path, tmp: Path, ray_tmp: str, script: str, *args: str) -> subprocess.CompletedProcess:  # fmt: skip
     env = {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
            "PYTHONPATH": str(REPO)}  # fmt: skip
+    if "--gpus-per-trial" not in args:  # CPU trials (pinned numerics) on a GPU machine too
+        env["CUDA_VISIBLE_DEVICES"] = ""
     cmd = [sys.executable, str(SWEEPS / script), "--params", str(tiny / "params.yaml"),
            "--out", str(tmp / "out"), "--results-dir", str(tmp / "results"), "--num-cpus", "2",
            "--ray-tmp", ray_tmp, "--quiet", *args]  # fmt: skip
@@ -404,6 +406,42 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     assert len(runs) == 3 and all("--plan" in x or x.endswith("\\") for x in runs)
     assert planned.count("--plan") == 3 and "dvc repro" not in planned
     assert dry().rstrip().endswith("dvc repro report")
+
+
+def test_gpu_trials_are_keyed_apart_and_never_run_on_the_cpu(tiny):
+    """Trials with a GPU share train on it: numerics ``cuda``, so keys (and the shared stage
+    1) apart from the CPU's pinned ones; a trial that would train elsewhere than its
+    sweep's numerics say is one error before training (here: no GPU on this machine)."""
+    import torch
+
+    from lbi.sweep import RunOptions, context, run_trial, trial_key
+    from lbi.sweep.trial import stage1_key
+
+    args = ["--smoke", "--params", str(tiny / "params.yaml")]
+    spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
+    gpu, cpu = (context(spec, tiny / "params.yaml", RunOptions(gpus_per_trial=g), {}) for g in (0.5, 0))  # fmt: skip
+    assert (gpu.numerics, cpu.numerics) == ("cuda", "pinned:avx2:2")
+    c = spec.cells[0]
+    p, _ = cpu.params(c, 0)
+    assert trial_key(gpu, c, 0) != trial_key(cpu, c, 0)
+    assert stage1_key(p, "gt", cpu.paths, gpu.numerics) != stage1_key(p, "gt", cpu.paths, cpu.numerics)  # fmt: skip
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match=r"would train on cpu, the sweep's numerics are cuda: give trials a GPU share"):  # fmt: skip
+            run_trial(gpu, c, 0)
+
+
+@pytest.mark.gpu
+def test_fractional_gpu_trials_share_one_gpu(tiny, tmp_path, ray_tmp):
+    """Two smoke trials at once on one GPU (a half each): both train on it, say so
+    (numerics ``cuda``) and share one stage 1."""
+    from lbi.record import read_records
+
+    args = ("--smoke", "--values", "0.3", "1.0", "--gpus-per-trial", "0.5", "--cpus-per-trial", "1")  # fmt: skip
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    recs = read_records(tmp_path / "results" / "retention.jsonl")
+    assert len(recs) == 2 and {(r.status, r.numerics) for r in recs} == {("finished", "cuda")}
+    assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
 
 
 @pytest.mark.slow

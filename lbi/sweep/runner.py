@@ -15,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import WALL, Context, run_trial, stage1_key, trial_key
+from lbi.sweep.trial import CUDA, WALL, Context, run_trial, stage1_key, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -60,6 +60,14 @@ def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
                                parent_run_id=run.info.run_id)  # fmt: skip
 
 
+def gpu_share(opts: RunOptions) -> float:
+    """GPUs per trial: ``--gpus-per-trial``, else 1 where this machine has a GPU (a joined
+    cluster's GPUs need the option); trials with a share train on it (numerics ``cuda``)."""
+    import torch
+
+    return opts.gpus_per_trial if opts.gpus_per_trial is not None else float(torch.cuda.is_available())  # fmt: skip
+
+
 def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
             budget: dict[str, Any]) -> Context:  # fmt: skip
     """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17)."""
@@ -67,10 +75,10 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
 
     p = load_params(params_file)
     threads = max(1, round(opts.cpus_per_trial))  # a trial's torch threads: its CPUs
+    described = CUDA if gpu_share(opts) > 0 else "native" if numerics.mode() == "native" else f"pinned:{numerics.ISA}:{threads}"  # fmt: skip
     ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
                   StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
-                  budget, opts.smoke, "native" if numerics.mode() == "native" else
-                  f"pinned:{numerics.ISA}:{threads}")  # fmt: skip
+                  budget, opts.smoke, described)  # fmt: skip
     for c in spec.cells:
         ctx.params(c, spec.seeds[0])
     return ctx
@@ -190,8 +198,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
     import ray
     from ray import tune
 
-    gpus, have = opts.gpus_per_trial, ray.cluster_resources().get("GPU", 0)
-    gpus = float(have > 0) if gpus is None else gpus
+    gpus, have = gpu_share(opts), ray.cluster_resources().get("GPU", 0)
     if gpus > have:  # Tune would wait forever for a GPU the cluster lacks
         raise ValueError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {have:g} GPUs; use 0")
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),

@@ -8,6 +8,7 @@ a lock). Which stages each mode calls: :func:`_train_and_evaluate`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -27,6 +28,7 @@ from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
 
 WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
+CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,16 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     ``<trial>/record.json`` and the trial's MLflow run; return the record. A failure is
     recorded (status ``failed``, its error) and raised again (Tune retries it)."""
     from lbi.data.store import open_store
+    from lbi.train import resolve_device
 
     threads = ctx.numerics.rsplit(":", 1)[-1]  # packed trials: fewer threads, own numerics
     numerics.pin_torch(int(threads) if threads.isdigit() else numerics.THREADS)
-    if numerics.describe() != ctx.numerics:  # e.g. a joined cluster's worker set up otherwise
+    if ctx.numerics != CUDA and numerics.describe() != ctx.numerics:  # a worker set up otherwise
         raise RuntimeError(f"trial numerics {numerics.describe()}, the sweep's {ctx.numerics}")
     p, over = ctx.params(cell, seed, search)
+    dev = resolve_device((p.lifter.train if cell.mode == "lifter" else p.train_stage1).device)
+    if (dev.type == "cuda") != (ctx.numerics == CUDA):  # else GPU runs get CPU keys, or back
+        raise RuntimeError(f"trial {cell.name} seed {seed} would train on {dev}, the sweep's numerics are {ctx.numerics}: give trials a GPU share (--gpus-per-trial) to train on one, else set train.device: cpu")  # fmt: skip
     code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
     key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp, ctx.numerics)
     s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
@@ -168,6 +174,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
             error=error, smoke=ctx.smoke)  # fmt: skip
+        rec = dataclasses.replace(rec, key=key, numerics=ctx.numerics)  # a GPU trial's, too
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
