@@ -34,7 +34,7 @@ lint: $(STAMP)
 # driver: `make sweeps SWEEP_ARGS=--plan` lists what is left to train (and trains nothing).
 SEEDS ?= 0 1 2 3 4
 CPN_SEEDS ?= 0 1 2
-SWEEPS ?= compare_lifter ablate_layers ablate_progressive ablate_retention ablate_pretraining ablate_normalization
+SWEEPS ?= compare_lifter ablate_layers ablate_progressive ablate_retention ablate_pretraining ablate_normalization seed_spread
 SWEEP_ARGS ?=
 RUN_SWEEP = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python
 sweeps: $(STAMP)

@@ -97,7 +97,8 @@ def test_budget_options_are_overrides(base):
 
 
 DRIVERS = ["ablate_retention", "ablate_layers", "ablate_normalization", "ablate_backbone",
-           "ablate_pretraining", "ablate_progressive", "compare_lifter", "search_hparams"]  # fmt: skip
+           "ablate_pretraining", "ablate_progressive", "compare_lifter", "search_hparams",
+           "seed_spread"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", DRIVERS)
@@ -125,6 +126,24 @@ def test_every_driver_builds_valid_cells(name, smoke, tiny, base):
         own = {c.name: c.overrides for c in spec.cells}
         assert all(("pretrain2d.enabled" in o) == (n != "resnet18_s4") for n, o in own.items())
     assert spec.seeds == ((0,) if smoke or name == "search_hparams" else (0, 1, 2, 3, 4))
+
+
+def test_seed_spread_reuses_compare_lifters_models_and_ends_the_lr_low(tiny):
+    """seed_spread's default cells are compare_lifter's models (same keys: their records are
+    reused, not retrained); its low-final-LR cells end every schedule at FINAL of its start."""
+    from lbi.sweep import RunOptions, context, trial_key
+
+    spread, lifter = _driver("seed_spread"), _driver("compare_lifter")
+    argv = ["--params", str(tiny / "params.yaml")]
+    a, b = (m.build(m.arguments().parse_args(argv), "gt") for m in (spread, lifter))
+    ca, cb = (context(s, tiny / "params.yaml", RunOptions(gpus_per_trial=0), {}) for s in (a, b))
+    defaults = {trial_key(ca, a.cell(n), 0) for n in ("lbi_default", "lifter_default")}
+    assert defaults == {trial_key(cb, c, 0) for c in b.cells}
+    for c in (a.cell("lbi_low_final_lr"), a.cell("lifter_low_final_lr")):
+        p, _ = ca.params(c, 0)
+        for t in (p.lifter.train,) if c.mode == "lifter" else (p.train_stage1, p.train_stage2):
+            assert t.lr_decay ** (t.epochs // t.lr_decay_every) <= spread.FINAL * 1.01
+    assert ca.params(a.cell("lbi_ema"), 0)[0].train_stage2.ema_decay == spread.EMA
 
 
 def test_table_mappings(tiny):
