@@ -420,8 +420,8 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     planned = dry("SWEEP_ARGS=--plan")
     assert drivers <= set(re.findall(r"\w+", planned))
     runs = [x for x in planned.splitlines() if "bin/python" in x]
-    assert len(runs) == 3 and all("--plan" in x or x.endswith("\\") for x in runs)
-    assert planned.count("--plan") == 3 and "dvc repro" not in planned
+    assert len(runs) == 4 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 4 and "dvc repro" not in planned
     assert dry().rstrip().endswith("dvc repro report")
 
 
