@@ -30,19 +30,25 @@ lint: $(STAMP)
 
 # The evidence: every ablation sweep over SEEDS at the pipeline's budget, then the report
 # (claims ledger). Resumable: a committed record skips its trial; commit results/ as cells
-# finish. Detected-2D rows (Tables 2, 8: cpn, sh) over CPN_SEEDS.
+# finish. Detected-2D rows (Tables 2, 8: cpn, sh) over CPN_SEEDS. SWEEP_ARGS go to every
+# driver: `make sweeps SWEEP_ARGS=--plan` lists what is left to train (and trains nothing).
+# The layers sweep runs its paper cells (Tables 1, 5, 6); its stage-2 depths (not in the
+# paper; each trains its own stage 1: ~8 h over 5 seeds) only when asked for by hand.
 SEEDS ?= 0 1 2 3 4
 CPN_SEEDS ?= 0 1 2
-SWEEPS ?= compare_lifter ablate_layers ablate_progressive ablate_retention ablate_pretraining ablate_normalization
+SWEEPS ?= compare_lifter ablate_progressive ablate_retention ablate_pretraining ablate_normalization seed_spread
+SWEEP_ARGS ?=
+RUN_SWEEP = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python
 sweeps: $(STAMP)
 	set -e; for s in $(SWEEPS); do \
 	  echo "== make sweeps: $$s (seeds $(SEEDS))"; \
-	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python sweeps/$$s.py --seeds $(SEEDS); done
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python sweeps/ablate_backbone.py --seeds $(SEEDS) \
-	  --backbones resnet18_s4 resnet50 hrnet_w32
+	  $(RUN_SWEEP) sweeps/$$s.py --seeds $(SEEDS) $(SWEEP_ARGS); done
+	$(RUN_SWEEP) sweeps/ablate_layers.py --seeds $(SEEDS) --stage2-layers $(SWEEP_ARGS)
+	$(RUN_SWEEP) sweeps/ablate_backbone.py --seeds $(SEEDS) \
+	  --backbones resnet18_s4 resnet50 hrnet_w32 $(SWEEP_ARGS)
 	set -e; for src in cpn sh; do \
-	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS); done
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report
+	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(SWEEP_ARGS); done
+	$(if $(findstring --plan,$(SWEEP_ARGS)),,PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
 
 # MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the
 # experiment's kind tag): the links name Model training mode (tests/test_mlflow_ui.py)

@@ -3,10 +3,15 @@
     .venv/bin/python benchmarks/bench_model.py                     # CPU, both presets
     python benchmarks/bench_model.py --device cuda --amp --channels-last --batch 128
     python benchmarks/bench_model.py --device cuda --amp --compile --preset paper --cases stage1
+    python benchmarks/bench_model.py --device cuda --amp --channels-last --preset paper \
+        --cases stage1 --batch 128 --steps 20 --peak   # + FLOP/s against the device's peak
 
 For each preset it times (a) stage-1 training (loss on ``coarse``), (b) progressive
 stage-2 training (stage 1 frozen, loss on ``refined``) and (c) end-to-end training
-(nothing frozen, loss on both). Prints one line per case; nothing is asserted.
+(nothing frozen, loss on both). Prints one line per case; nothing is asserted. The warmup's
+seconds include ``torch.compile``'s compile time. ``--peak``: also the model FLOPs per
+training sample (forward + backward, ``FlopCounterMode``) and the achieved FLOP/s against an
+``n x n`` matmul measured in the same run on the same device and dtype (bf16 with ``--amp``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import time
 from contextlib import nullcontext
 
 import torch
+from bench_stages import matmul_peak
+from torch.utils.flop_counter import FlopCounterMode
 
 import lbi  # noqa: F401  (torchvision shim before timm)
 from lbi.model import PRESETS, ModelConfig, build_model
@@ -34,8 +41,9 @@ def bench_case(
     amp: bool,
     channels_last: bool,
     compile_model: bool = False,
-) -> float:
-    """Samples/s of ``steps`` timed optimizer steps of one training case."""
+) -> tuple[float, float, float]:
+    """Samples/s of ``steps`` timed optimizer steps of one training case, the warmup's
+    seconds (compiling, if any) and the FLOPs of one step per sample (eager model)."""
     model = build_model(cfg).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -66,16 +74,20 @@ def bench_case(
         loss.backward()
         opt.step()
 
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    t0 = time.perf_counter()
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    sync()
+    t1 = time.perf_counter()
     for _ in range(steps):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - t0)
+    sync()
+    sps = batch * steps / (time.perf_counter() - t1)
+    fwd = model  # count the eager model's ops (a compiled graph hides them)
+    with FlopCounterMode(display=False) as fc:
+        step()
+    return sps, fc.get_total_flops() / batch, t1 - t0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--peak", action="store_true", help="FLOP/s against a matmul peak")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,11 +112,16 @@ def main(argv: list[str] | None = None) -> None:
         f"device={device} amp={args.amp} channels_last={args.channels_last} "
         f"compile={args.compile} threads={torch.get_num_threads()} torch={torch.__version__}"
     )
+    peak = 0.0
+    if args.peak:
+        dtype, n = (torch.bfloat16 if args.amp else torch.float32), (8192 if device.type == "cuda" else 1024)  # fmt: skip
+        peak = matmul_peak(n, 2.0, str(device), dtype)
+        print(f"peak: {peak / 1e12:.1f} TFLOP/s ({n}x{n} {dtype} matmul on {device})")
     for name in names:
         cfg = PRESETS[name]
         batch = args.batch or (16 if name == "cpu" else 2)
         for case in args.cases:
-            sps = bench_case(
+            sps, flops, warm = bench_case(
                 cfg,
                 case,
                 batch=batch,
@@ -114,7 +132,12 @@ def main(argv: list[str] | None = None) -> None:
                 channels_last=args.channels_last,
                 compile_model=args.compile,
             )
-            print(f"{name:6s} {cfg.backbone:12s} batch={batch:4d} {case:14s} {sps:9.1f} samples/s")
+            line = f"{name:6s} {cfg.backbone:12s} batch={batch:4d} {case:14s} {sps:9.1f} samples/s"
+            line += f"  warmup {warm:6.1f} s"
+            if peak:
+                got = sps * flops
+                line += f"  {flops / 1e9:.2f} GFLOP/sample  {got / 1e12:.2f} TFLOP/s  {got / peak:5.1%} of peak"
+            print(line)
 
 
 if __name__ == "__main__":

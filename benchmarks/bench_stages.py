@@ -78,16 +78,21 @@ STAGES = ("pretrain2d", "stage1", "stage2", "lifter")
 SIZES = {"train": 5628, "test": 1224, "cross": 1008}
 
 
-def matmul_peak(n: int = 1024, seconds: float = 1.0) -> float:
-    """fp32 FLOP/s of an ``n x n`` matmul (the best of repeated runs, current threads)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    c = torch.empty(n, n)
+def matmul_peak(n: int = 1024, seconds: float = 1.0, device: str = "cpu",
+                dtype: torch.dtype = torch.float32) -> float:  # fmt: skip
+    """FLOP/s of an ``n x n`` matmul in ``dtype`` on ``device`` (the best of repeated runs;
+    on the CPU with the current threads)."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    c = torch.empty(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else lambda: None
     for _ in range(3):
         torch.mm(a, b, out=c)
+    sync()
     best, t_end = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
         torch.mm(a, b, out=c)
+        sync()
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n**3 / best
 

@@ -1,5 +1,5 @@
 """Command line shared by the sweep drivers: budget, cluster, recovery, ``--check``,
-``--revalidate``."""
+``--revalidate``, ``--plan``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--results-dir", default=str(repo_root() / "results"), help="results/<sweep>.jsonl")
     a("--check", action="store_true", help="list stale records (code/data changed); exit 1 if any")
     a("--revalidate", action="store_true", help="rerun one stale trial per mode; re-key if equal")
+    a("--plan", action="store_true", help="list what would be trained (nothing runs)")
     a("--cpus-per-trial", type=float, default=2.0, help="torch threads each (not 2: own numerics)")
     a("--gpus-per-trial", type=float, default=None, help="default: 1 if GPUs, else 0")
     a("--max-concurrent", type=int, default=0, help="0 = as many as resources allow")
@@ -60,7 +61,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     from lbi.data.store import StoreError
     from lbi.params import load_params
     from lbi.record import RecordError
-    from lbi.sweep import budget, check, context, init_ray, revalidate, run_sweep, summary
+    from lbi.sweep import budget, check, context, init_ray, plan, revalidate, run_sweep, summary
 
     a = args
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
@@ -79,6 +80,9 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
             stale, notes = check(opts.results_dir, ctx)
             print("\n".join([*notes, *stale]) or f"{opts.results_dir}: no stale records")
             sys.exit(1 if stale else 0)
+        if args.plan:
+            print("\n".join(plan(spec, ctx, opts)))
+            return []
         init_ray(opts)
         try:
             if args.revalidate:

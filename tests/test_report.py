@@ -336,6 +336,31 @@ def test_table3_runs_over_seeds_and_paired_differences(built) -> None:
     assert "cross MPJPE -4.0 ± 8.5 mm (LBI ahead in 1 of 2)" in t3
 
 
+def test_header_states_the_seed_spread_of_the_pipelines_setting(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The default's seed std: the pipeline's own run (seed 0) and the sweep runs that trained
+    its setting at other seeds; a run of another setting (here stage 1 frozen) is not counted."""
+    monkeypatch.chdir(tmp_path)
+    write_pipeline(tmp_path)
+    p, epochs = (
+        dict(LBI_PARAMS, train_stage2={"finetune_stage1": True}),
+        {"stage1": 20, "stage2": 15},
+    )
+    same = [rec(sweep="lifter", table="3", cell="lbi", seed=s, mm=m, params=p, epochs=epochs)
+            for s, m in ((1, 60.0), (2, 64.0))]  # fmt: skip
+    other = rec(sweep="lifter", table="3", cell="lbi", seed=3, mm=10.0, epochs=epochs)
+    write_records("results/lifter.jsonl", [*same, other])
+    (line,) = [x for x in build().splitlines() if x.startswith("- Seed spread")]
+    std = statistics.stdev([50.0, 60.0, 64.0])  # test P1 = mm, cross MPJPE = mm + 1: same std
+    assert (
+        f"LBI refined (progressive), gt 2D: {std:.1f} / {std:.1f} mm (n = 3: seeds 0, 1, 2)" in line
+    )
+    assert (
+        "2D-only lifter (lifter_graformer), gt 2D: one seed, no spread yet (n = 1: seeds 0)" in line
+    )
+
+
 def test_malformed_results_line_names_file_and_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_records("results/layers.jsonl", RETENTION[:2])
@@ -468,7 +493,7 @@ def test_paper_data_files_load() -> None:
         "claims.yaml",
         "tables.yaml",
     ]
-    assert len(TABLES) == 14 and len(CLAIMS) == 17 and len(ablations.SPECS) == 8
+    assert len(TABLES) == 14 and len(CLAIMS) == 19 and len(ablations.SPECS) == 8
 
 
 GOOD_ABLATION = """columns:

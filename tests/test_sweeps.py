@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,8 @@ def test_budget_options_are_overrides(base):
 
 
 DRIVERS = ["ablate_retention", "ablate_layers", "ablate_normalization", "ablate_backbone",
-           "ablate_pretraining", "ablate_progressive", "compare_lifter", "search_hparams"]  # fmt: skip
+           "ablate_pretraining", "ablate_progressive", "compare_lifter", "search_hparams",
+           "seed_spread"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", DRIVERS)
@@ -124,6 +126,24 @@ def test_every_driver_builds_valid_cells(name, smoke, tiny, base):
         own = {c.name: c.overrides for c in spec.cells}
         assert all(("pretrain2d.enabled" in o) == (n != "resnet18_s4") for n, o in own.items())
     assert spec.seeds == ((0,) if smoke or name == "search_hparams" else (0, 1, 2, 3, 4))
+
+
+def test_seed_spread_reuses_compare_lifters_models_and_ends_the_lr_low(tiny):
+    """seed_spread's default cells are compare_lifter's models (same keys: their records are
+    reused, not retrained); its low-final-LR cells end every schedule at FINAL of its start."""
+    from lbi.sweep import RunOptions, context, trial_key
+
+    spread, lifter = _driver("seed_spread"), _driver("compare_lifter")
+    argv = ["--params", str(tiny / "params.yaml")]
+    a, b = (m.build(m.arguments().parse_args(argv), "gt") for m in (spread, lifter))
+    ca, cb = (context(s, tiny / "params.yaml", RunOptions(gpus_per_trial=0), {}) for s in (a, b))
+    defaults = {trial_key(ca, a.cell(n), 0) for n in ("lbi_default", "lifter_default")}
+    assert defaults == {trial_key(cb, c, 0) for c in b.cells}
+    for c in (a.cell("lbi_low_final_lr"), a.cell("lifter_low_final_lr")):
+        p, _ = ca.params(c, 0)
+        for t in (p.lifter.train,) if c.mode == "lifter" else (p.train_stage1, p.train_stage2):
+            assert t.lr_decay ** (t.epochs // t.lr_decay_every) <= spread.FINAL * 1.01
+    assert ca.params(a.cell("lbi_ema"), 0)[0].train_stage2.ema_decay == spread.EMA
 
 
 def test_table_mappings(tiny):
@@ -266,6 +286,7 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     import json
 
     from lbi.record import read_records
+    from lbi.sweep.trial import WALL
 
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -285,9 +306,11 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     assert "progressive: lbi_d16_ft seed 0 rerun equal: 1 of 1 stale records re-keyed" in p.stdout
     after = read_records(f)
     lbi = [r for r in after if r.mode == "progressive"]
-    assert [(r.key, r.code_fingerprint, r.metrics) for r in lbi] == [
+    model = lambda m: {k: v for k, v in m.items() if k != WALL}  # noqa: E731 - and its wall time
+    assert [(r.key, r.code_fingerprint, model(r.metrics)) for r in lbi] == [
         (before["progressive"].key, before["progressive"].code_fingerprint,
-         before["progressive"].metrics)]  # fmt: skip
+         model(before["progressive"].metrics))]  # fmt: skip
+    assert all(r.metrics[WALL] > 0 for r in after)  # every trial's wall time, in seconds
     lifter = sorted((r.code_fingerprint == "0" * 16, r.key) for r in after if r.mode == "lifter")
     assert lifter == [(False, before["lifter"].key), (True, "0" + before["lifter"].key[1:])]
     assert not list((tmp_path / "out").glob("revalidate-*"))  # its folders are gone
@@ -318,6 +341,129 @@ def test_packed_trials_are_keyed_by_their_numerics(tiny):
     assert stage1_key(p, "gt", two.paths, one.numerics) != stage1_key(
         p, "gt", two.paths, two.numerics
     )
+
+
+def test_a_record_older_than_a_params_key_resolves_with_todays_value(tiny, base):
+    """A key added to a params section after a record was made (e.g. a new training
+    option): ``--check`` and ``--revalidate`` resolve the record with today's value for
+    that key and the record's own values for the rest (its sections used to replace
+    today's whole: the key took the dataclass default, or was an error without one)."""
+    import copy
+    import dataclasses
+    from types import SimpleNamespace
+
+    from lbi.sweep import RunOptions, SweepSpec, cells, context
+    from lbi.sweep.runner import _today
+
+    spec = SweepSpec("lifter", "3", cells("lifter", "3", [("lifter", {}, "lifter", "")]), (0,))
+    ctx = context(spec, tiny / "params.yaml", RunOptions(), {})
+    rec = {"lifter": copy.deepcopy(base["lifter"]), "evaluate": dict(base["evaluate"])}
+    new_key = "val_batch_size"
+    del rec["lifter"]["train"][new_key]  # the record predates it; today's is not the default
+    today = copy.deepcopy(ctx.base)
+    today["lifter"]["train"][new_key] = 123
+    ctx = dataclasses.replace(ctx, base=today)
+    rec["lifter"]["train"]["epochs"] = base["lifter"]["train"]["epochs"] + 1
+    p, code, data = _today(ctx, SimpleNamespace(params=rec, seed=3, mode="lifter", source_2d="gt"))
+    train = to_dict(p)["lifter"]["train"]
+    assert train[new_key] == 123
+    assert (train["epochs"], train["seed"]) == (base["lifter"]["train"]["epochs"] + 1, 3)
+    assert len(code) == len(data) == 16
+
+
+def test_plan_lists_what_would_be_trained(tiny, tmp_path):
+    """``--plan`` trains nothing: a (cell, seed) with a finished record is reused; a stage 1
+    is trained once per key (then shared by the seed's other cells) unless it is cached."""
+    from lbi.record import RunRecord, write_records
+    from lbi.sweep import RunOptions, context, plan, trial_key
+    from lbi.sweep.trial import stage1_key
+
+    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--seeds", "0", "1"]
+    spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
+    opts = RunOptions(tmp_path / "out", tmp_path / "results")
+    ctx = context(spec, tiny / "params.yaml", opts, {})
+    r03 = next(c for c in spec.cells if c.name == "r=0.3")
+    write_records(tmp_path / "results/retention.jsonl", [RunRecord(
+        key=trial_key(ctx, r03, 0), sweep="retention", table="7", row="MPJPE", column="0.3",
+        cell="r=0.3", mode="progressive", seed=0, source_2d="gt", epochs={}, params={},
+        overrides={}, metrics={}, git_commit="", code_fingerprint="c", data_fingerprint="d",
+        dataset="toy", synthetic=True, numerics=ctx.numerics)])  # fmt: skip
+    p, _ = ctx.params(r03, 1)
+    s1 = ctx.out / "stage1_cache" / stage1_key(p, "gt", ctx.paths, ctx.numerics)
+    model = ctx.paths.for_trial(ctx.out, s1).model("stage1", "gt")
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")  # seed 1's stage 1 is cached
+    head, *lines = plan(spec, ctx, opts)
+    e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+    assert lines[:2] == [f"  r=0.01 seed 0: stage 1 ({e1} epochs), stage 2 ({e2} epochs)",
+                         f"  r=0.01 seed 1: stage 1 cached, stage 2 ({e2} epochs)"]  # fmt: skip
+    assert f"  r=1 seed 0: stage 1 shared, stage 2 ({e2} epochs)" in lines
+    assert not [x for x in lines if x.startswith("  r=0.3 seed 0")]
+    assert head == (f"sweep retention: 5 trials to run; trains stage 1 x1 ({e1} epochs), stage 2 "
+                    f"x5 ({5 * e2} epochs); reuses has a record x1, stage 1 cached x3, stage 1 "
+                    "shared x1")  # fmt: skip
+    assert not (tmp_path / "out" / "trials").exists()  # nothing ran
+
+
+def test_make_sweeps_is_every_driver_and_plans_without_the_report():
+    """``make sweeps`` is the whole suite: every ablation driver (all but the search), then the
+    report; with ``SWEEP_ARGS=--plan`` every driver only plans and the report is left alone."""
+
+    def dry(*args: str) -> str:
+        p = subprocess.run(
+            ["make", "-n", "sweeps", *args], cwd=REPO, capture_output=True, text=True
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout[p.stdout.index("for s in") :]  # the suite (not the venv it may make)
+
+    drivers = {f.stem for f in SWEEPS.glob("*.py")} - {"_common", "search_hparams"}
+    planned = dry("SWEEP_ARGS=--plan")
+    assert drivers <= set(re.findall(r"\w+", planned))
+    runs = [x for x in planned.splitlines() if "bin/python" in x]
+    assert len(runs) == 4 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 4 and "dvc repro" not in planned
+    assert dry().rstrip().endswith("dvc repro report")
+
+
+def test_gpu_trials_are_keyed_apart_and_never_run_on_the_cpu(tiny):
+    """Trials with a GPU share train on it: numerics ``cuda``, so keys (and the shared stage
+    1) apart from the CPU's pinned ones; a trial that would train elsewhere than its
+    sweep's numerics say is one error before training (here: no GPU on this machine)."""
+    import torch
+
+    from lbi.sweep import RunOptions, context, run_trial, trial_key
+    from lbi.sweep.trial import stage1_key
+
+    args = ["--smoke", "--params", str(tiny / "params.yaml")]
+    spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
+    gpu, cpu = (context(spec, tiny / "params.yaml", RunOptions(gpus_per_trial=g), {}) for g in (0.5, 0))  # fmt: skip
+    assert (gpu.numerics, cpu.numerics) == ("cuda", "pinned:avx2:2")
+    c = spec.cells[0]
+    p, _ = cpu.params(c, 0)
+    assert trial_key(gpu, c, 0) != trial_key(cpu, c, 0)
+    assert stage1_key(p, "gt", cpu.paths, gpu.numerics) != stage1_key(p, "gt", cpu.paths, cpu.numerics)  # fmt: skip
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match=r"would train on cpu, the sweep's numerics are cuda: give trials a GPU share"):  # fmt: skip
+            run_trial(gpu, c, 0)
+
+
+@pytest.mark.gpu
+def test_fractional_gpu_trials_share_one_gpu(tiny, tmp_path, ray_tmp):
+    """Two smoke trials at once on one GPU (a half each): both train on it, say so
+    (numerics ``cuda``) and share one stage 1."""
+    import torch
+
+    from lbi.record import read_records
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+
+    args = ("--smoke", "--values", "0.3", "1.0", "--gpus-per-trial", "0.5", "--cpus-per-trial", "1")  # fmt: skip
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    recs = read_records(tmp_path / "results" / "retention.jsonl")
+    assert len(recs) == 2 and {(r.status, r.numerics) for r in recs} == {("finished", "cuda")}
+    assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeli
 from lbi.report.ledger import ledger_table
 from lbi.report.main_tables import cross_table, per_action_table, source_label
 from lbi.report.paper import SOURCE
-from lbi.report.stats import value
+from lbi.report.stats import lifter_label, same_setting, stat, value
 from lbi.report.table import Table, latex, markdown, markdown_body
 from lbi.tracking import git_commit
 
@@ -33,10 +33,8 @@ GENERATED_MARK = (
 )
 MANIFEST = "MANIFEST.txt"  # in generated/: the files the last build wrote (all it may delete)
 TEMPLATES = repo_root() / "reports/templates"  # the README header: string.Template text
-PLOT_NOTE = (
-    "Dots: each run (seed); where n ≥ 2, a dash at the mean and a black bar for its 95 % "
-    "confidence interval (Student t); none for one run. One group per table row."
-)
+PLOT_NOTE = ("Dots: each run (seed); where n ≥ 2, a dash at the mean and a black bar for its 95 % "
+             "confidence interval (Student t); none for one run. One group per table row.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,11 +55,8 @@ def ablation_figure(rows: list[ablations.Row], spec: ablations.Spec, gen: Path) 
     if not any(r.records for r in rows):
         return None
     many = len({r.variant for r in rows if r.variant}) > 1  # name the variant then
-    labels = [  # a row has records exactly when it has a variant
-        r.setting.label
-        + ((f"\n{r.variant.text()}" if many else "") if r.variant else "\n(not run)")
-        for r in rows
-    ]
+    labels = [r.setting.label + ((f"\n{r.variant.text()}" if many else "") if r.variant else "\n(not run)")
+              for r in rows]  # a row has records exactly when it has a variant  # fmt: skip
     series = {c.label: [r.stat(c).values for r in rows] for c in spec.columns[:2]}
     name = f"ablation_{spec.key}.png"
     figures.ablation_plot(labels, series, gen / name, f"{spec.title}: ours, per run")
@@ -142,6 +137,13 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
             "encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"), **px
         )
     left = "; ".join(f"{f}: {w}" for f, w in sorted(sweeps.left_out.items()))
+    spread = []  # the pipeline's setting over seeds: its own run and sweep runs of it
+    for own in (r for s in pipeline.values() for r in s.records):
+        rs, out = same_setting(own, sweeps.records), ablations.OUTPUT[own.mode]
+        a, b = stat(rs, f"test_{out}_p1_mm"), stat(rs, f"cross_{out}_mpjpe_mm")
+        std = f"{a.std:.1f} / {b.std:.1f} mm" if a.n > 1 else "one seed, no spread yet"
+        name = lifter_label(own) if own.mode == "lifter" else f"LBI {out} ({own.mode})"
+        spread.append(f"{name}, {own.source_2d} 2D: {std} (n = {a.n}: seeds {', '.join(str(r.seed) for r in rs)})")  # fmt: skip
     return fill(
         "header.md",
         mark=GENERATED_MARK,
@@ -150,6 +152,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         encoder=encoder if bb else "",
         source=SOURCE,
         left=left or "none",
+        spread="; ".join(spread) or "no pipeline run",
     )
 
 

@@ -158,8 +158,7 @@ def joint_area_matrix(ex: Mapping[str, np.ndarray], split: str, out: Path, title
     im = ax.imshow(mat, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(names)), names, fontsize=6)
-    ax.set_xlabel("area of joint")
-    ax.set_ylabel("attention of joint")
+    ax.set(xlabel="area of joint", ylabel="attention of joint")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label("share of attention", fontsize=7)
     ax.set_title(textwrap.fill(title, 80), fontsize=8)
     return save_png(fig, out)
@@ -186,8 +185,8 @@ def training_curves(
             offset = float(ep.max())
     if offset:
         ax.axvline(offset + 0.5, color="k", lw=0.6, ls="--")
-    ax.set_xlabel("epoch (stage 2 continues after stage 1; the lifter from 1)")
-    ax.set_ylabel("validation MPJPE (mm)")
+    ax.set(xlabel="epoch (stage 2 continues after stage 1; the lifter from 1)",
+           ylabel="validation MPJPE (mm)")  # fmt: skip
     ax.legend(fontsize=6)
     ax.set_title(textwrap.fill(title, 80), fontsize=8)
     return save_png(fig, out)

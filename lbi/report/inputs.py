@@ -49,8 +49,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
     left_out: dict[str, str] = {}
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         name = f"{Path(results_dir).name}/{f.name}"
-        every = read_records(f)
-        kept = finished(every)
+        kept = finished(every := read_records(f))
         used = {id(r) for r in kept}
         dropped = Counter("smoke" if r.smoke else r.status for r in every if id(r) not in used)
         if dropped:

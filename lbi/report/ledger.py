@@ -121,8 +121,7 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     """The ledger as a report table (one row per claim)."""
     rows = []
     for v in (judge(c, records) for c in CLAIMS):
-        c = v.claim
-        d = v.d
+        c, d = v.claim, v.d
         ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
         ours = f"{d.mean:+.1f}{ci}" if d.n else NONE
         short = f"{d.n} < {SEEDS_WANTED}" if 0 < d.n < SEEDS_WANTED else str(d.n)

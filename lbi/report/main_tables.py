@@ -20,8 +20,7 @@ from lbi.report.table import Block, Table
 SOURCE_NAMES = {"sh": "SH 2D", "cpn": "CPN 2D", "gt": "ground-truth 2D"}
 PAPER_IN, PAPER_CROSS = ablations.PAPER_IN, ablations.PAPER_CROSS
 OUTPUTS = ("refined", "coarse", "lifter")
-NAMES = {"refined": "LBI refined (stage 2)", "coarse": "LBI coarse (stage 1)"}
-NAMES |= {"lifter": "2D-only lifter"}
+NAMES = {"refined": "LBI refined (stage 2)", "coarse": "LBI coarse (stage 1)", "lifter": "2D-only lifter"}  # fmt: skip
 
 
 def source_data(s: PipelineSource) -> list[str]:
@@ -78,9 +77,7 @@ def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
         return Block(f"{SOURCE_NAMES[source]} · ours: not run", ("Model", *avg), rows)
     per = s.tables.get("per_action", {})
     found = {a for m in per.values() for a in m.get(protocol, {})}  # Human3.6M's order if all are
-    actions = (
-        [a for a in H36M_ACTIONS if a in found] if found <= set(H36M_ACTIONS) else sorted(found)
-    )
+    actions = [a for a in H36M_ACTIONS if a in found] if found <= set(H36M_ACTIONS) else sorted(found)  # fmt: skip
     label = source_label(s)
     rows = []
     for o in OUTPUTS:

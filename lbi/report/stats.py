@@ -35,10 +35,8 @@ class Stat:
 
     @property
     def std(self) -> float:
-        if self.n < 2:
-            return math.nan
-        m = self.mean
-        return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (self.n - 1))
+        m, n = self.mean, self.n
+        return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (n - 1)) if n > 1 else math.nan  # fmt: skip
 
     @property
     def ci95(self) -> float:
@@ -89,14 +87,10 @@ class Variant:
     source_2d: str
 
     def text(self, datasets: int = 1) -> str:
-        parts = [self.budget, f"{self.source_2d} 2D"]
-        if self.dim:
-            parts.append(f"dim {self.dim}")
-        if self.finetune:
-            parts.append("stage 1 fine-tuned in stage 2")
-        if datasets > 1:
-            parts.append(self.dataset)
-        return ", ".join(parts)
+        parts = (self.budget, f"{self.source_2d} 2D", f"dim {self.dim}" if self.dim else "",
+                 "stage 1 fine-tuned in stage 2" if self.finetune else "",
+                 self.dataset if datasets > 1 else "")  # fmt: skip
+        return ", ".join(p for p in parts if p)
 
 
 def variant(r: RunRecord) -> Variant:
@@ -131,6 +125,17 @@ def once_per_seed(records: Sequence[RunRecord]) -> list[RunRecord]:
     for r in sorted(records, key=lambda r: (r.seed, r.cell, r.key)):
         seen.setdefault(r.seed, r)
     return list(seen.values())
+
+
+def _unseeded(d: object) -> object:
+    return {k: _unseeded(v) for k, v in d.items() if k != "seed"} if isinstance(d, dict) else d
+
+
+def same_setting(own: RunRecord, records: Iterable[RunRecord]) -> list[RunRecord]:
+    """``own`` and the ``records`` trained as it at other seeds (mode, 2D source, numerics,
+    data, epochs and every param but the seeds equal), one per seed (:func:`once_per_seed`)."""
+    what = lambda r: (r.mode, r.source_2d, r.numerics, r.data_fingerprint, r.epochs, _unseeded(r.params))  # noqa: E731  # fmt: skip
+    return once_per_seed([own, *(r for r in records if what(r) == what(own))])
 
 
 def with_metric(records: Iterable[RunRecord], metric: str) -> list[RunRecord]:

@@ -41,9 +41,7 @@ def markdown_body(t: Table) -> str:
             "| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in (b.header, *b.rows)
         ]
         out += [head, "|:---|" + "---:|" * (len(b.header) - 1), *rows, ""]
-    out += [f"- Note: {n}" for n in t.notes]
-    if t.notes:
-        out.append("")
+    out += [*(f"- Note: {n}" for n in t.notes), *([""] if t.notes else [])]
     if t.provenance:
         out += ["Provenance:", *[f"- {p}" for p in t.provenance], ""]
     return "\n".join(out)
@@ -55,8 +53,7 @@ def markdown(t: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_"}
 _TEX |= {"{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_TEX |= {"±": r"$\pm$", "→": r"$\rightarrow$", "·": r"$\cdot$", "–": "--", "—": "---"}
-_TEX |= {"≥": r"$\geq$"}
+_TEX |= {"±": r"$\pm$", "→": r"$\rightarrow$", "·": r"$\cdot$", "–": "--", "—": "---", "≥": r"$\geq$"}  # fmt: skip
 
 
 def tex_escape(s: str) -> str:

@@ -6,11 +6,11 @@ seeds; a trial runs :mod:`lbi.stages` in order on the resolved params and writes
 already has a finished record is not run again (:mod:`~lbi.sweep.runner`).
 """
 
-from lbi.sweep.runner import check, context, init_ray, revalidate, run_sweep, summary
+from lbi.sweep.runner import check, context, init_ray, plan, revalidate, run_sweep, summary
 from lbi.sweep.spec import Cell, RunOptions, SearchSpec, SweepSpec, budget, cells, resolve_params
 from lbi.sweep.trial import Context, file_lock, run_trial, trial_key
 
 __all__ = ["Cell", "Context", "RunOptions", "SearchSpec", "SweepSpec", "budget",
-           "cells", "check", "context", "file_lock", "init_ray", "resolve_params", "revalidate",
+           "cells", "check", "context", "file_lock", "init_ray", "plan", "resolve_params", "revalidate",
            "run_sweep",
            "run_trial", "summary", "trial_key"]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import Context, run_trial, trial_key
+from lbi.sweep.trial import CUDA, WALL, Context, run_trial, stage1_key, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -59,6 +60,14 @@ def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
                                parent_run_id=run.info.run_id)  # fmt: skip
 
 
+def gpu_share(opts: RunOptions) -> float:
+    """GPUs per trial: ``--gpus-per-trial``, else 1 where this machine has a GPU (a joined
+    cluster's GPUs need the option); trials with a share train on it (numerics ``cuda``)."""
+    import torch
+
+    return opts.gpus_per_trial if opts.gpus_per_trial is not None else float(torch.cuda.is_available())  # fmt: skip
+
+
 def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
             budget: dict[str, Any]) -> Context:  # fmt: skip
     """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17)."""
@@ -66,10 +75,10 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
 
     p = load_params(params_file)
     threads = max(1, round(opts.cpus_per_trial))  # a trial's torch threads: its CPUs
+    described = CUDA if gpu_share(opts) > 0 else "native" if numerics.mode() == "native" else f"pinned:{numerics.ISA}:{threads}"  # fmt: skip
     ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
                   StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
-                  budget, opts.smoke, "native" if numerics.mode() == "native" else
-                  f"pinned:{numerics.ISA}:{threads}")  # fmt: skip
+                  budget, opts.smoke, described)  # fmt: skip
     for c in spec.cells:
         ctx.params(c, spec.seeds[0])
     return ctx
@@ -108,12 +117,41 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     return records
 
 
+def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
+    """What :func:`run_sweep` would train, training nothing: a line per (cell, seed) without a
+    finished record, then totals. A stage 1 is trained once per key: cached (a finished model
+    under ``<out>/stage1_cache``) or shared with an earlier trial of this sweep."""
+    done = {r.key for r in read_all(opts.results_dir) if r.status == "finished"}
+    out, seen, n, epochs = [], set(), Counter(), Counter()
+    for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
+        if trial_key(ctx, c, s) in done:
+            n["has a record"] += 1
+            continue
+        p, _ = ctx.params(c, s)
+        e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+        parts = {"lifter": [("lifter", p.lifter.train.epochs)]}.get(c.mode, [("end-to-end", e1 + e2)])  # fmt: skip
+        if c.mode in ("stage1", "progressive"):
+            k = stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
+            cached = ctx.paths.for_trial(ctx.out, ctx.out / "stage1_cache" / k).model("stage1", ctx.source).exists()  # fmt: skip
+            parts = [("stage 1 cached", 0) if cached else ("stage 1 shared", 0) if k in seen else ("stage 1", e1)]  # fmt: skip
+            parts += [("stage 2", e2)] if c.mode == "progressive" else []
+            seen.add(k)
+        n["to run"] += 1
+        for name, e in parts:
+            n[name], epochs[name] = n[name] + 1, epochs[name] + e
+        out.append(f"  {c.name} seed {s}: " + ", ".join(f"{m} ({e} epochs)" if e else m for m, e in parts))  # fmt: skip
+    trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
+    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
+    head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
+    return [head, *out]
+
+
 def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
     """Re-key records only a code change made stale, once a rerun shows their numbers did not
     move: per mode, the stale (cell, seed) with the lowest seed is retrained under today's
-    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric
-    equal the stale record's, re-keyed, the mode's stale records get today's code
-    fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
+    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric but
+    its wall time equal the stale record's, re-keyed, the mode's stale records get today's
+    code fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
     import tempfile
 
     from lbi.experiment import record_key
@@ -131,7 +169,8 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
         with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
             new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
-        ok = [(n.key, n.metrics) for n in new] == [(fresh.key, old.metrics)]
+        same = lambda m: {k: v for k, v in m.items() if k != WALL}  # noqa: E731
+        ok = [(n.key, same(n.metrics)) for n in new] == [(fresh.key, same(old.metrics))]
         if ok:  # the rerun's own record stays; the other stale ones take today's key
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]
@@ -144,8 +183,13 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
 
 
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:
-    """``r``'s params over today's ``params.yaml``; today's code and data fingerprints."""
-    p = resolve_params({**ctx.base, **r.params}, {}, r.seed)
+    """``r``'s params over today's ``params.yaml`` key by key (a key added since the record
+    takes today's value; a rerun shows whether it matters); today's fingerprints."""
+
+    def over(today: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+        return today | {k: over(today[k], v) if isinstance(v, dict) and isinstance(today.get(k), dict) else v for k, v in rec.items()}  # fmt: skip
+
+    p = resolve_params(over(ctx.base, r.params), {}, r.seed)
     return (p, *fingerprints(p, r.mode, r.source_2d, ctx.paths))
 
 
@@ -154,8 +198,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
     import ray
     from ray import tune
 
-    gpus, have = opts.gpus_per_trial, ray.cluster_resources().get("GPU", 0)
-    gpus = float(have > 0) if gpus is None else gpus
+    gpus, have = gpu_share(opts), ray.cluster_resources().get("GPU", 0)
     if gpus > have:  # Tune would wait forever for a GPU the cluster lacks
         raise ValueError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {have:g} GPUs; use 0")
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, spec=spec),

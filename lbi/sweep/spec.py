@@ -78,7 +78,7 @@ class RunOptions:
     out_dir: Path = Path("data/sweeps")  # trials/<key>/, stage1_cache/, ray/
     results_dir: Path = Path("results")  # results/<sweep>.jsonl, relative to the repo root
     cpus_per_trial: float = 2.0  # = torch threads; not lbi.numerics.THREADS: keys say so
-    gpus_per_trial: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    gpus_per_trial: float | None = None  # None: 1 where this machine has a GPU (runner.gpu_share)
     max_concurrent: int = 0  # 0 = as many as the resources allow
     max_failures: int = 1  # retries per trial (FailureConfig)
     resume: bool = False  # Tuner.restore the sweep's experiment if it exists

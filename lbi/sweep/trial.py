@@ -8,9 +8,11 @@ a lock). Which stages each mode calls: :func:`_train_and_evaluate`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,9 @@ from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
+
+WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
+CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
 @dataclass(frozen=True)
@@ -143,12 +148,16 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     ``<trial>/record.json`` and the trial's MLflow run; return the record. A failure is
     recorded (status ``failed``, its error) and raised again (Tune retries it)."""
     from lbi.data.store import open_store
+    from lbi.train import resolve_device
 
     threads = ctx.numerics.rsplit(":", 1)[-1]  # packed trials: fewer threads, own numerics
     numerics.pin_torch(int(threads) if threads.isdigit() else numerics.THREADS)
-    if numerics.describe() != ctx.numerics:  # e.g. a joined cluster's worker set up otherwise
+    if ctx.numerics != CUDA and numerics.describe() != ctx.numerics:  # a worker set up otherwise
         raise RuntimeError(f"trial numerics {numerics.describe()}, the sweep's {ctx.numerics}")
     p, over = ctx.params(cell, seed, search)
+    dev = resolve_device((p.lifter.train if cell.mode == "lifter" else p.train_stage1).device)
+    if (dev.type == "cuda") != (ctx.numerics == CUDA):  # else GPU runs get CPU keys, or back
+        raise RuntimeError(f"trial {cell.name} seed {seed} would train on {dev}, the sweep's numerics are {ctx.numerics}: give trials a GPU share (--gpus-per-trial) to train on one, else set train.device: cpu")  # fmt: skip
     code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
     key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp, ctx.numerics)
     s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
@@ -165,6 +174,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
             error=error, smoke=ctx.smoke)  # fmt: skip
+        rec = dataclasses.replace(rec, key=key, numerics=ctx.numerics)  # a GPU trial's, too
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
@@ -172,6 +182,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             _end_run(rec)
         return rec
 
+    t0 = time.perf_counter()
     try:
         with file_lock(trial_dir.with_suffix(".lock")):
             metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log)
@@ -184,7 +195,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
 
             mlflow.end_run("KILLED")
         raise
-    rec = record(metrics)
+    rec = record({**metrics, WALL: round(time.perf_counter() - t0, 1)})
     if report is not None:
         report({**log.last, **metrics, "cell": cell.name, "seed": seed, "final": 1.0})
     return rec
