@@ -410,9 +410,9 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     report; with ``SWEEP_ARGS=--plan`` every driver only plans and the report is left alone."""
 
     def dry(*args: str) -> str:
-        p = subprocess.run(
-            ["make", "-n", "sweeps", *args], cwd=REPO, capture_output=True, text=True
-        )
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # fmt: skip
+        p = subprocess.run(["make", "--no-print-directory", "-n", "sweeps", *args], cwd=REPO,
+                           capture_output=True, text=True, env=env)  # under make test, too  # fmt: skip
         assert p.returncode == 0, p.stderr
         return p.stdout[p.stdout.index("for s in") :]  # the suite (not the venv it may make)
 
