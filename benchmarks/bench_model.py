@@ -41,9 +41,11 @@ def bench_case(
     amp: bool,
     channels_last: bool,
     compile_model: bool = False,
+    count_flops: bool = False,
 ) -> tuple[float, float, float]:
     """Samples/s of ``steps`` timed optimizer steps of one training case, the warmup's
-    seconds (compiling, if any) and the FLOPs of one step per sample (eager model)."""
+    seconds (compiling, if any) and, with ``count_flops``, the FLOPs of one step per sample
+    (of the eager model; else 0)."""
     model = build_model(cfg).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -84,6 +86,8 @@ def bench_case(
         step()
     sync()
     sps = batch * steps / (time.perf_counter() - t1)
+    if not count_flops:
+        return sps, 0.0, t1 - t0
     fwd = model  # count the eager model's ops (a compiled graph hides them)
     with FlopCounterMode(display=False) as fc:
         step()
@@ -131,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 amp=args.amp,
                 channels_last=args.channels_last,
                 compile_model=args.compile,
+                count_flops=args.peak,
             )
             line = f"{name:6s} {cfg.backbone:12s} batch={batch:4d} {case:14s} {sps:9.1f} samples/s"
             line += f"  warmup {warm:6.1f} s"

@@ -286,7 +286,7 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     import json
 
     from lbi.record import read_records
-    from lbi.sweep.trial import WALL
+    from lbi.sweep.trial import WALL, model_metrics
 
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -306,10 +306,9 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     assert "progressive: lbi_d16_ft seed 0 rerun equal: 1 of 1 stale records re-keyed" in p.stdout
     after = read_records(f)
     lbi = [r for r in after if r.mode == "progressive"]
-    model = lambda m: {k: v for k, v in m.items() if k != WALL}  # noqa: E731 - and its wall time
-    assert [(r.key, r.code_fingerprint, model(r.metrics)) for r in lbi] == [
+    assert [(r.key, r.code_fingerprint, model_metrics(r.metrics)) for r in lbi] == [
         (before["progressive"].key, before["progressive"].code_fingerprint,
-         model(before["progressive"].metrics))]  # fmt: skip
+         model_metrics(before["progressive"].metrics))]  # fmt: skip
     assert all(r.metrics[WALL] > 0 for r in after)  # every trial's wall time, in seconds
     lifter = sorted((r.code_fingerprint == "0" * 16, r.key) for r in after if r.mode == "lifter")
     assert lifter == [(False, before["lifter"].key), (True, "0" + before["lifter"].key[1:])]

@@ -15,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import CUDA, WALL, Context, run_trial, stage1_key, trial_key
+from lbi.sweep.trial import CUDA, Context, model_metrics, run_trial, stage1_key, trial_key
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -169,8 +169,7 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
         with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
             new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
-        same = lambda m: {k: v for k, v in m.items() if k != WALL}  # noqa: E731
-        ok = [(n.key, same(n.metrics)) for n in new] == [(fresh.key, same(old.metrics))]
+        ok = [(n.key, model_metrics(n.metrics)) for n in new] == [(fresh.key, model_metrics(old.metrics))]  # fmt: skip
         if ok:  # the rerun's own record stays; the other stale ones take today's key
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]

@@ -31,6 +31,11 @@ WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: n
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
+def model_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """A record's metrics of its model: all but the trial's wall time (:data:`WALL`)."""
+    return {k: v for k, v in metrics.items() if k != WALL}
+
+
 @dataclass(frozen=True)
 class Context:
     """What every trial of one sweep invocation shares (sent once to the Ray workers)."""
