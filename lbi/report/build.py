@@ -24,7 +24,7 @@ from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeli
 from lbi.report.ledger import ledger_table
 from lbi.report.main_tables import cross_table, per_action_table, source_label
 from lbi.report.paper import SOURCE
-from lbi.report.stats import lifter_label, same_setting, stat, value
+from lbi.report.stats import lifter_label, same_setting, stat, value, wall_time
 from lbi.report.table import Table, latex, markdown, markdown_body
 from lbi.tracking import git_commit
 
@@ -133,9 +133,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
     encoder = "- Image encoder: not pretrained by `pretrain2d` (model.pretrained or random).\n"
     if bb.get("enabled"):
         px = {f"{k}_px": value(bb.get(f"val_{k}_error_px")) for k in ("test", "cross")}
-        encoder = fill(
-            "encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"), **px
-        )
+        encoder = fill("encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"), **px)  # fmt: skip
     left = "; ".join(f"{f}: {w}" for f, w in sorted(sweeps.left_out.items()))
     spread = []  # the pipeline's setting over seeds: its own run and sweep runs of it
     for own in (r for s in pipeline.values() for r in s.records):
@@ -153,6 +151,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         source=SOURCE,
         left=left or "none",
         spread="; ".join(spread) or "no pipeline run",
+        wall=wall_time(sweeps.records),
     )
 
 

@@ -172,8 +172,7 @@ def training_curves(
     offset = 0.0
     colours = {"stage1": "tab:blue", "stage2": "tab:red", "lifter": "tab:gray"}
     for name, colour in colours.items():
-        hist = curves.get(name) or []
-        if not hist:
+        if not (hist := curves.get(name)):
             continue
         ep = np.array([h.get("epoch", i + 1) for i, h in enumerate(hist)], dtype=float)
         x = ep + (offset if name == "stage2" else 0.0)
@@ -201,8 +200,7 @@ def ablation_plot(
     ``series[name][i]`` are the runs' values of setting ``labels[i]`` (empty: not run).
     """
     fig, (ax,) = _figure((7.0, 3.6))
-    k = len(series)
-    handles = []
+    handles, k = [], len(series)
     for m, (name, per_setting) in enumerate(series.items()):
         colour = f"C{m}"
         pos = np.arange(len(labels)) + (m - (k - 1) / 2) * 0.8 / k

@@ -85,17 +85,12 @@ class Verdict:
 
     @property
     def verdict(self) -> str:
-        if self.d.n == 0:
-            return NOT_RUN
         if self.d.n < 2:
-            return "too few seeds"
+            return "too few seeds" if self.d.n else NOT_RUN
         lo, hi = self.d.mean - self.d.ci95, self.d.mean + self.d.ci95
         effect = self.paper_a - self.paper_b
-        sign = math.copysign(1.0, effect)
-        if (hi < 0 and sign < 0) or (lo > 0 and sign > 0):
-            return "reproduced"
-        if hi < 0 or lo > 0:
-            return "reversed"
+        if hi < 0 or lo > 0:  # the interval excludes 0: on the paper's side or the other
+            return "reproduced" if (hi < 0) == (math.copysign(1.0, effect) < 0) else "reversed"
         return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(effect) else "")
 
 
@@ -113,8 +108,7 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     """The claim's paired-by-seed verdict on ``records``."""
     a, b = _records(records, claim.a), _records(records, claim.b)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
-    pa, pb = paper_value(claim.a), paper_value(claim.b)
-    return Verdict(claim, pa, pb, d, seeds)
+    return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds)
 
 
 def ledger_table(records: Sequence[RunRecord]) -> Table:

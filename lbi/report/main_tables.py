@@ -25,10 +25,9 @@ NAMES = {"refined": "LBI refined (stage 2)", "coarse": "LBI coarse (stage 1)", "
 
 def source_data(s: PipelineSource) -> list[str]:
     """``["embedded synthetic"]``: from the evaluate stage's tables.json, else the records."""
-    t = s.tables
-    if "dataset" in t:
-        return [f"{t['dataset']} synthetic" if t.get("synthetic") else str(t["dataset"])]
-    return [data_name(r) for r in s.records]
+    if "dataset" not in (t := s.tables):
+        return [data_name(r) for r in s.records]
+    return [f"{t['dataset']} synthetic" if t.get("synthetic") else str(t["dataset"])]
 
 
 def source_label(s: PipelineSource) -> str:
@@ -63,10 +62,9 @@ def paper_avg_note(pt: PaperTable) -> str | None:
     out = []
     for row, vals in pt.rows.items():
         acts = [v for v in vals[:-1] if v is not None]
-        if len(acts) == len(vals) - 1 and vals[-1] is not None:
-            mean = sum(acts) / len(acts)
-            if abs(mean - vals[-1]) > 0.15:
-                out.append(f"{row}: printed Avg. {vals[-1]:.1f}, mean of its columns {mean:.2f}")
+        full = len(acts) == len(vals) - 1 and vals[-1] is not None  # all 15 and Avg. printed
+        if full and abs((mean := sum(acts) / len(acts)) - vals[-1]) > 0.15:
+            out.append(f"{row}: printed Avg. {vals[-1]:.1f}, mean of its columns {mean:.2f}")
     return f"paper {pt.key}: " + "; ".join(out) + "." if out else None
 
 
@@ -85,8 +83,7 @@ def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
         a = s.metrics.get(f"test_{o}_{protocol}_mm")
         f = s.metrics.get(f"test_{o}_{protocol}_framewise_mm")
         cells = [value(by_action.get(x)) for x in actions]
-        n = "1" if a is not None else "0"
-        rows.append((f"{model_label(s, o)} · {label}", *cells, value(a), value(f), n))
+        rows.append((f"{model_label(s, o)} · {label}", *cells, value(a), value(f), str(int(a is not None))))  # fmt: skip
     return Block(f"{SOURCE_NAMES[source]} · {label}", ("Model", *actions, *avg), tuple(rows))
 
 
@@ -155,7 +152,7 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
     for s in pipeline.values():
         for o in OUTPUTS:
             cells = [value(s.metrics.get(f"cross_{o}_{k}")) for _, k in CROSS_COLUMNS]
-            n = "1" if s.metrics.get(f"cross_{o}_mpjpe_mm") is not None else "0"
+            n = str(int(f"cross_{o}_mpjpe_mm" in s.metrics))
             rec = s.record(lifter=o == "lifter")
             epochs = budget(rec) if rec else "not recorded"
             rows.append((model_label(s, o), s.source, epochs, *cells, n))

@@ -17,6 +17,7 @@ from lbi.record import RunRecord
 NOT_RUN = "not run"
 NONE = "–"  # no value: the paper prints none, or the setting does not apply
 NO_COMMIT = "commit not recorded (pipeline outputs are commit-independent)"  # git_commit ""
+WALL = "_wall_s"  # a metric so named is its run's wall time (s), not a model's (trial_wall_s)
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,15 @@ def paired(
                   for rs, m in ((a, metric_a), (b, metric_b)))  # fmt: skip
     seeds = tuple(sorted(set(by_a) & set(by_b)))
     return seeds, Stat(tuple(by_a[s] - by_b[s] for s in seeds))
+
+
+def wall_time(records: Sequence[RunRecord]) -> str:
+    """The trials' measured wall time (metrics ending in :data:`WALL`) in hours, in all and
+    by sweep and numerics, and how many ``records`` lack it."""
+    by: dict[str, list[float]] = {}
+    for rec, m in ((r, m) for r in records for m in r.metrics if m.endswith(WALL)):
+        by.setdefault(f"{rec.sweep} at {rec.numerics}", []).append(rec.metrics[m] / 3600)
+    n, total = sum(map(len, by.values())), math.fsum(map(math.fsum, by.values()))
+    parts = "; ".join(f"{k} {math.fsum(v):.1f} h ({len(v)})" for k, v in sorted(by.items()))
+    out = f"{total:.1f} h over {n} trials (by sweep: {parts})" if n else "none recorded yet"
+    return f"{out}; older records without it: {len(records) - n}"
