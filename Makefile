@@ -34,6 +34,7 @@ lint: $(STAMP)
 # driver: `make sweeps SWEEP_ARGS=--plan` lists what is left to train (and trains nothing).
 # The layers sweep runs its paper cells (Tables 1, 5, 6); its stage-2 depths (not in the
 # paper; each trains its own stage 1: ~8 h over 5 seeds) only when asked for by hand.
+# Last, LBI vs the lifter on the old look (embedded.look: cues) for the ledger's notes.
 SEEDS ?= 0 1 2 3 4
 CPN_SEEDS ?= 0 1 2
 SWEEPS ?= compare_lifter ablate_progressive ablate_retention ablate_pretraining ablate_normalization seed_spread
@@ -48,6 +49,7 @@ sweeps: $(STAMP)
 	  --backbones resnet18_s4 resnet50 hrnet_w32 $(SWEEP_ARGS)
 	set -e; for src in cpn sh; do \
 	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(SWEEP_ARGS); done
+	$(RUN_SWEEP) sweeps/compare_lifter.py --look cues --seeds $(SEEDS) $(SWEEP_ARGS)
 	$(if $(findstring --plan,$(SWEEP_ARGS)),,PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
 
 # MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the

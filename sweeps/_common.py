@@ -54,6 +54,21 @@ def seeds(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(args.seeds) if args.seeds else ((0,) if args.smoke else tuple(range(5)))
 
 
+def look_stores(args: argparse.Namespace, source: str) -> bool:
+    """``--look``: point ``args.params`` at the look's params (:mod:`lbi.sweep.looks`) and
+    make its stores, or (``--plan``, ``--check``) say they are not made yet: False then."""
+    from lbi.sweep.looks import STAGES, look_params, prepare, prepared
+
+    args.params = str(look_params(Path(args.params), args.look, Path(args.out)))
+    if not (args.plan or args.check):
+        prepare(Path(args.params), source)
+    elif not prepared(Path(args.params), source):
+        print(f"look {args.look}: its stores are not made yet ({', '.join(STAGES)} into "
+              f"{Path(args.params).parent}); a run makes them first, then trains")  # fmt: skip
+        return False
+    return True
+
+
 def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], SweepSpec],
          search: Callable[[argparse.Namespace], SearchSpec] | None = None) -> list[Any]:  # fmt: skip
     """Build the spec; ``--check``, or run it on Ray Tune and print the summary."""
@@ -72,6 +87,10 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
         source = args.source or p.data.train_sources[0]
         if source not in p.data.sources:
             raise ValueError(f"--source {source} is not in data.sources {list(p.data.sources)}")
+        if getattr(args, "look", None) in (None, p.embedded.look):
+            args.look = None  # the params' own look: the sweep's own stores and name
+        elif not look_stores(args, source):
+            return []
         spec = build(args, source)
         bud = budget(p, smoke=args.smoke, stage1_epochs=args.stage1_epochs,
                      stage2_epochs=args.stage2_epochs, max_batches=args.max_batches)  # fmt: skip
@@ -93,7 +112,8 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
             import ray
 
             ray.shutdown()
-    except (RecordError, ConfigError, StoreError, FileNotFoundError, ValueError, KeyError) as e:
+    except (RecordError, ConfigError, StoreError, FileNotFoundError, ValueError, KeyError,
+            RuntimeError) as e:  # fmt: skip
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     where = f"paper Table {spec.table}" if spec.table.isdigit() else "not a paper table"

@@ -116,3 +116,35 @@ def test_malformed_claim_is_one_clear_error(tmp_path, monkeypatch, text: str, me
     with pytest.raises(ConfigError, match=rf"bad.yaml: claim 'K': .*{message}") as e:
         ledger.load_claims(tmp_path / "bad.yaml")
     assert "\n" not in str(e.value)
+
+
+def test_a_look_is_judged_as_its_claim_and_against_the_default_look() -> None:
+    """Issue 20 item 0: T2 on sweep ``lifter-cues`` (table "looks"), and its a − b minus the
+    default look's at the same seeds: what the look's cues are worth to LBI's advantage."""
+    t2 = next(c for c in CLAIMS if c.key == "T2")
+    a, b = t2.a, t2.b
+
+    def runs(sweep: str, table: str, lbi: list[float], lifter: list[float]) -> list:  # type: ignore[type-arg]
+        return [rec(sweep=sweep, table=table, cell=side.cell, seed=s, metrics={side.metric: v})
+                for side, vals in ((a, lbi), (b, lifter)) for s, v in enumerate(vals)]  # fmt: skip
+
+    natural = runs(a.sweep, "3", [100, 102, 110], [101, 103, 104])  # d: -1, -1, +6
+    cues = runs(
+        f"{a.sweep}-cues", "looks", [90, 95, 100, 97], [101, 104, 104, 100]
+    )  # d: -11, -9, -4, -3
+    (note,) = [n for n in ledger_table(natural + cues).notes if n.startswith("T2 on")]
+    d = [-11.0, -9.0, -4.0, -3.0]
+    half = st.t.ppf(0.975, 3) * statistics.stdev(d) / 2
+    w = [-10.0, -8.0, -10.0]  # cues' d minus natural's d at seeds 0-2
+    wh = st.t.ppf(0.975, 2) * statistics.stdev(w) / math.sqrt(3)
+    m = statistics.fmean(w)
+    assert note == (
+        f"T2 on the look of sweep {a.sweep}-cues: a − b {-6.75:+.1f} [{-6.75 - half:+.1f}, "
+        f"{-6.75 + half:+.1f}] (n = 4); minus the default look's, paired by seed: {m:+.1f} "
+        f"[{m - wh:+.1f}, {m + wh:+.1f}] (n = 3), what that look's cues add to a − b."
+    )
+    assert judge(t2, natural + cues).d.values == (-1.0, -1.0, 6.0)  # the claim: default look
+    assert not [n for n in ledger_table(natural + cues).notes if n.startswith("T3 on")]  # no runs
+    assert (
+        "not run (`python sweeps/compare_lifter.py --look cues`" in ledger_table(natural).notes[-1]
+    )

@@ -419,8 +419,9 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     planned = dry("SWEEP_ARGS=--plan")
     assert drivers <= set(re.findall(r"\w+", planned))
     runs = [x for x in planned.splitlines() if "bin/python" in x]
-    assert len(runs) == 4 and all("--plan" in x or x.endswith("\\") for x in runs)
-    assert planned.count("--plan") == 4 and "dvc repro" not in planned
+    assert len(runs) == 5 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 5 and "dvc repro" not in planned
+    assert "compare_lifter.py --look cues" in planned
     assert dry().rstrip().endswith("dvc repro report")
 
 
@@ -476,3 +477,69 @@ def test_packed_cli_trials_run_one_thread_each(tiny, tmp_path, ray_tmp):
     recs = read_records(tmp_path / "results" / "retention.jsonl")
     assert len(recs) == 2 and {r.numerics for r in recs} == {"pinned:avx2:1"}
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
+
+
+def test_a_look_gets_its_own_params_stores_and_sweep(tmp_path, monkeypatch, capsys):
+    """``compare_lifter --look cues`` (issue 20 item 0): the params file differs from the
+    user's only in ``embedded.look`` and in output paths under ``<out>/looks/cues/``; its
+    records are sweep ``lifter-cues``, table ``looks`` (not Table 3); ``--plan`` before the
+    stores are made says so and makes nothing else."""
+    import yaml
+
+    from lbi.sweep.looks import look_params
+
+    monkeypatch.chdir(tmp_path)
+    mine = yaml.safe_load((REPO / "params.yaml").read_text())
+    Path("params.yaml").write_text(yaml.safe_dump(mine))
+    f = look_params(Path("params.yaml"), "cues", Path("data/sweeps"))
+    assert f == Path("data/sweeps/looks/cues/params.yaml")
+    got = yaml.safe_load(f.read_text())
+    assert got["embedded"] == {**mine["embedded"], "look": "cues"}
+    assert got["paths"] == {k: v if k == "raw" else f"data/sweeps/looks/cues/{k}"
+                            for k, v in mine["paths"].items()}  # fmt: skip
+    assert {k: v for k, v in got.items() if k not in ("paths", "embedded")} == {
+        k: v for k, v in mine.items() if k not in ("paths", "embedded")}  # fmt: skip
+    with pytest.raises(ConfigError, match="look"):
+        look_params(Path("params.yaml"), "cartoon", Path("data/sweeps"))
+    Path("h36m.yaml").write_text(yaml.safe_dump({**mine, "data": {**mine["data"], "dataset": "h36m"}}))  # fmt: skip
+    with pytest.raises(ValueError, match=r"data\.dataset: embedded"):
+        look_params(Path("h36m.yaml"), "cues", Path("data/sweeps"))
+
+    drv = _driver("compare_lifter")
+    spec = drv.build(drv.arguments().parse_args(["--look", "cues"]), "gt")
+    assert (spec.name, spec.table) == ("lifter-cues", "looks")
+    args = drv.arguments().parse_args(["--look", "cues", "--plan"])
+    assert drv.main(args, drv.build) == []
+    assert "look cues: its stores are not made yet" in capsys.readouterr().out
+    assert sorted(p.name for p in Path("data/sweeps/looks/cues").iterdir()) == ["params.yaml"]
+    args = drv.arguments().parse_args(["--look", "natural", "--plan", "--seeds", "0"])
+    with pytest.raises(SystemExit):  # the params' own look: the plain sweep on their stores
+        drv.main(args, drv.build)
+    assert "data/store/indomain/meta.json: missing" in capsys.readouterr().err
+    assert args.look is None and args.params == "params.yaml"
+
+
+@pytest.mark.slow
+def test_prepare_makes_a_looks_stores_once_with_the_pipelines_stages(tmp_path, monkeypatch):
+    """The look's stores come from the stage commands ``dvc repro`` runs, into the look's
+    folder only; a second call finds them current (``prepared.json``) and runs nothing."""
+    import json
+
+    import yaml
+
+    from lbi.sweep.looks import MARK, look_params, prepare
+    from tests.test_pipeline_e2e import tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    env = {**os.environ, **QUIET, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "pipeline.fetch", "--no-progress"], env=env, check=True)
+    f = look_params(Path("params.yaml"), "cues", Path("data/sweeps"))
+    assert prepare(f, "gt") is True
+    root = f.parent
+    meta = json.loads((root / "store_in" / "meta.json").read_text())
+    assert "cues" in json.dumps(meta)
+    assert (root / "models/pretrain2d/backbone.json").is_file() and (root / MARK).is_file()
+    assert any((root / "detections" / "gt").iterdir())
+    assert not Path("data/store").exists()  # the params' own stores: not made, not touched
+    assert prepare(f, "gt") is False

@@ -134,7 +134,6 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
     if bb.get("enabled"):
         px = {f"{k}_px": value(bb.get(f"val_{k}_error_px")) for k in ("test", "cross")}
         encoder = fill("encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"), **px)  # fmt: skip
-    left = "; ".join(f"{f}: {w}" for f, w in sorted(sweeps.left_out.items()))
     spread = []  # the pipeline's setting over seeds: its own run and sweep runs of it
     for own in (r for s in pipeline.values() for r in s.records):
         rs, out = same_setting(own, sweeps.records), ablations.OUTPUT[own.mode]
@@ -149,7 +148,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         synthetic=fill("synthetic.md") if synthetic else "",
         encoder=encoder if bb else "",
         source=SOURCE,
-        left=left or "none",
+        left="; ".join(f"{f}: {w}" for f, w in sorted(sweeps.left_out.items())) or "none",
         spread="; ".join(spread) or "no pipeline run",
         wall=wall_time(sweeps.records),
     )

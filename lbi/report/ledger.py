@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lbi.record import RunRecord
@@ -29,6 +29,8 @@ RULE = (
     "inconclusive: it contains 0 ('needs seeds' when it is wider than the paper's effect); "
     "too few seeds: n < 2."
 )
+LOOKS_NOT_RUN = ("Other looks: not run (`python sweeps/compare_lifter.py --look cues`: what the "
+                 "old look's per-limb colours and camera-locked light add to T2, T3).")  # fmt: skip
 CLAIM_LAYOUT = (
     "A claim is: key: <id>, text: <the claim>, a: <side>, b: <side>; a side is {sweep, cell, "
     f"metric, paper: [<table key in {SOURCE}>, <row>, <column>]}}"
@@ -111,13 +113,33 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds)
 
 
+def interval(d: Stat) -> str:
+    """``"-0.1 [-7.7, +7.5]"`` (mean, 95 % CI); ``"+2.0"`` for one value; "–" for none."""
+    ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
+    return f"{d.mean:+.1f}{ci}" if d.n else NONE
+
+
+def look_notes(records: Sequence[RunRecord]) -> list[str]:
+    """Per claim on sweep ``X``: its a − b on each other look (sweep ``X-<look>``, table
+    "looks": :mod:`lbi.sweep.looks`) and that minus the default look's, paired by seed."""
+    out = []
+    for c, base in ((c, judge(c, records)) for c in CLAIMS):
+        at = dict(zip(base.seeds, base.d.values, strict=True))
+        for sw in sorted({r.sweep for r in records if r.table == "looks" and r.sweep.startswith(f"{c.a.sweep}-")}):  # fmt: skip
+            v = judge(replace(c, a=replace(c.a, sweep=sw), b=replace(c.b, sweep=sw)), records)
+            worth = Stat(tuple(x - at[s] for s, x in zip(v.seeds, v.d.values, strict=True) if s in at))  # fmt: skip
+            out += [] if v.d.n == 0 else [f"{c.key} on the look of sweep {sw}: a − b {interval(v.d)} (n = {v.d.n}); "
+                       f"minus the default look's, paired by seed: {interval(worth)} (n = "
+                       f"{worth.n}), what that look's cues add to a − b."]  # fmt: skip
+    return out
+
+
 def ledger_table(records: Sequence[RunRecord]) -> Table:
     """The ledger as a report table (one row per claim)."""
     rows = []
     for v in (judge(c, records) for c in CLAIMS):
         c, d = v.claim, v.d
-        ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
-        ours = f"{d.mean:+.1f}{ci}" if d.n else NONE
+        ours = interval(d)
         short = f"{d.n} < {SEEDS_WANTED}" if 0 < d.n < SEEDS_WANTED else str(d.n)
         sides = f"{c.a.sweep}: {c.a.cell} {c.a.metric} − {c.b.cell} {c.b.metric}"
         rows.append(
@@ -126,6 +148,8 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
         )  # fmt: skip
     header = ("claim (paper table)", "paper a vs b (a − b)", "ours: sweep, a − b",
               "ours a − b, mean [95 % CI]", "n (seeds)", "verdict")  # fmt: skip
+    notes = (f"Rule: {RULE}", f"Seeds wanted per cell: ≥ {SEEDS_WANTED}.",
+             *(look_notes(records) or [LOOKS_NOT_RUN]))  # fmt: skip
     return Table(
         "ledger",
         "Claims ledger — which of the paper's claims hold here",
@@ -133,5 +157,5 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
         "ours from results/*.jsonl (finished, non-smoke records). Units: mm, or % for "
         "background attention. Ours is the embedded synthetic benchmark, not Human3.6M.",
         (Block("", header, tuple(rows)),),
-        notes=(f"Rule: {RULE}", f"Seeds wanted per cell: ≥ {SEEDS_WANTED}."),
+        notes=notes,
     )
