@@ -49,7 +49,7 @@ sweeps: $(STAMP)
 	  --backbones resnet18_s4 resnet50 hrnet_w32 $(SWEEP_ARGS)
 	set -e; for src in cpn sh; do \
 	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(SWEEP_ARGS); done
-	$(RUN_SWEEP) sweeps/compare_lifter.py --look cues --seeds $(SEEDS) $(SWEEP_ARGS)
+	$(RUN_SWEEP) sweeps/compare_lifter.py --stores cues --seeds $(SEEDS) $(SWEEP_ARGS)
 	$(if $(findstring --plan,$(SWEEP_ARGS)),,PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
 
 # MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the

@@ -21,6 +21,7 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a = ap.add_argument
     a("--params", default="params.yaml", help="params file (paths, model, training)")
     a("--source", default=None, help="2D source (default: first data.train_sources)")
+    a("--stores", default=None, help="a data variant of sweeps/stores.yaml, on stores of its own")
     a("--seeds", type=int, nargs="+", default=None, help="seeds (default 0-4; smoke: 0)")
     a("--smoke", action="store_true", help="tiny budget and grid; records say smoke")
     a("--stage1-epochs", type=int, default=None, help="override train_stage1.epochs")
@@ -54,16 +55,16 @@ def seeds(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(args.seeds) if args.seeds else ((0,) if args.smoke else tuple(range(5)))
 
 
-def look_stores(args: argparse.Namespace, source: str) -> bool:
-    """``--look``: point ``args.params`` at the look's params (:mod:`lbi.sweep.looks`) and
-    make its stores, or (``--plan``, ``--check``) say they are not made yet: False then."""
-    from lbi.sweep.looks import STAGES, look_params, prepare, prepared
+def variant_stores(args: argparse.Namespace, source: str) -> bool:
+    """``--stores``: point ``args.params`` at the variant's (:mod:`lbi.sweep.stores`) and make
+    its stores, or (``--plan``, ``--check``) say they are not made yet: False then."""
+    from lbi.sweep.stores import STAGES, prepare, prepared, variant_params
 
-    args.params = str(look_params(Path(args.params), args.look, Path(args.out)))
+    args.params = str(variant_params(Path(args.params), args.stores, Path(args.out)))
     if not (args.plan or args.check):
         prepare(Path(args.params), source)
     elif not prepared(Path(args.params), source):
-        print(f"look {args.look}: its stores are not made yet ({', '.join(STAGES)} into "
+        print(f"stores {args.stores}: not made yet ({', '.join(STAGES)} into "
               f"{Path(args.params).parent}); a run makes them first, then trains")  # fmt: skip
         return False
     return True
@@ -77,6 +78,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     from lbi.params import load_params
     from lbi.record import RecordError
     from lbi.sweep import budget, check, context, init_ray, plan, revalidate, run_sweep, summary
+    from lbi.sweep.stores import on_variant
 
     a = args
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
@@ -87,11 +89,10 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
         source = args.source or p.data.train_sources[0]
         if source not in p.data.sources:
             raise ValueError(f"--source {source} is not in data.sources {list(p.data.sources)}")
-        if getattr(args, "look", None) in (None, p.embedded.look):
-            args.look = None  # the params' own look: the sweep's own stores and name
-        elif not look_stores(args, source):
+        if args.stores and not variant_stores(args, source):
             return []
         spec = build(args, source)
+        spec = on_variant(spec, args.stores) if args.stores else spec
         bud = budget(p, smoke=args.smoke, stage1_epochs=args.stage1_epochs,
                      stage2_epochs=args.stage2_epochs, max_batches=args.max_batches)  # fmt: skip
         ctx = context(spec, Path(args.params), opts, bud)

@@ -6,7 +6,7 @@ runs differ by several mm here, so this sweep repeats both over seeds. Usage::
     python sweeps/compare_lifter.py [--smoke]       # seeds 0-4 (smoke: 0, tiny budget)
     python sweeps/compare_lifter.py --dims 64 128   # LBI at two token widths
     python sweeps/compare_lifter.py --stage2 frozen finetune  # both stage-2 schedules
-    python sweeps/compare_lifter.py --look cues     # on the old look's own stores (item 0)
+    python sweeps/compare_lifter.py --stores cues   # on the old look (sweeps/stores.yaml)
 """
 
 from __future__ import annotations
@@ -15,37 +15,30 @@ import argparse
 
 from _common import main, parser, seeds
 
-from lbi.data.embedded_scene import LOOKS
 from lbi.params import load_params
 from lbi.sweep import Cell, SweepSpec
 
 
 def build(args: argparse.Namespace, source: str) -> SweepSpec:
     p = load_params(args.params)
-    look = f", look {args.look}" if args.look else ""
     stage2 = args.stage2 or ["finetune" if p.train_stage2.finetune_stage1 else "frozen"]
     cs = []
     for d in args.dims or [p.model.dim]:
         for ft in (s == "finetune" for s in stage2):
             over = {"model.dim": d, "train_stage2.finetune_stage1": ft}
-            label = f"dim {d}{', stage 1 fine-tuned' if ft else ''}{look}"
+            label = f"dim {d}{', stage 1 fine-tuned' if ft else ''}"
             cs.append(Cell(f"lbi_d{d}{'_ft' if ft else ''}", over, "progressive", f"LBI ({label})",
                            "LBI"))  # fmt: skip
-    row = f"2D-only lifter ({p.lifter.model.arch}{look})"
-    cs.append(Cell("lifter", {}, "lifter", row, "lifter"))
+    cs.append(Cell("lifter", {}, "lifter", f"2D-only lifter ({p.lifter.model.arch})", "lifter"))
     show = ("test_refined_p1_mm", "cross_refined_mpjpe_mm", "test_lifter_p1_mm",
             "cross_lifter_mpjpe_mm")  # fmt: skip
-    if args.look:  # another look (lbi.sweep.looks): not Table 3, a sweep of its own
-        return SweepSpec(f"lifter-{args.look}", "looks", tuple(cs), seeds(args), source, show)
     return SweepSpec("lifter", "3", tuple(cs), seeds(args), source, show)  # Table 3, over seeds
 
 
 def arguments() -> argparse.ArgumentParser:
     return parser(__doc__, dims={"type": int, "nargs": "+", "help": "LBI token widths"},
                   stage2={"nargs": "+", "choices": ("frozen", "finetune"), "help": "stage 1 in "
-                          "stage 2 (default: train_stage2.finetune_stage1 of params.yaml)"},
-                  look={"choices": LOOKS, "help": "embedded.look, on stores of its own (default: "
-                        "the params')"})  # fmt: skip
+                          "stage 2 (default: train_stage2.finetune_stage1 of params.yaml)"})  # fmt: skip
 
 
 if __name__ == "__main__":

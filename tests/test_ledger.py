@@ -118,9 +118,9 @@ def test_malformed_claim_is_one_clear_error(tmp_path, monkeypatch, text: str, me
     assert "\n" not in str(e.value)
 
 
-def test_a_look_is_judged_as_its_claim_and_against_the_default_look() -> None:
-    """Issue 20 item 0: T2 on sweep ``lifter-cues`` (table "looks"), and its a − b minus the
-    default look's at the same seeds: what the look's cues are worth to LBI's advantage."""
+def test_a_store_variant_is_judged_as_its_claim_and_against_the_default() -> None:
+    """Issue 20 item 0: T2 on sweep ``lifter-cues`` (table ``3@cues``), and its a − b minus
+    the default stores' at the same seeds: what the look's cues are worth to LBI's advantage."""
     t2 = next(c for c in CLAIMS if c.key == "T2")
     a, b = t2.a, t2.b
 
@@ -130,7 +130,7 @@ def test_a_look_is_judged_as_its_claim_and_against_the_default_look() -> None:
 
     natural = runs(a.sweep, "3", [100, 102, 110], [101, 103, 104])  # d: -1, -1, +6
     cues = runs(
-        f"{a.sweep}-cues", "looks", [90, 95, 100, 97], [101, 104, 104, 100]
+        f"{a.sweep}-cues", "3@cues", [90, 95, 100, 97], [101, 104, 104, 100]
     )  # d: -11, -9, -4, -3
     (note,) = [n for n in ledger_table(natural + cues).notes if n.startswith("T2 on")]
     d = [-11.0, -9.0, -4.0, -3.0]
@@ -139,12 +139,13 @@ def test_a_look_is_judged_as_its_claim_and_against_the_default_look() -> None:
     wh = st.t.ppf(0.975, 2) * statistics.stdev(w) / math.sqrt(3)
     m = statistics.fmean(w)
     assert note == (
-        f"T2 on the look of sweep {a.sweep}-cues: a − b {-6.75:+.1f} [{-6.75 - half:+.1f}, "
-        f"{-6.75 + half:+.1f}] (n = 4); minus the default look's, paired by seed: {m:+.1f} "
-        f"[{m - wh:+.1f}, {m + wh:+.1f}] (n = 3), what that look's cues add to a − b."
+        f"T2 on the stores of sweep {a.sweep}-cues: a − b {-6.75:+.1f} [{-6.75 - half:+.1f}, "
+        f"{-6.75 + half:+.1f}] (n = 4); minus the default stores', paired by seed: {m:+.1f} "
+        f"[{m - wh:+.1f}, {m + wh:+.1f}] (n = 3): what the variant changes."
     )
     assert judge(t2, natural + cues).d.values == (-1.0, -1.0, 6.0)  # the claim: default look
     assert not [n for n in ledger_table(natural + cues).notes if n.startswith("T3 on")]  # no runs
     assert (
-        "not run (`python sweeps/compare_lifter.py --look cues`" in ledger_table(natural).notes[-1]
+        "not run; `python sweeps/compare_lifter.py --stores cues`"
+        in ledger_table(natural).notes[-1]
     )

@@ -421,7 +421,7 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     runs = [x for x in planned.splitlines() if "bin/python" in x]
     assert len(runs) == 5 and all("--plan" in x or x.endswith("\\") for x in runs)
     assert planned.count("--plan") == 5 and "dvc repro" not in planned
-    assert "compare_lifter.py --look cues" in planned
+    assert "compare_lifter.py --stores cues" in planned
     assert dry().rstrip().endswith("dvc repro report")
 
 
@@ -479,62 +479,75 @@ def test_packed_cli_trials_run_one_thread_each(tiny, tmp_path, ray_tmp):
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
 
 
-def test_a_look_gets_its_own_params_stores_and_sweep(tmp_path, monkeypatch, capsys):
-    """``compare_lifter --look cues`` (issue 20 item 0): the params file differs from the
-    user's only in ``embedded.look`` and in output paths under ``<out>/looks/cues/``; its
-    records are sweep ``lifter-cues``, table ``looks`` (not Table 3); ``--plan`` before the
-    stores are made says so and makes nothing else."""
+def test_a_store_variant_gets_its_own_params_stores_and_sweep(tmp_path, monkeypatch, capsys):
+    """``--stores cues`` (sweeps/stores.yaml; issue 20 item 0): the params file differs from
+    the user's only in the variant's ``embedded`` keys and in output paths under
+    ``<out>/stores/cues/``; its records are sweep ``lifter-cues``, table ``3@cues`` (never a
+    paper table); ``--plan`` before the stores are made says so and makes nothing else."""
     import yaml
 
-    from lbi.sweep.looks import look_params
+    from lbi.sweep.stores import variant_params, variants
 
     monkeypatch.chdir(tmp_path)
     mine = yaml.safe_load((REPO / "params.yaml").read_text())
     Path("params.yaml").write_text(yaml.safe_dump(mine))
-    f = look_params(Path("params.yaml"), "cues", Path("data/sweeps"))
-    assert f == Path("data/sweeps/looks/cues/params.yaml")
-    got = yaml.safe_load(f.read_text())
-    assert got["embedded"] == {**mine["embedded"], "look": "cues"}
-    assert got["paths"] == {k: v if k == "raw" else f"data/sweeps/looks/cues/{k}"
-                            for k, v in mine["paths"].items()}  # fmt: skip
-    assert {k: v for k, v in got.items() if k not in ("paths", "embedded")} == {
-        k: v for k, v in mine.items() if k not in ("paths", "embedded")}  # fmt: skip
-    with pytest.raises(ConfigError, match="look"):
-        look_params(Path("params.yaml"), "cartoon", Path("data/sweeps"))
+    for name, v in variants().items():  # every declared variant resolves to valid params
+        got = yaml.safe_load(variant_params(Path("params.yaml"), name, Path("data/sweeps")).read_text())  # fmt: skip
+        assert got["embedded"] == {**mine["embedded"], **v["embedded"]} != mine["embedded"]
+        assert got["paths"] == {k: p if k == "raw" else f"data/sweeps/stores/{name}/{k}"
+                                for k, p in mine["paths"].items()}  # fmt: skip
+        assert {k: x for k, x in got.items() if k not in ("paths", "embedded")} == {
+            k: x for k, x in mine.items() if k not in ("paths", "embedded")}  # fmt: skip
+    assert variants()["cues"]["embedded"] == {"look": "cues"}
+    with pytest.raises(ConfigError, match=r"--stores cartoon: no such variant"):
+        variant_params(Path("params.yaml"), "cartoon", Path("data/sweeps"))
     Path("h36m.yaml").write_text(yaml.safe_dump({**mine, "data": {**mine["data"], "dataset": "h36m"}}))  # fmt: skip
-    with pytest.raises(ValueError, match=r"data\.dataset: embedded"):
-        look_params(Path("h36m.yaml"), "cues", Path("data/sweeps"))
+    with pytest.raises(ConfigError, match=r"data\.dataset: embedded"):
+        variant_params(Path("h36m.yaml"), "cues", Path("data/sweeps"))
 
     drv = _driver("compare_lifter")
-    spec = drv.build(drv.arguments().parse_args(["--look", "cues"]), "gt")
-    assert (spec.name, spec.table) == ("lifter-cues", "looks")
-    args = drv.arguments().parse_args(["--look", "cues", "--plan"])
+    args = drv.arguments().parse_args(["--stores", "cues", "--plan"])
     assert drv.main(args, drv.build) == []
-    assert "look cues: its stores are not made yet" in capsys.readouterr().out
-    assert sorted(p.name for p in Path("data/sweeps/looks/cues").iterdir()) == ["params.yaml"]
-    args = drv.arguments().parse_args(["--look", "natural", "--plan", "--seeds", "0"])
-    with pytest.raises(SystemExit):  # the params' own look: the plain sweep on their stores
-        drv.main(args, drv.build)
-    assert "data/store/indomain/meta.json: missing" in capsys.readouterr().err
-    assert args.look is None and args.params == "params.yaml"
+    assert "stores cues: not made yet" in capsys.readouterr().out
+    assert sorted(p.name for p in Path("data/sweeps/stores/cues").iterdir()) == ["params.yaml"]
+    from lbi.sweep.stores import on_variant
+
+    spec = on_variant(drv.build(drv.arguments().parse_args([]), "gt"), "cues")
+    assert (spec.name, spec.table, {c.table or spec.table for c in spec.cells}) == (
+        "lifter-cues",
+        "3@cues",
+        {"3@cues"},
+    )
+    layers = _driver("ablate_layers")
+    spec = on_variant(layers.build(layers.arguments().parse_args([]), "gt"), "cues")
+    assert all(c.table.endswith("@cues") for c in spec.cells if c.table)
+
+
+def test_a_bad_store_variant_is_one_clear_error(tmp_path):
+    from lbi.sweep.stores import variants
+
+    f = tmp_path / "stores.yaml"
+    f.write_text("cues: {embedded: {look: cues}}\n")
+    with pytest.raises(ConfigError, match=r"variant 'cues' must be \{about: <text>, embedded"):
+        variants(f)
 
 
 @pytest.mark.slow
-def test_prepare_makes_a_looks_stores_once_with_the_pipelines_stages(tmp_path, monkeypatch):
-    """The look's stores come from the stage commands ``dvc repro`` runs, into the look's
+def test_prepare_makes_a_variants_stores_once_with_the_pipelines_stages(tmp_path, monkeypatch):
+    """The variant's stores come from the stage commands ``dvc repro`` runs, into its own
     folder only; a second call finds them current (``prepared.json``) and runs nothing."""
     import json
 
     import yaml
 
-    from lbi.sweep.looks import MARK, look_params, prepare
+    from lbi.sweep.stores import MARK, prepare, variant_params
     from tests.test_pipeline_e2e import tiny_params
 
     monkeypatch.chdir(tmp_path)
     Path("params.yaml").write_text(yaml.safe_dump(tiny_params()))
     env = {**os.environ, **QUIET, "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-m", "pipeline.fetch", "--no-progress"], env=env, check=True)
-    f = look_params(Path("params.yaml"), "cues", Path("data/sweeps"))
+    f = variant_params(Path("params.yaml"), "cues", Path("data/sweeps"))
     assert prepare(f, "gt") is True
     root = f.parent
     meta = json.loads((root / "store_in" / "meta.json").read_text())

@@ -29,8 +29,8 @@ RULE = (
     "inconclusive: it contains 0 ('needs seeds' when it is wider than the paper's effect); "
     "too few seeds: n < 2."
 )
-LOOKS_NOT_RUN = ("Other looks: not run (`python sweeps/compare_lifter.py --look cues`: what the "
-                 "old look's per-limb colours and camera-locked light add to T2, T3).")  # fmt: skip
+VARIANTS_NOT_RUN = ("Store variants (sweeps/stores.yaml): not run; `python sweeps/compare_lifter"
+                    ".py --stores cues` measures what the old look's cues add to T2 and T3.")  # fmt: skip
 CLAIM_LAYOUT = (
     "A claim is: key: <id>, text: <the claim>, a: <side>, b: <side>; a side is {sweep, cell, "
     f"metric, paper: [<table key in {SOURCE}>, <row>, <column>]}}"
@@ -119,18 +119,19 @@ def interval(d: Stat) -> str:
     return f"{d.mean:+.1f}{ci}" if d.n else NONE
 
 
-def look_notes(records: Sequence[RunRecord]) -> list[str]:
-    """Per claim on sweep ``X``: its a − b on each other look (sweep ``X-<look>``, table
-    "looks": :mod:`lbi.sweep.looks`) and that minus the default look's, paired by seed."""
+def variant_notes(records: Sequence[RunRecord]) -> list[str]:
+    """Per claim on sweep ``X``: its a − b on each store variant (sweep ``X-<name>``, tables
+    ``<t>@<name>``: :mod:`lbi.sweep.stores`) and that minus the default's, paired by seed."""
     out = []
     for c, base in ((c, judge(c, records)) for c in CLAIMS):
         at = dict(zip(base.seeds, base.d.values, strict=True))
-        for sw in sorted({r.sweep for r in records if r.table == "looks" and r.sweep.startswith(f"{c.a.sweep}-")}):  # fmt: skip
+        for sw in sorted({r.sweep for r in records if "@" in r.table and r.sweep.startswith(f"{c.a.sweep}-")}):  # fmt: skip
             v = judge(replace(c, a=replace(c.a, sweep=sw), b=replace(c.b, sweep=sw)), records)
             worth = Stat(tuple(x - at[s] for s, x in zip(v.seeds, v.d.values, strict=True) if s in at))  # fmt: skip
-            out += [] if v.d.n == 0 else [f"{c.key} on the look of sweep {sw}: a − b {interval(v.d)} (n = {v.d.n}); "
-                       f"minus the default look's, paired by seed: {interval(worth)} (n = "
-                       f"{worth.n}), what that look's cues add to a − b."]  # fmt: skip
+            if v.d.n:
+                out.append(f"{c.key} on the stores of sweep {sw}: a − b {interval(v.d)} (n = "
+                           f"{v.d.n}); minus the default stores', paired by seed: "
+                           f"{interval(worth)} (n = {worth.n}): what the variant changes.")  # fmt: skip
     return out
 
 
@@ -149,7 +150,7 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     header = ("claim (paper table)", "paper a vs b (a − b)", "ours: sweep, a − b",
               "ours a − b, mean [95 % CI]", "n (seeds)", "verdict")  # fmt: skip
     notes = (f"Rule: {RULE}", f"Seeds wanted per cell: ≥ {SEEDS_WANTED}.",
-             *(look_notes(records) or [LOOKS_NOT_RUN]))  # fmt: skip
+             *(variant_notes(records) or [VARIANTS_NOT_RUN]))  # fmt: skip
     return Table(
         "ledger",
         "Claims ledger — which of the paper's claims hold here",
