@@ -113,8 +113,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
             import ray
 
             ray.shutdown()
-    except (RecordError, ConfigError, StoreError, FileNotFoundError, ValueError, KeyError,
-            RuntimeError) as e:  # fmt: skip
+    except (RecordError, ConfigError, StoreError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     where = f"paper Table {spec.table}" if spec.table.isdigit() else "not a paper table"

@@ -510,6 +510,13 @@ def test_a_store_variant_gets_its_own_params_stores_and_sweep(tmp_path, monkeypa
     assert drv.main(args, drv.build) == []
     assert "stores cues: not made yet" in capsys.readouterr().out
     assert sorted(p.name for p in Path("data/sweeps/stores/cues").iterdir()) == ["params.yaml"]
+    from lbi.data.store import StoreError
+    from lbi.sweep import stores
+
+    monkeypatch.setattr(stores, "STAGES", ("no_such_stage",))  # a stage that fails at once
+    with pytest.raises(StoreError, match=r"-m pipeline\.no_such_stage .* failed \(exit 1\)"):
+        stores.prepare(Path("data/sweeps/stores/cues/params.yaml"), "gt")
+    assert not Path("data/sweeps/stores/cues/prepared.json").exists()  # a rerun retries
     from lbi.sweep.stores import on_variant
 
     spec = on_variant(drv.build(drv.arguments().parse_args([]), "gt"), "cues")

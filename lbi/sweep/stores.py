@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from lbi.config import ConfigError, load_yaml
+from lbi.data.store import StoreError
 from lbi.fingerprint import code_fingerprint, repo_root
 from lbi.io import save_json, save_text
 from lbi.params import check_output_paths, load_params
@@ -86,7 +87,8 @@ def prepared(params_file: Path, source: str) -> bool:
 
 def prepare(params_file: Path, source: str) -> bool:
     """Run :data:`STAGES` on ``params_file`` unless :func:`prepared`; True if they ran.
-    A failed stage is a RuntimeError naming it (its output is above); a rerun retries."""
+    A failed stage is a :class:`~lbi.data.store.StoreError` naming it (its output is above);
+    a rerun retries."""
     if prepared(params_file, source):
         return False
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(repo_root()), os.environ.get("PYTHONPATH"))))}  # fmt: skip
@@ -95,6 +97,7 @@ def prepare(params_file: Path, source: str) -> bool:
         extra = ["--source", source] if stage == "detect2d" else []
         cmd = [sys.executable, "-m", f"pipeline.{stage}", "--no-progress", "--params", str(params_file), *extra]  # fmt: skip
         if (rc := subprocess.run(cmd, env=env).returncode) != 0:
-            raise RuntimeError(f"{' '.join(cmd[1:])} failed (exit {rc}); rerun the sweep to retry")
+            raise StoreError(f"{' '.join(cmd[1:])} failed (exit {rc}): the stores of "
+                             f"{Path(params_file).parent} are not made; rerun the sweep to retry")  # fmt: skip
     save_json(Path(params_file).parent / MARK, wanted(params_file, source))
     return True
