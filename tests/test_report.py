@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 from lbi.io import save_json, save_npz
 from lbi.params import Paths
@@ -374,6 +375,24 @@ def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) 
     assert line.endswith(
         ": 2.2 h over 3 trials (by sweep: lifter at pinned:avx2:2 2.0 h (2); "
         "retention at pinned:avx2:2 0.2 h (1)); older records without it: 1."
+    )
+
+
+def test_seed_spread_treatments_are_set_against_their_default_by_seed(
+    tmp_path, monkeypatch
+) -> None:
+    """Issue 20 item 3: "Other sweeps" says, per treatment, mean ± std of it and of its model's
+    default at the seeds both ran, and the difference paired by seed."""
+    monkeypatch.chdir(tmp_path)
+    cell = lambda c, s, mm: rec(sweep="spread", table="seed-spread", cell=c, row=c, seed=s, mm=mm)  # noqa: E731
+    default = [cell("lbi_default", s, mm) for s, mm in ((0, 50.0), (1, 56.0), (2, 53.0))]
+    ema = [cell("lbi_ema", s, mm) for s, mm in ((0, 51.0), (1, 52.0))]  # seed 2 not yet run
+    write_records("results/spread.jsonl", [*default, *ema])
+    (note,) = [x for x in build().splitlines() if x.startswith("- Note: Seed spread:")]
+    d = st.t.ppf(0.975, 1) * statistics.stdev([1.0, -4.0]) / math.sqrt(2)
+    assert note.startswith(
+        "- Note: Seed spread: lbi_ema vs its default, paired by seed: test_refined_p1_mm "
+        f"51.5 ± 0.7 vs 53.0 ± 4.2, difference -1.5 [{-1.5 - d:+.1f}, {-1.5 + d:+.1f}] (n = 2); "
     )
 
 

@@ -28,6 +28,7 @@ PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
 OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
 OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
 PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
+OTHER_KEY, SPREAD_TABLE = "sweeps_other", "seed-spread"  # "Other sweeps"; seed_spread's table
 SPECS_FILE: Final[Path] = PAPER_DIR / "ablations.yaml"
 SPEC_LAYOUT = f"The header of {PAPER_DIR.name}/{SPECS_FILE.name} says what each key means"
 Output = Literal["coarse", "refined", "lifter"]
@@ -193,10 +194,30 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
         caption=f"{spec.caption} Ours: {label if used else 'no finished runs yet'}."
         + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.cites_paper else ""),
         blocks=(block(spec, rows, label),),
-        notes=spec.notes,
+        notes=(*spec.notes, *(spread_notes(used) if spec.key == OTHER_KEY else ())),
         provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
     )
     return table, rows
+
+
+def spread_notes(records: Sequence[RunRecord]) -> list[str]:
+    """Issue 20 item 3: each treatment of the seed-spread sweep (cell ``<model>_<t>``) against
+    ``<model>_default`` at the seeds both ran: mean ± std of each, the paired difference."""
+    cells: dict[str, list[RunRecord]] = {}
+    for r in (r for r in records if r.table == SPREAD_TABLE):
+        cells.setdefault(r.cell, []).append(r)
+    out = []
+    for name, rs in sorted(cells.items()):
+        base = cells.get(name.split("_")[0] + "_default")
+        if base is None or base is rs:
+            continue
+        o, parts = OUTPUT[rs[0].mode], []
+        for m in (f"test_{o}_p1_mm", f"cross_{o}_mpjpe_mm"):
+            seeds, d = stats.paired(rs, base, m, m)
+            a, b = (stats.stat([r for r in x if r.seed in seeds], m) for x in (rs, base))
+            parts.append(f"{m} {a.text()} vs {b.text()}, difference {stats.interval(d)} (n = {d.n})")  # fmt: skip
+        out.append(f"Seed spread: {name} vs its default, paired by seed: {'; '.join(parts)}.")
+    return out
 
 
 def _text(r: RunRecord, by: str) -> str | None:
@@ -277,7 +298,7 @@ SEEDS = _Seeds(
     setting_header="Method",
 )
 OTHER = _Other(
-    key="sweeps_other",
+    key=OTHER_KEY,
     title="Other sweeps (not in the paper)",
     caption="Sweep records whose table is no paper table, by (table, row): the refined pose; "
     "the coarse pose of stage-1-only runs; the lifter's pose of lifter runs.",

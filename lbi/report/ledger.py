@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
-from lbi.report.stats import NONE, NOT_RUN, Stat, paired, variant, with_metric
+from lbi.report.stats import NOT_RUN, Stat, interval, paired, variant, with_metric
 from lbi.report.table import Block, Table
 
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
@@ -111,12 +111,6 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     a, b = _records(records, claim.a), _records(records, claim.b)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
     return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds)
-
-
-def interval(d: Stat) -> str:
-    """``"-0.1 [-7.7, +7.5]"`` (mean, 95 % CI); ``"+2.0"`` for one value; "–" for none."""
-    ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
-    return f"{d.mean:+.1f}{ci}" if d.n else NONE
 
 
 def variant_notes(records: Sequence[RunRecord]) -> list[str]:

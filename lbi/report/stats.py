@@ -54,6 +54,12 @@ class Stat:
         return out if n_row in (None, self.n) else f"{out} (n={self.n})"
 
 
+def interval(d: Stat) -> str:
+    """``"-0.1 [-7.7, +7.5]"`` (mean, 95 % CI); ``"+2.0"`` for one value; "–" for none."""
+    ci = f" [{d.mean - d.ci95:+.1f}, {d.mean + d.ci95:+.1f}]" if d.n > 1 else ""
+    return f"{d.mean:+.1f}{ci}" if d.n else NONE
+
+
 def stat(records: Iterable[RunRecord], metric: str) -> Stat:
     """``metric`` over ``records`` (runs without that metric are left out)."""
     return Stat(tuple(float(r.metrics[metric]) for r in records if metric in r.metrics))
