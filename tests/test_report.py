@@ -284,6 +284,10 @@ def test_widths_and_schedules_are_kept_apart() -> None:
     assert [r.stat(t7.columns[0]).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
     twice = ablations.block(t7, ablations.group(t7, [*runs[:2], rec(cell="z", mm=1.0)]), "ours")
     assert twice.rows[2][-1] == "3 (2 seeds)"  # row "0.3": seeds 0, 1 and 0 again
+    gpu = rec(cell="a", seed=2, mm=90.0, numerics="cuda")  # other weights: a row of its own
+    rows = [r for r in ablations.group(t7, [*runs[:2], gpu]) if r.setting.label == "0.3"]
+    assert [(r.variant.numerics, len(r.records)) for r in rows] == [("cuda", 1), ("pinned:avx2:2", 2)]  # fmt: skip
+    assert rows[0].variant.text().endswith(", cuda") and "pinned" not in rows[1].variant.text()
 
 
 def test_tables_from_layers_and_other_sweeps(built) -> None:

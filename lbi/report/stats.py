@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from scipy.stats import t
 
+from lbi.numerics import PIPELINE
 from lbi.record import RunRecord
 
 NOT_RUN = "not run"
@@ -84,7 +85,7 @@ def finetuned(r: RunRecord) -> bool:
 
 @dataclass(frozen=True, order=True)
 class Variant:
-    """What a cell must not mix: budget, width, stage-2 schedule, data and 2D source."""
+    """What a cell must not mix: budget, width, stage-2 schedule, data, 2D source, numerics."""
 
     epochs_total: int
     budget: str
@@ -92,17 +93,18 @@ class Variant:
     finetune: bool
     dataset: str
     source_2d: str
+    numerics: str  # a GPU run or another thread count trains other weights: named when not PIPELINE
 
     def text(self, datasets: int = 1) -> str:
         parts = (self.budget, f"{self.source_2d} 2D", f"dim {self.dim}" if self.dim else "",
                  "stage 1 fine-tuned in stage 2" if self.finetune else "",
-                 self.dataset if datasets > 1 else "")  # fmt: skip
+                 self.dataset if datasets > 1 else "", "" if self.numerics == PIPELINE else self.numerics)  # fmt: skip
         return ", ".join(p for p in parts if p)
 
 
 def variant(r: RunRecord) -> Variant:
     dim = 0 if r.mode == "lifter" else r.params.get("model", {}).get("dim") or 0
-    return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d)
+    return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d, r.numerics)  # fmt: skip
 
 
 def lifter_label(r: RunRecord | None) -> str:
