@@ -245,7 +245,8 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
             raise ValueError(f"{exp_dir}: not a Ray Tune experiment folder; pick another --out")
         shutil.rmtree(exp_dir, ignore_errors=True)
         tuner = tune.Tuner(trainable, param_space=space, tune_config=tcfg, run_config=rcfg)
-    files = [_record_file(ctx, spec, res.config or {}) for res in tuner.fit()]
+    done = [res for res in tuner.fit() if "job" in (res.config or {})]  # stopped: never started
+    files = [_record_file(ctx, spec, res.config) for res in done]
     return [r for f in files if f.exists() for r in read_records(f)]  # finished or failed
 
 
