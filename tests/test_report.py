@@ -375,6 +375,8 @@ def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) 
     a, b, c = (rec(sweep="lifter", table="3", cell="lbi", seed=s) for s in (0, 1, 2))
     write_records("results/lifter.jsonl", [timed(a, 1800.0), timed(b, 5400.0), c])
     write_records("results/retention.jsonl", [timed(RETENTION[0], 720.0)])
+    shared = replace(timed(a, 1800.0), sweep="spread", table="seed-spread")  # a's model, reused
+    write_records("results/spread.jsonl", [shared])
     (line,) = [x for x in build().splitlines() if x.startswith("- Sweep trials' wall time")]
     assert line.endswith(
         ": 2.2 h over 3 trials (by sweep: lifter at pinned:avx2:2 2.0 h (2); "

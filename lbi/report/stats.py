@@ -164,8 +164,9 @@ def paired(
 
 def wall_time(records: Sequence[RunRecord]) -> str:
     """The trials' measured wall time (metrics ending in :data:`WALL`) in hours, in all and
-    by sweep and numerics, and how many ``records`` lack it."""
+    by sweep and numerics, and how many lack it; a model two sweeps share counts once."""
     by: dict[str, list[float]] = {}
+    records = list({r.key: r for r in reversed(records)}.values())  # each key: its first record
     for rec, m in ((r, m) for r in records for m in r.metrics if m.endswith(WALL)):
         by.setdefault(f"{rec.sweep} at {rec.numerics}", []).append(rec.metrics[m] / 3600)
     n, total = sum(map(len, by.values())), math.fsum(map(math.fsum, by.values()))
