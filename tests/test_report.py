@@ -402,6 +402,19 @@ def test_seed_spread_treatments_are_set_against_their_default_by_seed(
     )
 
 
+def test_a_model_two_sweeps_share_is_cited_from_each_sweeps_file(tmp_path, monkeypatch) -> None:
+    """seed_spread reuses compare_lifter's models (one key, a record in each file): Table 3
+    cites results/lifter.jsonl, "Other sweeps" results/spread.jsonl."""
+    monkeypatch.chdir(tmp_path)
+    a = rec(sweep="lifter", table="3", cell="lbi", seed=0)
+    write_records("results/lifter.jsonl", [a])
+    write_records("results/spread.jsonl", [replace(a, sweep="spread", table="seed-spread")])
+    build()
+    read = lambda name: (tmp_path / "reports" / "generated" / name).read_text()  # noqa: E731
+    assert "- results/lifter.jsonl: 1 finished records (sweep lifter;" in read("table3.md")
+    assert "- results/spread.jsonl: 1 finished records (sweep spread;" in read("sweeps_other.md")
+
+
 def test_malformed_results_line_names_file_and_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_records("results/layers.jsonl", RETENTION[:2])

@@ -162,7 +162,7 @@ def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
     """Per results file: how many records, which sweep, cells and seeds, budgets, data, code."""
     by_file: dict[str, dict[str, RunRecord]] = {}
     for r in records:  # by key: a record may feed two rows
-        by_file.setdefault(sweeps.file_of.get(r.key, "?"), {})[r.key] = r
+        by_file.setdefault(sweeps.file_of.get((r.sweep, r.key), "?"), {})[r.key] = r
     out = []
     for f, recs in sorted(by_file.items()):
 

@@ -37,7 +37,8 @@ class Sweeps:
     """Finished, non-smoke sweep records and the results file each came from."""
 
     records: tuple[RunRecord, ...]
-    file_of: dict[str, str]  # record key -> results file as shown, "results/retention.jsonl"
+    file_of: dict[tuple[str, str], str]  # (sweep, key) -> "results/retention.jsonl": a model
+    # two sweeps share has one key, a record in each file
     left_out: dict[str, str]  # results file -> "2 failed, 1 smoke" (records never used)
 
 
@@ -45,7 +46,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
     """Every ``*.jsonl`` under ``results_dir`` (sorted by name); a malformed line raises
     :class:`lbi.record.RecordError` naming the file and line."""
     records: list[RunRecord] = []
-    file_of: dict[str, str] = {}
+    file_of: dict[tuple[str, str], str] = {}
     left_out: dict[str, str] = {}
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         name = f"{Path(results_dir).name}/{f.name}"
@@ -55,7 +56,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
         if dropped:
             left_out[name] = ", ".join(f"{n} {k}" for k, n in sorted(dropped.items()))
         records += kept
-        file_of.update({r.key: name for r in kept})
+        file_of.update({(r.sweep, r.key): name for r in kept})
     return Sweeps(tuple(records), file_of, left_out)
 
 
