@@ -28,7 +28,7 @@ PAPER_IN, PAPER_CROSS = "paper (Human3.6M)", "paper (MPI-INF-3DHP)"
 OUTPUT = {"progressive": "refined", "e2e_fine": "refined", "e2e_both": "refined"}
 OUTPUT |= {"stage1": "coarse", "lifter": "lifter"}
 PAPER_TABLE_IDS = tuple(str(n) for n in range(1, 12))
-OTHER_KEY, SPREAD_TABLE = "sweeps_other", "seed-spread"  # "Other sweeps"; seed_spread's table
+SPREAD_TABLE = "seed-spread"  # sweeps/seed_spread.py's records (issue 20 item 3)
 SPECS_FILE: Final[Path] = PAPER_DIR / "ablations.yaml"
 SPEC_LAYOUT = f"The header of {PAPER_DIR.name}/{SPECS_FILE.name} says what each key means"
 Output = Literal["coarse", "refined", "lifter"]
@@ -85,6 +85,10 @@ class Spec:
         out += [Setting(v, self.output)] if self.others and not named else []
         out += [Setting(d.label, d.output or self.output) for d in self.rows if d.every]
         return out if v is not None else []
+
+    def computed_notes(self, records: Sequence[RunRecord]) -> list[str]:
+        """Notes computed from the records the table reads (none but in "Other sweeps")."""
+        return []
 
     def paper(self, label: str, c: Column) -> float | None:
         """The paper's printed value beside our column ``c`` in row ``label`` (None: none);
@@ -194,7 +198,7 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
         caption=f"{spec.caption} Ours: {label if used else 'no finished runs yet'}."
         + (f" Paper: {PAPER_IN} / {PAPER_CROSS}." if spec.cites_paper else ""),
         blocks=(block(spec, rows, label),),
-        notes=(*spec.notes, *(spread_notes(used) if spec.key == OTHER_KEY else ())),
+        notes=(*spec.notes, *spec.computed_notes(used)),
         provenance=(*provenance([r for row in rows for r in row.records], sweeps), *paper),
     )
     return table, rows
@@ -286,6 +290,9 @@ class _Other(Spec):
         """One row per (table, row or cell), of the output its mode trains."""
         return [Setting(f"{r.table} · {r.row or r.cell}", OUTPUT[r.mode])]
 
+    def computed_notes(self, records: Sequence[RunRecord]) -> list[str]:
+        return spread_notes(records)
+
 
 SEEDS = _Seeds(
     key="table3",
@@ -298,7 +305,7 @@ SEEDS = _Seeds(
     setting_header="Method",
 )
 OTHER = _Other(
-    key=OTHER_KEY,
+    key="sweeps_other",
     title="Other sweeps (not in the paper)",
     caption="Sweep records whose table is no paper table, by (table, row): the refined pose; "
     "the coarse pose of stage-1-only runs; the lifter's pose of lifter runs.",

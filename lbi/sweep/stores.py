@@ -52,7 +52,7 @@ def variant_params(params_file: Path, name: str, out_dir: Path) -> Path:
     have = variants()
     if name not in have:
         raise ConfigError(f"--stores {name}: no such variant in {VARIANTS_FILE} ({sorted(have)})")
-    d = yaml.safe_load(Path(params_file).read_text(encoding="utf-8"))
+    d = load_yaml(params_file)  # as load_params reads it: strict, errors name the file
     if d["data"]["dataset"] != "embedded":
         raise ConfigError(f"{params_file}: --stores renders the embedded benchmark anew, but "
                           f"data.dataset is {d['data']['dataset']!r}; use data.dataset: embedded")  # fmt: skip
