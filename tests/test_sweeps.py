@@ -376,6 +376,7 @@ def test_plan_lists_what_would_be_trained(tiny, tmp_path):
     from lbi.record import RunRecord, write_records
     from lbi.sweep import RunOptions, context, plan, trial_key
     from lbi.sweep.trial import stage1_key
+    from lbi.train import CKPT_FORMAT, save_checkpoint
 
     args = ["--smoke", "--params", str(tiny / "params.yaml"), "--seeds", "0", "1"]
     spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
@@ -392,16 +393,22 @@ def test_plan_lists_what_would_be_trained(tiny, tmp_path):
     model = ctx.paths.for_trial(ctx.out, s1).model("stage1", "gt")
     model.parent.mkdir(parents=True)
     model.write_bytes(b"")  # seed 1's stage 1 is cached
+    r1 = next(c for c in spec.cells if c.name == "r=1")  # a killed run: 1 epoch of stage 2 done
+    ckpt = ctx.paths.for_trial(ctx.out / "trials" / trial_key(ctx, r1, 1)).ckpt("stage2", "gt")
+    save_checkpoint(ckpt / "last.pt", {"format": CKPT_FORMAT, "epoch": 1})
     head, *lines = plan(spec, ctx, opts)
     e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
+    assert e2 > 1
     assert lines[:2] == [f"  r=0.01 seed 0: stage 1 ({e1} epochs), stage 2 ({e2} epochs)",
                          f"  r=0.01 seed 1: stage 1 cached, stage 2 ({e2} epochs)"]  # fmt: skip
     assert f"  r=1 seed 0: stage 1 shared, stage 2 ({e2} epochs)" in lines
+    assert f"  r=1 seed 1: stage 1 cached, stage 2 ({e2 - 1} of {e2} epochs left)" in lines
     assert not [x for x in lines if x.startswith("  r=0.3 seed 0")]
     assert head == (f"sweep retention: 5 trials to run; trains stage 1 x1 ({e1} epochs), stage 2 "
-                    f"x5 ({5 * e2} epochs); reuses has a record x1, stage 1 cached x3, stage 1 "
+                    f"x5 ({5 * e2 - 1} epochs); reuses has a record x1, stage 1 cached x3, stage 1 "
                     "shared x1")  # fmt: skip
-    assert not (tmp_path / "out" / "trials").exists()  # nothing ran
+    written = [f for f in (tmp_path / "out" / "trials").rglob("*") if f.is_file()]
+    assert written == [ckpt / "last.pt"]  # nothing ran
 
 
 def test_make_sweeps_is_every_driver_and_plans_without_the_report():

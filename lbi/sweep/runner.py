@@ -120,30 +120,50 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
 def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
     """What :func:`run_sweep` would train, training nothing: a line per (cell, seed) without a
     finished record, then totals. A stage 1 is trained once per key: cached (a finished model
-    under ``<out>/stage1_cache``) or shared with an earlier trial of this sweep."""
+    under ``<out>/stage1_cache``) or shared with an earlier trial of this sweep. A phase a
+    killed run left part-trained (its ``last.pt``) counts only the epochs it has left."""
     done = {r.key for r in read_all(opts.results_dir) if r.status == "finished"}
     out, seen, n, epochs = [], set(), Counter(), Counter()
     for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
-        if trial_key(ctx, c, s) in done:
+        key = trial_key(ctx, c, s)
+        if key in done:
             n["has a record"] += 1
             continue
         p, _ = ctx.params(c, s)
         e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
-        parts = {"lifter": [("lifter", p.lifter.train.epochs)]}.get(c.mode, [("end-to-end", e1 + e2)])  # fmt: skip
+        k = stage1_key(p, ctx.source, ctx.paths, ctx.numerics) if c.mode in ("stage1", "progressive") else ""  # fmt: skip
+        paths = ctx.paths.for_trial(ctx.out / "trials" / key, ctx.out / "stage1_cache" / k if k else None)  # fmt: skip
+        phases = {"lifter": [("lifter", "lifter", p.lifter.train.epochs)]}.get(c.mode, [("end-to-end", c.mode, e1 + e2)])  # fmt: skip
         if c.mode in ("stage1", "progressive"):
-            k = stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
-            cached = ctx.paths.for_trial(ctx.out, ctx.out / "stage1_cache" / k).model("stage1", ctx.source).exists()  # fmt: skip
-            parts = [("stage 1 cached", 0) if cached else ("stage 1 shared", 0) if k in seen else ("stage 1", e1)]  # fmt: skip
-            parts += [("stage 2", e2)] if c.mode == "progressive" else []
+            cached = paths.model("stage1", ctx.source).exists()
+            phases = [("stage 1 cached", "", 0) if cached else ("stage 1 shared", "", 0) if k in seen else ("stage 1", "stage1", e1)]  # fmt: skip
+            phases += [("stage 2", "stage2", e2)] if c.mode == "progressive" else []
             seen.add(k)
         n["to run"] += 1
-        for name, e in parts:
-            n[name], epochs[name] = n[name] + 1, epochs[name] + e
-        out.append(f"  {c.name} seed {s}: " + ", ".join(f"{m} ({e} epochs)" if e else m for m, e in parts))  # fmt: skip
+        parts = []
+        for label, name, e in phases:
+            left = max(0, e - _epochs_done(paths.ckpt(name, ctx.source))) if e else 0
+            n[label], epochs[label] = n[label] + 1, epochs[label] + left
+            parts.append(label if not e else f"{label} ({e} epochs)" if left == e else f"{label} ({left} of {e} epochs left)")  # fmt: skip
+        out.append(f"  {c.name} seed {s}: " + ", ".join(parts))
     trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
     reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
     head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
     return [head, *out]
+
+
+def _epochs_done(ckpt_dir: Path) -> int:
+    """Epochs a killed training of this checkpoint folder finished (its ``last.pt``; 0: none,
+    or unreadable, which the training then moves aside and starts afresh)."""
+    from lbi.train import CheckpointError, load_checkpoint
+
+    last = ckpt_dir / "last.pt"
+    if not last.exists():
+        return 0
+    try:
+        return int(load_checkpoint(last).get("epoch", 0))
+    except CheckpointError:
+        return 0
 
 
 def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
