@@ -369,18 +369,21 @@ def test_header_states_the_seed_spread_of_the_pipelines_setting(
 
 def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) -> None:
     """Item 4 of issue 20: the measured trial time (metrics ``*_wall_s``), by sweep and
-    numerics; records from before the field are counted as lacking it, not as 0 h."""
+    numerics, as a share of the 2 cores (a 1-thread trial, packed two at a time, counts half);
+    records from before the field are counted as lacking it, not as 0 h."""
     monkeypatch.chdir(tmp_path)
     timed = lambda r, s: replace(r, metrics={**r.metrics, "trial_wall_s": s})  # noqa: E731
     a, b, c = (rec(sweep="lifter", table="3", cell="lbi", seed=s) for s in (0, 1, 2))
     write_records("results/lifter.jsonl", [timed(a, 1800.0), timed(b, 5400.0), c])
-    write_records("results/retention.jsonl", [timed(RETENTION[0], 720.0)])
+    packed = replace(timed(RETENTION[1], 1440.0), numerics="pinned:avx2:1", key="k-packed")
+    write_records("results/retention.jsonl", [timed(RETENTION[0], 720.0), packed])  # 0.4 h / 2
     shared = replace(timed(a, 1800.0), sweep="spread", table="seed-spread")  # a's model, reused
     write_records("results/spread.jsonl", [shared])
-    (line,) = [x for x in build().splitlines() if x.startswith("- Sweep trials' wall time")]
+    (line,) = [x for x in build().splitlines() if x.startswith("- Sweep trials' time on 2 CPU")]
     assert line.endswith(
-        ": 2.2 h over 3 trials (by sweep: lifter at pinned:avx2:2 2.0 h (2); "
-        "retention at pinned:avx2:2 0.2 h (1)); older records without it: 1."
+        ": 2.4 h over 4 trials (by sweep: lifter at pinned:avx2:2 2.0 h (2); "
+        "retention at pinned:avx2:1 0.2 h (1); retention at pinned:avx2:2 0.2 h (1)); "
+        "older records without it: 1."
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from scipy.stats import t
 
-from lbi.numerics import PIPELINE
+from lbi.numerics import PIPELINE, THREADS
 from lbi.record import RunRecord
 
 NOT_RUN = "not run"
@@ -163,13 +163,23 @@ def paired(
 
 
 def wall_time(records: Sequence[RunRecord]) -> str:
-    """The trials' measured wall time (metrics ending in :data:`WALL`) in hours, in all and
-    by sweep and numerics, and how many lack it; a model two sweeps share counts once."""
+    """The trials' measured machine time in hours, in all and by sweep and numerics, and how
+    many lack it; a model two sweeps share counts once. A trial's wall time (metrics ending in
+    :data:`WALL`) counts by the share of the pipeline's CPUs it held: a ``pinned:avx2:1``
+    trial (packed two at a time on 2 cores) counts half its wall time."""
     by: dict[str, list[float]] = {}
     records = list({r.key: r for r in reversed(records)}.values())  # each key: its first record
     for rec, m in ((r, m) for r in records for m in r.metrics if m.endswith(WALL)):
-        by.setdefault(f"{rec.sweep} at {rec.numerics}", []).append(rec.metrics[m] / 3600)
+        hours = rec.metrics[m] / 3600 * cpu_share(rec.numerics)
+        by.setdefault(f"{rec.sweep} at {rec.numerics}", []).append(hours)
     n, total = sum(map(len, by.values())), math.fsum(map(math.fsum, by.values()))
     parts = "; ".join(f"{k} {math.fsum(v):.1f} h ({len(v)})" for k, v in sorted(by.items()))
     out = f"{total:.1f} h over {n} trials (by sweep: {parts})" if n else "none recorded yet"
     return f"{out}; older records without it: {len(records) - n}"
+
+
+def cpu_share(numerics: str) -> float:
+    """The share of the pipeline's :data:`~lbi.numerics.THREADS` CPU threads a run of these
+    numerics held (``pinned:avx2:1``: 1/2); 1 for ``native`` and ``cuda`` runs."""
+    threads = numerics.rsplit(":", 1)[-1]
+    return int(threads) / THREADS if numerics.startswith("pinned:") and threads.isdigit() else 1.0
