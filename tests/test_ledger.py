@@ -42,6 +42,11 @@ def test_verdicts_follow_the_rule() -> None:
     )
     wide = judge(T7A, _pair([50, 60, 45, 58, 47], [55, 50, 52, 49, 56]))
     assert wide.verdict == "inconclusive, needs seeds"  # CI far wider than the paper's 0.4 mm
+    near = judge(T7A, _pair([50, 50.1, 49.9, 50, 50.05], [50] * 5))  # d ~ 0 +- 0.1, paper -0.4
+    assert near.verdict == "inconclusive, smaller than the paper's"
+    mid = judge(T7A, _pair([50.3, 49.6, 49.9, 50.1, 49.6], [50] * 5))  # CI holds 0 and -0.4
+    lo, hi = mid.d.mean - mid.d.ci95, mid.d.mean + mid.d.ci95
+    assert lo < -0.4 < 0 < hi and mid.verdict == "inconclusive"
     assert judge(T7A, _pair([50.0], [51.0])).verdict == "too few seeds"
     assert judge(T7A, []).verdict == "not run"
 

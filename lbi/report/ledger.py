@@ -26,7 +26,9 @@ RULE = (
     "d = a − b per seed (paired; seeds run on both sides), mean and 95 % t-interval "
     "mean ± t(0.975, n−1)·sd/√n. reproduced: the interval excludes 0 on the paper's side "
     "(the sign of the paper's a − b); reversed: it excludes 0 on the other side; "
-    "inconclusive: it contains 0 ('needs seeds' when it is wider than the paper's effect); "
+    "inconclusive: it contains 0 ('smaller than the paper's' when it also excludes the "
+    "paper's a − b: an effect of the paper's size is ruled out; else 'needs seeds' when it is "
+    "wider than the paper's effect); "
     "too few seeds: n < 2."
 )
 VARIANTS_NOT_RUN = ("Store variants (sweeps/stores.yaml): not run; `python sweeps/compare_lifter"
@@ -93,6 +95,8 @@ class Verdict:
         effect = self.paper_a - self.paper_b
         if hi < 0 or lo > 0:  # the interval excludes 0: on the paper's side or the other
             return "reproduced" if (hi < 0) == (math.copysign(1.0, effect) < 0) else "reversed"
+        if not lo <= effect <= hi:
+            return "inconclusive, smaller than the paper's"
         return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(effect) else "")
 
 
