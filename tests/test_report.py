@@ -405,6 +405,28 @@ def test_seed_spread_treatments_are_set_against_their_default_by_seed(
     )
 
 
+def test_seed_spread_verdict_tests_the_std_ratio_by_pitman_morgan(tmp_path, monkeypatch) -> None:
+    """Issue 20 item 3's rule: a treatment whose paired values vary far less than the default's
+    (Pitman-Morgan p < 0.05) and whose mean is not worse is adopted; one that is worse is not."""
+    from scipy.stats import pearsonr
+
+    monkeypatch.chdir(tmp_path)
+    cell = lambda c, s, mm: rec(sweep="spread", table="seed-spread", cell=c, row=c, seed=s, mm=mm)  # noqa: E731
+    base, ema, late = [50.0, 56.0, 53.0, 47.0, 59.0], [52.0, 53.0, 52.5, 51.5, 53.5], [58.0, 64.0, 61.0, 56.0, 66.0]  # fmt: skip
+    write_records("results/spread.jsonl", [cell(c, s, mm) for c, vals in (
+        ("lbi_default", base), ("lbi_ema", ema), ("lbi_low_final_lr", late)) for s, mm in enumerate(vals)])  # fmt: skip
+    notes = [x for x in build().splitlines() if x.startswith(("- Note: Seed-", "- Note: Seed s"))]
+    assert notes[0].startswith("- Note: Seed-spread rule (issue 20 item 3): adopt a treatment")
+    ema_note, late_note = notes[1:]
+    ratio = statistics.stdev(ema) / statistics.stdev(base)
+    pairs = list(zip(ema, base, strict=True))
+    p = pearsonr([a + b for a, b in pairs], [a - b for a, b in pairs]).pvalue
+    assert p < 0.05 and f"std ratio {ratio:.2f} (Pitman-Morgan p = {p:.2f})" in ema_note
+    assert ema_note.endswith("verdict: narrows the spread without hurting the mean: adopt.")
+    assert late_note.startswith("- Note: Seed spread: lbi_low_final_lr vs its default")
+    assert late_note.endswith("verdict: hurts the mean: keep the default.")
+
+
 def test_a_model_two_sweeps_share_is_cited_from_each_sweeps_file(tmp_path, monkeypatch) -> None:
     """seed_spread reuses compare_lifter's models (one key, a record in each file): Table 3
     cites results/lifter.jsonl, "Other sweeps" results/spread.jsonl."""

@@ -204,9 +204,16 @@ def build(spec: Spec, sweeps: Sweeps) -> tuple[Table, list[Row]]:
     return table, rows
 
 
+SPREAD_RULE = (
+    "adopt a treatment that narrows the spread (std ratio < 1, Pitman-Morgan p < 0.05) on "
+    "either metric and hurts the mean (difference interval above 0) on neither"
+)
+
+
 def spread_notes(records: Sequence[RunRecord]) -> list[str]:
     """Issue 20 item 3: each treatment of the seed-spread sweep (cell ``<model>_<t>``) against
-    ``<model>_default`` at the seeds both ran: mean ± std of each, the paired difference."""
+    ``<model>_default`` at the seeds both ran: mean ± std of each, the paired difference, the
+    std ratio with its Pitman-Morgan p, and the verdict of :data:`SPREAD_RULE`."""
     cells: dict[str, list[RunRecord]] = {}
     for r in (r for r in records if r.table == SPREAD_TABLE):
         cells.setdefault(r.cell, []).append(r)
@@ -215,13 +222,23 @@ def spread_notes(records: Sequence[RunRecord]) -> list[str]:
         base = cells.get(name.split("_")[0] + "_default")
         if base is None or base is rs:
             continue
-        o, parts = OUTPUT[rs[0].mode], []
+        o, parts, hurts, narrows, n = OUTPUT[rs[0].mode], [], False, False, 0
         for m in (f"test_{o}_p1_mm", f"cross_{o}_mpjpe_mm"):
-            seeds, d = stats.paired(rs, base, m, m)
-            a, b = (stats.stat([r for r in x if r.seed in seeds], m) for x in (rs, base))
-            parts.append(f"{m} {a.text()} vs {b.text()}, difference {stats.interval(d)} (n = {d.n})")  # fmt: skip
-        out.append(f"Seed spread: {name} vs its default, paired by seed: {'; '.join(parts)}.")
-    return out
+            _, a, b = stats.paired_values(rs, base, m, m)
+            d = stats.Stat(tuple(x - y for x, y in zip(a.values, b.values, strict=True)))
+            ratio, pv = stats.spread_ratio(a, b)
+            ratio_text = f", std ratio {ratio:.2f} (Pitman-Morgan p = {pv:.2f})" if d.n > 2 else ""
+            parts.append(f"{m} {a.text()} vs {b.text()}, difference {stats.interval(d)} (n = {d.n}){ratio_text}")  # fmt: skip
+            hurts |= d.n > 1 and d.mean - d.ci95 > 0
+            narrows |= ratio < 1 and pv < 0.05
+            n = max(n, d.n)
+        verdict = ("hurts the mean: keep the default" if hurts
+                   else "narrows the spread without hurting the mean: adopt" if narrows
+                   else "too few seeds to judge" if n < 3
+                   else f"no narrower spread shown at n = {n}: keep the default")  # fmt: skip
+        out.append(f"Seed spread: {name} vs its default, paired by seed: {'; '.join(parts)}; "
+                   f"verdict: {verdict}.")  # fmt: skip
+    return [f"Seed-spread rule (issue 20 item 3): {SPREAD_RULE}.", *out] if out else []
 
 
 def _text(r: RunRecord, by: str) -> str | None:

@@ -156,10 +156,32 @@ def paired(
 ) -> tuple[tuple[int, ...], Stat]:
     """The seeds run on both sides (sorted) and ``metric_a`` of ``a`` minus ``metric_b`` of
     ``b`` at each (one record per seed and side, :func:`once_per_seed`)."""
+    seeds, x, y = paired_values(a, b, metric_a, metric_b)
+    return seeds, Stat(tuple(p - q for p, q in zip(x.values, y.values, strict=True)))
+
+
+def paired_values(
+    a: Sequence[RunRecord], b: Sequence[RunRecord], metric_a: str, metric_b: str
+) -> tuple[tuple[int, ...], Stat, Stat]:
+    """The seeds run on both sides (sorted), ``metric_a`` of ``a`` and ``metric_b`` of ``b``
+    at each, in that seed order (one record per seed and side, :func:`once_per_seed`)."""
     by_a, by_b = ({r.seed: float(r.metrics[m]) for r in once_per_seed(with_metric(rs, m))}
                   for rs, m in ((a, metric_a), (b, metric_b)))  # fmt: skip
     seeds = tuple(sorted(set(by_a) & set(by_b)))
-    return seeds, Stat(tuple(by_a[s] - by_b[s] for s in seeds))
+    return seeds, Stat(tuple(by_a[s] for s in seeds)), Stat(tuple(by_b[s] for s in seeds))
+
+
+def spread_ratio(x: Stat, y: Stat) -> tuple[float, float]:
+    """``std(x) / std(y)`` of values paired by seed, and the two-sided p of the Pitman-Morgan
+    test that their variances are equal: the correlation of x + y with x - y is 0 then
+    (Student t, n - 2 df). NaN for fewer than 3 pairs or a constant sum or difference."""
+    from scipy.stats import pearsonr
+
+    u = [p + q for p, q in zip(x.values, y.values, strict=True)]
+    v = [p - q for p, q in zip(x.values, y.values, strict=True)]
+    if x.n < 3 or len(set(u)) < 2 or len(set(v)) < 2:
+        return x.std / y.std if x.n > 1 and y.std else math.nan, math.nan
+    return x.std / y.std, float(pearsonr(u, v).pvalue)
 
 
 def wall_time(records: Sequence[RunRecord]) -> str:
