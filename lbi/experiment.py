@@ -191,8 +191,10 @@ def train_phase(
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
     epoch_offset: int = 0,
+    val_every: int = 1,
 ) -> FitResult:
-    """Train one phase with per-epoch validation; copy the final model to ``out_path``.
+    """Train one phase with validation every ``val_every``-th epoch and the last (the weights
+    do not depend on it: :func:`lbi.train.fit`); copy the final model to ``out_path``.
 
     Validation sets: ``test`` (the in-domain test split: there is no in-domain validation
     split; ``val_test_*``) and ``cross`` = ``ds.cross_val``, the cross-domain *validation*
@@ -250,6 +252,7 @@ def train_phase(
         on_epoch=after_epoch,
         progress=progress,
         extra_state={"resume_key": _plain(key)},
+        val_every=val_every,
     )
     data = Path(result.checkpoint).read_bytes()  # type: ignore[arg-type]
     write_atomic(out_path, lambda tmp: tmp.write_bytes(data))

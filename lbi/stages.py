@@ -95,10 +95,11 @@ def _train(
     progress: bool,
     extra_state: dict[str, Any] | None = None,
     epoch_offset: int = 0,
+    val_every: int = 1,
 ) -> FitResult:
     """The body every training stage shares: the model (initial weights from ``cfg.seed``
-    only), the MLflow run, the loop (resuming from ``paths.ckpt``), the model file and
-    the per-epoch curve."""
+    only), the MLflow run, the loop (resuming from ``paths.ckpt``; validating every
+    ``val_every``-th epoch and the last), the model file and the per-epoch curve."""
     from lbi.io import save_json
     from lbi.tracking import model_example
     from lbi.train import load_model, seeded
@@ -108,7 +109,8 @@ def _train(
     with (tracker or pipeline_tracker)(stage, source, ds, log_params) as mlf:
         res = train_phase(model, phase, ds, cfg, paths.ckpt(name, source),
                           paths.model(name, source), mlflow_module=mlf, progress=progress,
-                          extra_state=extra_state, epoch_offset=epoch_offset)  # fmt: skip
+                          extra_state=extra_state, epoch_offset=epoch_offset,
+                          val_every=val_every)  # fmt: skip
         mlf.log_artifact(str(res.checkpoint), artifact_path="checkpoints")
         mlf.log_dataset(ds.train, "training")
         trained, _ = load_model(res.checkpoint)
@@ -225,7 +227,7 @@ def stage1_model_config(m: ModelConfig, joints_in: int, init: str | None) -> Mod
 
 
 def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
     """Encoder + stage 1 (TL, PGTL, TL) to the coarse pose: ``paths.model("stage1", source)``.
 
     The encoder starts from :func:`lbi.experiment.encoder_init`; resumes from
@@ -246,7 +248,8 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
                   "encoder_init": init}  # fmt: skip
     extra = {"encoder_init_md5": file_md5(Path(init)) if init else None}  # new init: no resume
     return _train("train_stage1", "stage1", "stage1", source, model_for, t, paths, ds,
-                  log_params, tracker=tracker, progress=progress, extra_state=extra)  # fmt: skip
+                  log_params, tracker=tracker, progress=progress, extra_state=extra,
+                  val_every=val_every)  # fmt: skip
 
 
 def prune(p: Params, source: str, paths: StagePaths, *,
@@ -291,7 +294,7 @@ def prune(p: Params, source: str, paths: StagePaths, *,
 
 
 def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
     """Stage 2 on the AFSM-kept tokens (``prune.retention``), from the trained stage 1,
     frozen or trained on (``train_stage2.finetune_stage1``)."""
     check_crop_sizes(p)  # before any training: a wrong crop size fails now
@@ -308,11 +311,12 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     return _train("train_stage2", t.phase, "stage2", source,
                   lambda _ds: stage2_model_from_stage1(paths, source, r, seed=t.seed), t, paths, ds,
                   log_params, tracker=tracker, progress=progress, extra_state=extra,
-                  epoch_offset=p.train_stage1.epochs)  # fmt: skip
+                  epoch_offset=p.train_stage1.epochs, val_every=val_every)  # fmt: skip
 
 
 def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
-                     tracker: Tracker | None = None, progress: bool = False) -> FitResult:  # fmt: skip
+                     tracker: Tracker | None = None, progress: bool = False,
+                     val_every: int = 1) -> FitResult:  # fmt: skip
     """End to end (``phase`` ``e2e_fine``: loss on the refined pose, ``e2e_both``: on both)
     for the progressive budget (stage-1 + stage-2 epochs) with the stage-1 optimiser
     settings (paper Table 4): ``paths.model(phase, source)``."""
@@ -333,14 +337,14 @@ def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
     log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
                   "prune.retention": p.prune.retention}  # fmt: skip
     return _train(f"train_{phase}", phase, phase, source, model_for, t, paths, ds, log_params,
-                  tracker=tracker, progress=progress)  # fmt: skip
+                  tracker=tracker, progress=progress, val_every=val_every)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------
 # The 2D-only lifter
 # ----------------------------------------------------------------------------------
 def train_lifter(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
     """The 2D-only lifter (``lifter``), same loop and budget as LBI: ``lifter.pt``.
     Warns when ``lifter.train.epochs`` is not LBI's budget (stage-1 + stage-2 epochs)."""
     from lbi.model import build_model
@@ -363,7 +367,7 @@ def train_lifter(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
 
     log_params = {"model": model_params(p.lifter.model), "train": to_dict(t), "source": source}
     return _train("train_lifter", "lifter", "lifter", source, model_for, t, paths, ds,
-                  log_params, tracker=tracker, progress=progress)  # fmt: skip
+                  log_params, tracker=tracker, progress=progress, val_every=val_every)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------

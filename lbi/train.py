@@ -357,19 +357,22 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
+    val_every: int = 1,
 ) -> FitResult:
     """Train ``model`` for ``phase``; checkpoint every epoch; resume if ``last.pt`` exists.
 
-    ``val_sets`` maps names (e.g. ``"test"``, ``"cross"``) to datasets; each epoch logs
-    ``val_<name>_mpjpe_mm`` of the supervised output (the refined pose when there is one).
+    ``val_sets`` maps names (e.g. ``"test"``, ``"cross"``) to datasets; every ``val_every``-th
+    epoch and the last log ``val_<name>_mpjpe_mm`` of the supervised output (the refined pose
+    when there is one). Validation leaves the RNG as it found it: the weights never depend on
+    ``val_sets`` or ``val_every`` (sweep trials validate less often than the pipeline).
     ``on_epoch(epoch, metrics)`` is called after each epoch (e.g. MLflow logging).
     Writes ``<ckpt_dir>/last.pt`` (resumable) and ``<ckpt_dir>/model.pt`` (final).
     """
     check_choice("phase", phase, PHASES)
     ckpt_dir = Path(ckpt_dir)
     with checkpoint_lock(ckpt_dir):
-        return _fit(model, phase, train_ds, cfg, ckpt_dir, val_sets=val_sets,
-                    on_epoch=on_epoch, progress=progress, extra_state=extra_state)  # fmt: skip
+        return _fit(model, phase, train_ds, cfg, ckpt_dir, val_sets=val_sets, on_epoch=on_epoch,
+                    progress=progress, extra_state=extra_state, val_every=val_every)  # fmt: skip
 
 
 def _fit(
@@ -383,7 +386,10 @@ def _fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None,
     progress: bool,
     extra_state: dict[str, Any] | None,
+    val_every: int = 1,
 ) -> FitResult:
+    if val_every < 1:
+        raise ValueError(f"val_every={val_every}: validate every n >= 1 epochs (and the last)")
     t0 = time.time()
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
@@ -475,8 +481,10 @@ def _fit(
             ("train_loss_px" if phase == "pose2d" else "train_loss_m2"): loss_sum / max(seen, 1),
             "lr": opt.param_groups[0]["lr"],
         }
-        with ema.applied(model) if ema is not None else nullcontext():
-            for name, vds in (val_sets or {}).items():
+        due = (epoch + 1) % val_every == 0 or epoch + 1 == cfg.epochs
+        rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+        with rng, ema.applied(model) if ema is not None else nullcontext():
+            for name, vds in (val_sets or {}).items() if due else ():
                 if phase == "pose2d":
                     metrics[f"val_{name}_error_px"] = evaluate_px(
                         model, vds, cfg=cfg, device=device

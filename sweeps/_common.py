@@ -41,6 +41,8 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--num-cpus", type=int, default=None, help="CPUs of a local Ray cluster")
     a("--ray-tmp", default=None, help="Ray temp dir of a local cluster (keep it short)")
     a("--quiet", action="store_true", help="no Tune progress table")
+    a("--val-every", type=int, default=RunOptions.val_every,
+      help="validate every n-th epoch and the last (same weights; a search: every epoch)")  # fmt: skip
     for name, kw in axes.items():
         a(f"--{name.replace('_', '-')}", **kw)
     return ap
@@ -83,7 +85,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     a = args
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
                       a.max_concurrent, a.max_failures, a.resume, a.address, a.num_cpus,
-                      a.ray_tmp, 0 if a.quiet else 1, a.smoke)  # fmt: skip
+                      a.ray_tmp, 0 if a.quiet else 1, a.smoke, val_every=a.val_every)  # fmt: skip
     try:
         p = load_params(args.params)
         source = args.source or p.data.train_sources[0]

@@ -4,6 +4,7 @@ Ray Tune as subprocesses on a tiny store. Trials themselves: tests/test_stages.p
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -258,6 +259,8 @@ def test_search_cli_optuna_asha(tiny, tmp_path, ray_tmp):
     assert 1 <= len(recs) <= 3 and len({r.overrides["train.lr"] for r in recs}) == len(recs), (
         p.stdout[-3000:] + p.stderr[-3000:]
     )
+    curves = list((tmp_path / "out").glob("*/*/plots/gt/stage*.json"))  # ASHA reads each epoch:
+    assert curves and all("val_cross_mpjpe_mm" in h for c in curves for h in json.loads(c.read_text()))  # fmt: skip
 
 
 def test_search_without_a_wild_val_split_names_the_fix(tmp_path):

@@ -76,6 +76,31 @@ def test_resume_after_interruption_matches_uninterrupted(store, tmp_path, ema_de
     ]
 
 
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_validation_never_changes_the_weights(store, tmp_path, ema_decay):
+    """Validation leaves the RNG as it found it (dropout draws from it; a validation loader
+    would too): the weights are the same whether a run validates every epoch, every 2nd
+    epoch and the last (a sweep trial's ``val_every``), or never."""
+    train = PoseDataset(store, "train", flip=True, seed=1)
+    val = {"test": PoseDataset(store, "test")}
+    torch.manual_seed(0)
+    init = build_model(ModelConfig(**TINY)).state_dict()
+    out = {}
+    for name, vs, every in (("each", val, 1), ("sparse", val, 2), ("none", None, 1)):
+        m = build_model(ModelConfig(**TINY))
+        m.load_state_dict(init)
+        res = fit(m, "stage1", train, _cfg(ema_decay=ema_decay), tmp_path / name, val_sets=vs,
+                  val_every=every, progress=False)  # fmt: skip
+        out[name] = (m.state_dict(), res.history)
+    assert _states_equal(out["sparse"][0], out["each"][0])
+    assert _states_equal(out["none"][0], out["each"][0])
+    each, sparse = out["each"][1], out["sparse"][1]
+    assert ["val_test_mpjpe_mm" in h for h in sparse] == [False, True, True]  # 2nd, last of 3
+    assert [h["val_test_mpjpe_mm"] for h in sparse[1:]] == [h["val_test_mpjpe_mm"] for h in each[1:]]  # fmt: skip
+    with pytest.raises(ValueError, match="val_every=0"):
+        fit(m, "stage1", train, _cfg(), tmp_path / "zero", val_sets=val, val_every=0)
+
+
 def test_loss_decreases_and_checkpoint_rebuilds_model(store, tmp_path):
     train = PoseDataset(store, "train")
     model = build_model(ModelConfig(**TINY))

@@ -78,7 +78,7 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
     described = CUDA if gpu_share(opts) > 0 else "native" if numerics.mode() == "native" else f"pinned:{numerics.ISA}:{threads}"  # fmt: skip
     ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
                   StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
-                  budget, opts.smoke, described)  # fmt: skip
+                  budget, opts.smoke, described, val_every=opts.val_every)  # fmt: skip
     for c in spec.cells:
         ctx.params(c, spec.seeds[0])
     return ctx
@@ -105,6 +105,8 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
                         r, sweep=spec.name, table=c.table or spec.table, row=c.row or c.name,
                         column=c.column, cell=c.name, smoke=ctx.smoke))  # fmt: skip
     print(f"sweep {spec.name}: {len(reused)} trials have records (skipped), {len(jobs)} to run")
+    if search is not None:  # ASHA stops trials on each epoch's validation
+        ctx = dataclasses.replace(ctx, val_every=1)
     new: list[RunRecord] = []
     if jobs or search is not None:
         if opts.mlflow:

@@ -52,6 +52,7 @@ class Context:
     tracking_uri: str | None = None  # None: no MLflow
     experiment_id: str | None = None
     parent_run_id: str | None = None
+    val_every: int = 1  # per-epoch validation every n-th epoch and the last (RunOptions)
 
     def params(self, cell: Cell, seed: int,
                search: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:  # fmt: skip
@@ -130,20 +131,21 @@ class TrialLog:
         self.seen = 0
 
 
-def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths,
-                        log: TrialLog) -> dict[str, float]:  # fmt: skip
+def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, log: TrialLog,
+                        val_every: int = 1) -> dict[str, float]:  # fmt: skip
     kw: dict[str, Any] = {"tracker": log}
+    fit = {**kw, "val_every": val_every}
     if mode == "lifter":
-        log.end_phase(stages.train_lifter(p, source, paths, **kw).history)
+        log.end_phase(stages.train_lifter(p, source, paths, **fit).history)
     elif mode in ("e2e_fine", "e2e_both"):
-        log.end_phase(stages.train_end_to_end(p, source, paths, mode, **kw).history)
+        log.end_phase(stages.train_end_to_end(p, source, paths, mode, **fit).history)
     else:
         assert paths.stage1 is not None
         with file_lock(paths.stage1.with_suffix(".lock")):  # trained once, then shared
-            log.end_phase(stages.train_stage1(p, source, paths, **kw).history)
+            log.end_phase(stages.train_stage1(p, source, paths, **fit).history)
         if mode == "progressive":
             stages.prune(p, source, paths, **kw)
-            log.end_phase(stages.train_stage2(p, source, paths, **kw).history)
+            log.end_phase(stages.train_stage2(p, source, paths, **fit).history)
     return stages.evaluate(p, source, paths, modes=(mode,), records=False, **kw)[mode]
 
 
@@ -190,7 +192,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     t0 = time.perf_counter()
     try:
         with file_lock(trial_dir.with_suffix(".lock")):
-            metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log)
+            metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log, ctx.val_every)
     except Exception as e:
         record({}, f"{type(e).__name__}: {e}")
         raise
