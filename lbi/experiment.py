@@ -411,15 +411,19 @@ def make_record(
     status: str = "finished",
     error: str | None = None,
     smoke: bool = False,
+    described: str | None = None,
 ) -> RunRecord:
     """The :class:`~lbi.record.RunRecord` of one model of ``mode`` trained under params ``p``
-    (the pipeline's evaluate stage and every sweep trial build theirs here)."""
+    (the pipeline's evaluate stage and every sweep trial build theirs here). ``described``:
+    the numerics it trained under (default :func:`lbi.numerics.describe`; a GPU trial's
+    ``cuda``), in its key and record."""
     from lbi import numerics
     from lbi.fingerprint import repo_root
     from lbi.tracking import git_commit
 
+    described = described or numerics.describe()
     return RunRecord(
-        key=record_key(p, mode, source, code_fp, data_fp, numerics.describe()),
+        key=record_key(p, mode, source, code_fp, data_fp, described),
         sweep=sweep,
         table=table,
         row=row,
@@ -437,7 +441,7 @@ def make_record(
         data_fingerprint=data_fp,
         dataset=dataset,
         synthetic=bool(synthetic),
-        numerics=numerics.describe(),
+        numerics=described,
         status=status,
         error=error,
         smoke=smoke,

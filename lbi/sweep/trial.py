@@ -8,7 +8,6 @@ a lock). Which stages each mode calls: :func:`_train_and_evaluate`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
 import json
@@ -180,8 +179,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             data_fp=data_fp, dataset=store.dataset, synthetic=store.synthetic, sweep=ctx.sweep,
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
-            error=error, smoke=ctx.smoke)  # fmt: skip
-        rec = dataclasses.replace(rec, key=key, numerics=ctx.numerics)  # a GPU trial's, too
+            error=error, smoke=ctx.smoke, described=ctx.numerics)  # fmt: skip
         from lbi.io import save_text
 
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
