@@ -15,7 +15,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import CUDA, Context, model_metrics, run_trial, stage1_key, trial_key
+from lbi.sweep.trial import CUDA, Context, model_metrics, run_trial, trial_key, trial_paths
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -133,14 +133,13 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             continue
         p, _ = ctx.params(c, s)
         e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
-        k = stage1_key(p, ctx.source, ctx.paths, ctx.numerics) if c.mode in ("stage1", "progressive") else ""  # fmt: skip
-        paths = ctx.paths.for_trial(ctx.out / "trials" / key, ctx.out / "stage1_cache" / k if k else None)  # fmt: skip
+        paths = trial_paths(ctx, p, c.mode, key)
         phases = {"lifter": [("lifter", "lifter", p.lifter.train.epochs)]}.get(c.mode, [("end-to-end", c.mode, e1 + e2)])  # fmt: skip
-        if c.mode in ("stage1", "progressive"):
+        if paths.stage1 is not None:  # trains stage 1: once per stage-1 key
             cached = paths.model("stage1", ctx.source).exists()
-            phases = [("stage 1 cached", "", 0) if cached else ("stage 1 shared", "", 0) if k in seen else ("stage 1", "stage1", e1)]  # fmt: skip
+            phases = [("stage 1 cached", "", 0) if cached else ("stage 1 shared", "", 0) if paths.stage1 in seen else ("stage 1", "stage1", e1)]  # fmt: skip
             phases += [("stage 2", "stage2", e2)] if c.mode == "progressive" else []
-            seen.add(k)
+            seen.add(paths.stage1)
         n["to run"] += 1
         parts = []
         for label, name, e in phases:

@@ -78,6 +78,14 @@ def trial_key(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     return ex.record_key(p, cell.mode, ctx.source, *fps, ctx.numerics)
 
 
+def trial_paths(ctx: Context, p: Params, mode: str, key: str) -> StagePaths:
+    """Where trial ``key`` of ``mode`` writes, ``<out>/trials/<key>/``, and for a mode that
+    trains stage 1 the stage-1 cache it shares, ``<out>/stage1_cache/<stage1_key>/``
+    (``.stage1``; None for the others)."""
+    s1 = stage1_key(p, ctx.source, ctx.paths, ctx.numerics) if mode in ("stage1", "progressive") else None  # fmt: skip
+    return ctx.paths.for_trial(ctx.out / "trials" / key, s1 and ctx.out / "stage1_cache" / s1)
+
+
 def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
     """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate; numerics)."""
     from lbi.fingerprint import code_fingerprint
@@ -166,9 +174,8 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
         raise RuntimeError(f"trial {cell.name} seed {seed} would train on {dev}, the sweep's numerics are {ctx.numerics}: give trials a GPU share (--gpus-per-trial) to train on one, else set train.device: cpu")  # fmt: skip
     code_fp, data_fp = ex.fingerprints(p, cell.mode, ctx.source, ctx.paths)
     key = ex.record_key(p, cell.mode, ctx.source, code_fp, data_fp, ctx.numerics)
-    s1 = ctx.out / "stage1_cache" / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)
+    paths = trial_paths(ctx, p, cell.mode, key)
     trial_dir = ctx.out / "trials" / key
-    paths = ctx.paths.for_trial(trial_dir, s1 if cell.mode in ("progressive", "stage1") else None)
     store = open_store(ctx.paths.store_in)
     tracked = _start_run(ctx, cell, seed, key)
     log = TrialLog(tracked, report, cell.name, seed)
