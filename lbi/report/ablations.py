@@ -225,7 +225,7 @@ def spread_notes(records: Sequence[RunRecord]) -> list[str]:
         o, parts, hurts, narrows, n = OUTPUT[rs[0].mode], [], False, False, 0
         for m in (f"test_{o}_p1_mm", f"cross_{o}_mpjpe_mm"):
             _, a, b = stats.paired_values(rs, base, m, m)
-            d = stats.Stat(tuple(x - y for x, y in zip(a.values, b.values, strict=True)))
+            d = stats.difference(a, b)
             ratio, pv = stats.spread_ratio(a, b)
             ratio_text = f", std ratio {ratio:.2f} (Pitman-Morgan p = {pv:.2f})" if d.n > 2 else ""
             parts.append(f"{m} {a.text()} vs {b.text()}, difference {stats.interval(d)} (n = {d.n}){ratio_text}")  # fmt: skip

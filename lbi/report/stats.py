@@ -157,7 +157,12 @@ def paired(
     """The seeds run on both sides (sorted) and ``metric_a`` of ``a`` minus ``metric_b`` of
     ``b`` at each (one record per seed and side, :func:`once_per_seed`)."""
     seeds, x, y = paired_values(a, b, metric_a, metric_b)
-    return seeds, Stat(tuple(p - q for p, q in zip(x.values, y.values, strict=True)))
+    return seeds, difference(x, y)
+
+
+def difference(x: Stat, y: Stat) -> Stat:
+    """``x - y`` value by value (values paired by seed, :func:`paired_values`)."""
+    return Stat(tuple(p - q for p, q in zip(x.values, y.values, strict=True)))
 
 
 def paired_values(
@@ -177,8 +182,7 @@ def spread_ratio(x: Stat, y: Stat) -> tuple[float, float]:
     (Student t, n - 2 df). NaN for fewer than 3 pairs or a constant sum or difference."""
     from scipy.stats import pearsonr
 
-    u = [p + q for p, q in zip(x.values, y.values, strict=True)]
-    v = [p - q for p, q in zip(x.values, y.values, strict=True)]
+    u, v = [p + q for p, q in zip(x.values, y.values, strict=True)], difference(x, y).values
     if x.n < 3 or len(set(u)) < 2 or len(set(v)) < 2:
         return x.std / y.std if x.n > 1 and y.std else math.nan, math.nan
     return x.std / y.std, float(pearsonr(u, v).pvalue)
