@@ -9,7 +9,7 @@ import statistics
 import pytest
 from scipy import stats as st
 
-from lbi.report.ledger import CLAIMS, judge, ledger_table
+from lbi.report.ledger import CLAIMS, SEEDS_MAX, judge, ledger_table, seeds_to_resolve
 from tests.test_report import rec
 
 T7A = next(c for c in CLAIMS if c.key == "T7a")  # r=0.3 vs r=1: the paper says a < b
@@ -41,7 +41,7 @@ def test_verdicts_follow_the_rule() -> None:
         "reversed"
     )
     wide = judge(T7A, _pair([50, 60, 45, 58, 47], [55, 50, 52, 49, 56]))
-    assert wide.verdict == "inconclusive, needs seeds"  # CI far wider than the paper's 0.4 mm
+    assert wide.verdict == "inconclusive, needs 10 seeds"  # CI far wider than the paper's 0.4 mm
     near = judge(T7A, _pair([50, 50.1, 49.9, 50, 50.05], [50] * 5))  # d ~ 0 +- 0.1, paper -0.4
     assert near.verdict == "inconclusive, smaller than the paper's"
     mid = judge(T7A, _pair([50.3, 49.6, 49.9, 50.1, 49.6], [50] * 5))  # CI holds 0 and -0.4
@@ -49,6 +49,20 @@ def test_verdicts_follow_the_rule() -> None:
     assert lo < -0.4 < 0 < hi and mid.verdict == "inconclusive"
     assert judge(T7A, _pair([50.0], [51.0])).verdict == "too few seeds"
     assert judge(T7A, []).verdict == "not run"
+
+
+def test_seeds_to_resolve_is_the_fewest_n_whose_interval_fits_the_effect() -> None:
+    half = [st.t.ppf(0.975, n - 1) / math.sqrt(n) for n in range(2, 11)]  # sd 1
+    assert half[4] > 1.0 >= half[5]  # n = 7 is the first half-width <= 1 mm
+    assert seeds_to_resolve(1.0, 1.0) == 7
+    assert seeds_to_resolve(2.0, 2.0) == 7 and seeds_to_resolve(0.0, 0.4) == 2
+    assert seeds_to_resolve(1.0, 0.5) == SEEDS_MAX == 10  # none fits: the cap
+    # T7a (paper: -0.4 mm) at n = 5, d = -0.3 +- 0.45: the interval holds 0 and -0.4 and is
+    # wider than 0.4 mm; at that spread 8 seeds would narrow it to 0.4 mm
+    v = judge(T7A, _pair([49.7 + x for x in (-0.4, 0.4, 0.0, -0.5, 0.5)], [50.0] * 5))
+    assert v.d.ci95 > 0.4 and v.d.mean - v.d.ci95 < -0.4
+    want = seeds_to_resolve(v.d.std, 0.4)
+    assert want == 8 and v.verdict == f"inconclusive, needs {want} seeds"
 
 
 def test_only_seeds_on_both_sides_pair_and_budgets_never_mix() -> None:

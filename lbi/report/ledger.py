@@ -16,19 +16,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from scipy.stats import t
+
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
 from lbi.report.stats import NOT_RUN, Stat, interval, paired, variant, with_metric
 from lbi.report.table import Block, Table
 
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
+SEEDS_MAX = 10  # seeds a claim whose interval is wider than the paper's effect gets at most
 RULE = (
     "d = a − b per seed (paired; seeds run on both sides), mean and 95 % t-interval "
     "mean ± t(0.975, n−1)·sd/√n. reproduced: the interval excludes 0 on the paper's side "
     "(the sign of the paper's a − b); reversed: it excludes 0 on the other side; "
     "inconclusive: it contains 0 ('smaller than the paper's' when it also excludes the "
-    "paper's a − b: an effect of the paper's size is ruled out; else 'needs seeds' when it is "
-    "wider than the paper's effect); "
+    "paper's a − b: an effect of the paper's size is ruled out; else 'needs n seeds' while "
+    f"its half-width exceeds the paper's |a − b|, n the fewest seeds that would narrow it "
+    f"to that at the spread seen so far, at most {SEEDS_MAX}); "
     "too few seeds: n < 2."
 )
 VARIANTS_NOT_RUN = ("Store variants (sweeps/stores.yaml): not run; `python sweeps/compare_lifter"
@@ -97,7 +101,14 @@ class Verdict:
             return "reproduced" if (hi < 0) == (math.copysign(1.0, effect) < 0) else "reversed"
         if not lo <= effect <= hi:
             return "inconclusive, smaller than the paper's"
-        return "inconclusive" + (", needs seeds" if self.d.ci95 > abs(effect) else "")
+        want = seeds_to_resolve(self.d.std, abs(effect))
+        return "inconclusive" + (f", needs {want} seeds" if self.d.n < want else "")
+
+
+def seeds_to_resolve(sd: float, effect: float, most: int = SEEDS_MAX) -> int:
+    """The fewest seeds n (2..``most``) whose 95 % t half-width t(0.975, n−1)·sd/√n is at most
+    ``effect`` (mm, > 0), for a paired difference of sample std ``sd``; ``most`` if none."""
+    return next((n for n in range(2, most) if t.ppf(0.975, n - 1) * sd / math.sqrt(n) <= effect), most)  # fmt: skip
 
 
 def _records(records: Sequence[RunRecord], side: Side) -> list[RunRecord]:
