@@ -67,12 +67,25 @@ def test_seeds_to_resolve_is_the_fewest_n_whose_interval_fits_the_effect() -> No
 
 def test_only_seeds_on_both_sides_pair_and_budgets_never_mix() -> None:
     recs = _pair([50, 51, 52], [53, 54])  # seed 2 has no r=1 run
-    recs += [rec(cell="r=1", seed=s, epochs={"stage1": 9, "stage2": 9},
-                 metrics={"test_refined_p1_mm": 0.0}) for s in range(3)]  # fmt: skip
-    v = judge(T7A, recs)  # r=1 has 3 seeds at another budget: the most-seeded variant wins
-    assert v.seeds == (0, 1, 2) and all(d >= 50 for d in v.d.values)
-    only = judge(T7A, recs[:5])
+    only = judge(T7A, recs)
     assert only.seeds == (0, 1) and only.d.values == (-3.0, -3.0)
+    nine = {"stage1": 9, "stage2": 9}
+    recs += [rec(cell="r=1", seed=s, epochs=nine, metrics={"test_refined_p1_mm": 0.0})
+             for s in range(3)]  # fmt: skip
+    v = judge(T7A, recs)  # r=1 has 3 seeds at another budget, r=0.3 none: never paired
+    assert v.seeds == (0, 1) and v.d.values == (-3.0, -3.0)
+    recs += [rec(cell="r=0.3", seed=s, epochs=nine, metrics={"test_refined_p1_mm": 1.0})
+             for s in range(3)]  # fmt: skip
+    v = judge(T7A, recs)  # now both sides have 3 seeds at 9 + 9: that pair wins
+    assert v.seeds == (0, 1, 2) and v.d.values == (1.0, 1.0, 1.0)
+
+
+def test_sides_never_pair_across_numerics() -> None:
+    a = _pair([50, 51, 52, 53, 54], [])  # r=0.3: 5 seeds at the pipeline's numerics
+    one = [rec(cell=c, seed=s, numerics="pinned:avx2:1", metrics={"test_refined_p1_mm": m})
+           for c, m in (("r=0.3", 10.0), ("r=1", 12.0)) for s in range(3)]  # fmt: skip
+    v = judge(T7A, a + one)  # r=1 exists only at 1 thread: r=0.3's 1-thread runs pair with it
+    assert v.seeds == (0, 1, 2) and v.d.values == (-2.0, -2.0, -2.0)
 
 
 def test_ledger_table_rows_and_rule() -> None:

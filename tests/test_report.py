@@ -405,6 +405,22 @@ def test_seed_spread_treatments_are_set_against_their_default_by_seed(
     )
 
 
+def test_seed_spread_pairs_a_treatment_only_with_its_default_at_the_same_numerics(
+    tmp_path, monkeypatch
+) -> None:
+    """A 1-thread treatment is set against the 1-thread default, never the 2-thread one."""
+    monkeypatch.chdir(tmp_path)
+    cell = lambda c, s, mm, n: rec(sweep="spread", table="seed-spread", cell=c, row=c, seed=s,  # noqa: E731
+                                   mm=mm, numerics=n)  # fmt: skip
+    two, one = "pinned:avx2:2", "pinned:avx2:1"
+    recs = [cell("lbi_default", s, 50.0 + 3 * s, two) for s in range(3)]
+    recs += [cell("lbi_default", s, 40.0, one) for s in range(3)]
+    recs += [cell("lbi_ema", s, 41.0, one) for s in range(3)]
+    write_records("results/spread.jsonl", recs)
+    (note,) = [x for x in build().splitlines() if x.startswith("- Note: Seed spread:")]
+    assert "test_refined_p1_mm 41.0 ± 0.0 vs 40.0 ± 0.0, difference +1.0" in note
+
+
 def test_seed_spread_verdict_tests_the_std_ratio_by_pitman_morgan(tmp_path, monkeypatch) -> None:
     """Issue 20 item 3's rule: a treatment whose paired values vary far less than the default's
     (Pitman-Morgan p < 0.05) and whose mean is not worse is adopted; one that is worse is not."""

@@ -214,14 +214,15 @@ def spread_notes(records: Sequence[RunRecord]) -> list[str]:
     """Issue 20 item 3: each treatment of the seed-spread sweep (cell ``<model>_<t>``) against
     ``<model>_default`` at the seeds both ran: mean ± std of each, the paired difference, the
     std ratio with its Pitman-Morgan p, and the verdict of :data:`SPREAD_RULE`."""
-    cells: dict[str, list[RunRecord]] = {}
+    cells: dict[tuple[str, stats.Variant], list[RunRecord]] = {}  # a variant only meets its own
     for r in (r for r in records if r.table == SPREAD_TABLE):
-        cells.setdefault(r.cell, []).append(r)
+        cells.setdefault((r.cell, stats.variant(r)), []).append(r)
     out = []
-    for name, rs in sorted(cells.items()):
-        base = cells.get(name.split("_")[0] + "_default")
+    for (cell, v), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        base = cells.get((cell.split("_")[0] + "_default", v))
         if base is None or base is rs:
             continue
+        name = cell if sum(c == cell for c, _ in cells) == 1 else f"{cell} [{v.text()}]"
         o, parts, hurts, narrows, n = OUTPUT[rs[0].mode], [], False, False, 0
         for m in (f"test_{o}_p1_mm", f"cross_{o}_mpjpe_mm"):
             _, a, b = stats.paired_values(rs, base, m, m)

@@ -4,9 +4,10 @@ A :class:`Claim` (an entry of ``paper/claims.yaml``) compares two sides, each a 
 and a metric of its records; the paper's two numbers come from :mod:`lbi.report.paper` by
 (table, row, column), never typed in the claim. Ours is the difference a - b **paired by
 seed** (:func:`lbi.report.stats.paired`), judged by :data:`RULE`. A side uses one variant
-(budget, width, schedule, data, 2D source; :func:`lbi.report.stats.variant`) of the
-finished, non-smoke ``results/*.jsonl`` records: the one with most seeds, so no difference
-mixes budgets.
+(budget, width, schedule, data, 2D source, numerics; :func:`lbi.report.stats.variant`) of
+the finished, non-smoke ``results/*.jsonl`` records, and the two sides agree on total
+epochs, data, 2D source and numerics (the pair with most seeds on both), so no difference
+mixes budgets or numerics.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from scipy.stats import t
 
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
-from lbi.report.stats import NOT_RUN, Stat, interval, paired, variant, with_metric
+from lbi.report.stats import (
+    NOT_RUN,
+    Stat,
+    Variant,
+    comparable,
+    interval,
+    paired,
+    variant,
+    with_metric,
+)
 from lbi.report.table import Block, Table
 
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
@@ -111,19 +121,29 @@ def seeds_to_resolve(sd: float, effect: float, most: int = SEEDS_MAX) -> int:
     return next((n for n in range(2, most) if t.ppf(0.975, n - 1) * sd / math.sqrt(n) <= effect), most)  # fmt: skip
 
 
-def _records(records: Sequence[RunRecord], side: Side) -> list[RunRecord]:
-    """The side's records with its metric, of the side's most-seeded variant."""
-    by_variant: dict[object, list[RunRecord]] = {}
+def _by_variant(records: Sequence[RunRecord], side: Side) -> dict[Variant, list[RunRecord]]:
+    """The side's records with its metric, by variant (:func:`lbi.report.stats.variant`)."""
+    out: dict[Variant, list[RunRecord]] = {}
     for r in with_metric(records, side.metric):
         if r.sweep == side.sweep and r.cell == side.cell:
-            by_variant.setdefault(variant(r), []).append(r)
-    most = (by_variant[v] for v in sorted(by_variant, key=str))
-    return max(most, key=lambda rs: len({r.seed for r in rs}), default=[])
+            out.setdefault(variant(r), []).append(r)
+    return out
+
+
+def _sides(records: Sequence[RunRecord], claim: Claim) -> tuple[list[RunRecord], list[RunRecord]]:
+    """Side a's and side b's records, one variant each: the two :func:`comparable` ones (total
+    epochs, data, 2D source, numerics) with the most seeds run on both."""
+    a, b = _by_variant(records, claim.a), _by_variant(records, claim.b)
+    pairs = sorted(((va, vb) for va in a for vb in b if comparable(va, vb)), key=str)
+    if not pairs:
+        return [], []
+    va, vb = max(pairs, key=lambda p: len({r.seed for r in a[p[0]]} & {r.seed for r in b[p[1]]}))
+    return a[va], b[vb]
 
 
 def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     """The claim's paired-by-seed verdict on ``records``."""
-    a, b = _records(records, claim.a), _records(records, claim.b)
+    a, b = _sides(records, claim)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
     return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds)
 

@@ -118,13 +118,12 @@ def per_action_table(pipeline: Mapping[str, PipelineSource], protocol: str) -> T
 
 
 def paired_notes(rows: Sequence[ablations.Row]) -> list[str]:
-    """LBI refined minus the lifter of the same total epochs, 2D source and data, by seed."""
+    """LBI refined minus the lifter of the same total epochs, data, 2D source and numerics
+    (:func:`lbi.report.stats.comparable`), by seed."""
     out = []
     for lbi, lif in ((a, b) for a in rows for b in rows if a.variant and b.variant):
-        v, w = lbi.variant, lif.variant
-        if (lbi.setting.output, lif.setting.output) != ("refined", "lifter") or (
-            (w.epochs_total, w.source_2d, w.dataset) != (v.epochs_total, v.source_2d, v.dataset)
-        ):
+        refined_vs_lifter = (lbi.setting.output, lif.setting.output) == ("refined", "lifter")
+        if not refined_vs_lifter or not stats.comparable(lbi.variant, lif.variant):
             continue
         parts = []
         for name, key in (("in-domain P1", "test_{}_p1_mm"), ("cross MPJPE", "cross_{}_mpjpe_mm")):
@@ -134,7 +133,7 @@ def paired_notes(rows: Sequence[ablations.Row]) -> list[str]:
                 parts.append(f"{name} {d.text()} mm (LBI ahead in {ahead} of {d.n})")
         if parts:
             out.append(
-                f"LBI refined [{v.text()}] minus {lif.setting.label} [{w.text()}], "
+                f"LBI refined [{lbi.variant.text()}] minus {lif.setting.label} [{lif.variant.text()}], "
                 f"paired by seed: " + "; ".join(parts) + "."
             )
     return out

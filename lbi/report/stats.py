@@ -102,6 +102,12 @@ class Variant:
         return ", ".join(p for p in parts if p)
 
 
+def comparable(v: Variant, w: Variant) -> bool:
+    """Whether runs of ``v`` and ``w`` may be paired by seed (LBI vs lifter, cell vs cell):
+    the same total epochs, data, 2D source and numerics (width and schedule may differ)."""
+    return (v.epochs_total, v.dataset, v.source_2d, v.numerics) == (w.epochs_total, w.dataset, w.source_2d, w.numerics)  # fmt: skip
+
+
 def variant(r: RunRecord) -> Variant:
     dim = 0 if r.mode == "lifter" else r.params.get("model", {}).get("dim") or 0
     return Variant(r.epochs_total, budget(r), dim, finetuned(r), data_name(r), r.source_2d, r.numerics)  # fmt: skip
