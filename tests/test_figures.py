@@ -72,5 +72,6 @@ def test_ablation_plot_dots_every_run_and_a_ci_only_where_n_is_two_or_more(drawn
         float(y) for ln in ax.get_lines() if ln.get_marker() == "o" for y in ln.get_ydata()
     )
     assert dots == sorted([*one, *three, 70.0, 71.0, 75.0, 72.0])  # every run, each once
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    (leg,) = fig.legends  # below the axes, off the dots
+    legend = [t.get_text() for t in leg.get_texts()]
     assert any("95 % CI" in t and "n ≥ 2" in t for t in legend)

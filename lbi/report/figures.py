@@ -215,6 +215,8 @@ def ablation_plot(
                           label="mean, 95 % CI (t; only where n ≥ 2)"))  # fmt: skip
     ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=6, ha="right")
     ax.set_ylabel("MPJPE (mm)")
-    ax.legend(handles=handles, fontsize=6)
+    fig.legend(
+        handles=handles, fontsize=6, loc="outside lower center", ncols=len(handles)
+    )  # off the dots
     ax.set_title(textwrap.fill(title, 90), fontsize=8)
     return save_png(fig, out)
