@@ -41,6 +41,8 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--num-cpus", type=int, default=None, help="CPUs of a local Ray cluster")
     a("--ray-tmp", default=None, help="Ray temp dir of a local cluster (keep it short)")
     a("--quiet", action="store_true", help="no Tune progress table")
+    a("--no-ray", action="store_true", help="trials in processes of this machine (no search)")
+    a("--no-mlflow", action="store_true", help="no MLflow runs (records only)")
     a("--val-every", type=int, default=RunOptions.val_every,
       help="validate every n-th epoch and the last (same weights; a search: every epoch)")  # fmt: skip
     for name, kw in axes.items():
@@ -85,7 +87,8 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     a = args
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
                       a.max_concurrent, a.max_failures, a.resume, a.address, a.num_cpus,
-                      a.ray_tmp, 0 if a.quiet else 1, a.smoke, val_every=a.val_every)  # fmt: skip
+                      a.ray_tmp, 0 if a.quiet else 1, a.smoke, mlflow=not a.no_mlflow,
+                      ray=not a.no_ray, val_every=a.val_every)  # fmt: skip
     try:
         p = load_params(args.params)
         source = args.source or p.data.train_sources[0]
@@ -105,16 +108,18 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
         if args.plan:
             print("\n".join(plan(spec, ctx, opts)))
             return []
-        init_ray(opts)
+        if opts.ray:
+            init_ray(opts)
         try:
             if args.revalidate:
                 print("\n".join(revalidate(spec, ctx, opts)))
                 return []
             records = run_sweep(spec, ctx, opts, search=search(args) if search else None)
         finally:
-            import ray
+            if opts.ray:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
     except (RecordError, ConfigError, StoreError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

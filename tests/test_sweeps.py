@@ -228,6 +228,28 @@ def test_retention_cli_on_ray(tiny, tmp_path, ray_tmp):
     assert len(mlflow.search_runs(experiment_names=["lbi-sweep-retention"])) == 3
 
 
+def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
+    """``--no-ray --no-mlflow`` (a GPU host with torch only): two smoke trials in two worker
+    processes at once share one stage 1 and write the records a Ray sweep writes; a rerun
+    trains nothing; no MLflow store appears. A GPU share on a host without one: an error."""
+    from lbi.record import read_records
+
+    args = ("--smoke", "--values", "0.3", "1.0", "--no-ray", "--no-mlflow", "--cpus-per-trial", "1")  # fmt: skip
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "2 trials, 2 at a time, without Ray" in p.stdout and "[2/2 at" in p.stdout
+    recs = read_records(tmp_path / "results" / "retention.jsonl")
+    assert sorted(r.column for r in recs) == ["0.3", "1"]
+    assert {(r.status, r.smoke, r.numerics) for r in recs} == {("finished", True, "pinned:avx2:1")}
+    assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "out" / "ray").exists()
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
+    assert p.returncode == 0 and "2 trials have records (skipped), 0 to run" in p.stdout
+    p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", "--smoke", "--values", "0.5",
+             "--no-ray", "--no-mlflow", "--gpus-per-trial", "0.5")  # fmt: skip
+    assert p.returncode == 2 and "this machine has no GPU" in p.stderr, p.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_gpus_per_trial_without_gpus_is_an_error_not_a_hang(tiny, tmp_path, ray_tmp):
     """Fault case (issue 17): Tune used to wait forever for a GPU the cluster lacks."""
@@ -442,6 +464,7 @@ def test_gpu_trials_are_keyed_apart_and_never_run_on_the_cpu(tiny):
     import torch
 
     from lbi.sweep import RunOptions, context, run_trial, trial_key
+    from lbi.sweep.local import _trial
     from lbi.sweep.trial import stage1_key
 
     args = ["--smoke", "--params", str(tiny / "params.yaml")]
@@ -455,12 +478,17 @@ def test_gpu_trials_are_keyed_apart_and_never_run_on_the_cpu(tiny):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match=r"would train on cpu, the sweep's numerics are cuda: give trials a GPU share"):  # fmt: skip
             run_trial(gpu, c, 0)
+        # without Ray, a trial that fails before it has a record is reported, not raised
+        error = _trial(gpu, spec, {"cell": c.name, "seed": 0}, tries=2)
+        assert isinstance(error, str) and error.startswith("RuntimeError: trial ")
+        assert "would train on cpu" in error
 
 
 @pytest.mark.gpu
-def test_fractional_gpu_trials_share_one_gpu(tiny, tmp_path, ray_tmp):
-    """Two smoke trials at once on one GPU (a half each): both train on it, say so
-    (numerics ``cuda``) and share one stage 1."""
+@pytest.mark.parametrize("scheduler", [(), ("--no-ray", "--no-mlflow")], ids=["ray", "no-ray"])
+def test_fractional_gpu_trials_share_one_gpu(tiny, tmp_path, ray_tmp, scheduler):
+    """Two smoke trials at once on one GPU (a half each), on Ray Tune or in processes: both
+    train on it, say so (numerics ``cuda``) and share one stage 1."""
     import torch
 
     from lbi.record import read_records
@@ -468,7 +496,7 @@ def test_fractional_gpu_trials_share_one_gpu(tiny, tmp_path, ray_tmp):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
 
-    args = ("--smoke", "--values", "0.3", "1.0", "--gpus-per-trial", "0.5", "--cpus-per-trial", "1")  # fmt: skip
+    args = ("--smoke", "--values", "0.3", "1.0", "--gpus-per-trial", "0.5", "--cpus-per-trial", "1", *scheduler)  # fmt: skip
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     recs = read_records(tmp_path / "results" / "retention.jsonl")

@@ -87,7 +87,8 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
               search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
     """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``, or
-    ``search``, on Ray Tune (after :func:`init_ray`); merge new and reused records into
+    ``search``, on Ray Tune (after :func:`init_ray`), or without Ray (``opts.ray`` False:
+    :mod:`lbi.sweep.local`, no search); merge new and reused records into
     ``<results_dir>/<sweep>.jsonl``; return them."""
     done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
     jobs, reused = [], []
@@ -111,7 +112,14 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     if jobs or search is not None:
         if opts.mlflow:
             ctx = _mlflow_parent(spec, ctx)
-        new = _tune(spec, ctx, opts, jobs, search)
+        if opts.ray:
+            new = _tune(spec, ctx, opts, jobs, search)
+        elif search is not None:
+            raise ValueError("a search needs Ray Tune (Optuna, ASHA): drop --no-ray")
+        else:
+            from lbi.sweep.local import run_local
+
+            new = run_local(spec, ctx, opts, jobs, gpu_share(opts))
     records = reused + new
     if records:
         merge_records(Path(opts.results_dir) / f"{spec.name}.jsonl", records)

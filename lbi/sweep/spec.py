@@ -88,6 +88,7 @@ class RunOptions:
     verbose: int = 1
     smoke: bool = False  # records say smoke=True (never in a report table)
     mlflow: bool = True  # one MLflow run per trial under one parent per sweep invocation
+    ray: bool = True  # False: trials in processes of this machine (lbi.sweep.local)
     # Validate every 5th epoch and the last (the pipeline: every epoch; a search: every epoch,
     # ASHA reads each): the weights are the same (lbi.train.fit), the trial ~10 % faster.
     val_every: int = 5
