@@ -60,9 +60,10 @@ import sys
 from pathlib import Path
 
 from lbi.record import merge_records, read_records, write_summary
+from lbi.sweep.trial import CUDA
 
 for f in sorted(Path(sys.argv[1]).glob("*.jsonl")):
-    new = [r for r in read_records(f) if r.numerics == "cuda"]  # ours are here already
+    new = [r for r in read_records(f) if r.numerics == CUDA]  # ours are here already
     if new:
         merge_records(Path("results") / f.name, new)
         print(f"{f.name}: {len(new)} cuda records merged")

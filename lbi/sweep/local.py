@@ -20,7 +20,7 @@ from typing import Any
 
 from lbi.record import RunRecord, merge_records, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SweepSpec
-from lbi.sweep.trial import WALL, Context, run_trial, trial_key
+from lbi.sweep.trial import WALL, Context, record_file, run_trial
 
 
 def slots(opts: RunOptions, gpus: float) -> int:
@@ -45,7 +45,7 @@ def _trial(ctx: Context, spec: SweepSpec, job: dict[str, Any], tries: int) -> Ru
         except Exception as e:  # run_trial recorded it as failed if it got that far
             error = f"{type(e).__name__}: {e}"
     try:  # the failed record run_trial wrote, if it got that far
-        return read_records(ctx.out / "trials" / trial_key(ctx, cell, seed) / "record.json")[0]
+        return read_records(record_file(ctx, cell, seed))[0]
     except Exception:  # no key (the same error) or no record: the error it is
         return error
 

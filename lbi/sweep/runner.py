@@ -15,7 +15,15 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.trial import CUDA, Context, model_metrics, run_trial, trial_key, trial_paths
+from lbi.sweep.trial import (
+    CUDA,
+    Context,
+    model_metrics,
+    record_file,
+    run_trial,
+    trial_key,
+    trial_paths,
+)
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -281,8 +289,7 @@ def _tune(spec: SweepSpec, ctx: Context, opts: RunOptions, jobs: list[dict[str, 
 
 def _record_file(ctx: Context, spec: SweepSpec, config: dict[str, Any]) -> Path:
     job = config["job"]
-    key = trial_key(ctx, spec.cell(job["cell"]), int(job["seed"]), config.get("search"))
-    return ctx.out / "trials" / key / "record.json"
+    return record_file(ctx, spec.cell(job["cell"]), int(job["seed"]), config.get("search"))
 
 
 def summary(spec: SweepSpec, records: list[RunRecord]) -> str:

@@ -86,6 +86,11 @@ def trial_paths(ctx: Context, p: Params, mode: str, key: str) -> StagePaths:
     return ctx.paths.for_trial(ctx.out / "trials" / key, s1 and ctx.out / "stage1_cache" / s1)
 
 
+def record_file(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> Path:
+    """Where :func:`run_trial` writes the (cell, seed) trial's record: ``<out>/trials/<key>/record.json``."""
+    return ctx.out / "trials" / trial_key(ctx, cell, seed, search) / "record.json"
+
+
 def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
     """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate; numerics)."""
     from lbi.fingerprint import code_fingerprint
