@@ -588,7 +588,15 @@ def test_paper_data_files_load() -> None:
         "claims.yaml",
         "tables.yaml",
     ]
-    assert len(TABLES) == 14 and len(CLAIMS) == 21 and len(ablations.SPECS) == 8
+    assert len(TABLES) == 14 and len(CLAIMS) == 23 and len(ablations.SPECS) == 8
+
+
+def test_table6_note_states_the_papers_own_numbers() -> None:
+    """Table 6's note: the paper's 'w/o PGTL' (Table 5) equals its row 0,2, not 2,0."""
+    note = " ".join(next(s for s in ablations.SPECS if s.key == "table6").notes)
+    assert "Tables 5 and 6 disagree" in note
+    wo_pgtl = TABLES["table5"].rows["w/o PGTL, H3.6M"][0]
+    assert wo_pgtl == TABLES["table6"].rows["0,2"][2] != TABLES["table6"].rows["2,0"][2]
 
 
 GOOD_ABLATION = """columns:
