@@ -75,3 +75,15 @@ def test_ablation_plot_dots_every_run_and_a_ci_only_where_n_is_two_or_more(drawn
     (leg,) = fig.legends  # below the axes, off the dots
     legend = [t.get_text() for t in leg.get_texts()]
     assert any("95 % CI" in t and "n ≥ 2" in t for t in legend)
+
+
+def test_training_curves_name_the_split_of_each_curve(drawn) -> None:
+    """Fig. 8: the in-domain curve is the in-domain *test* split (there is no in-domain
+    validation split), the cross-domain one the cross-domain validation split."""
+    hist = [{"epoch": 1.0, "val_cross_mpjpe_mm": 90.0, "val_test_mpjpe_mm": 80.0}]
+    figures.training_curves({"stage1": hist, "stage2": hist}, Path("x.png"), "Fig. 8")
+    ((ax,),) = [fig.axes for fig in drawn]
+    assert ax.get_ylabel() == "MPJPE (mm)"
+    labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    assert labels == [f"{s} ({d})" for s in ("stage1", "stage2")
+                      for d in ("cross-domain validation", "in-domain test")]  # fmt: skip

@@ -97,6 +97,14 @@ def test_ledger_table_rows_and_rule() -> None:
     assert any(n.startswith("Rule:") for n in t.notes)
 
 
+def test_ledger_caption_names_the_records_data() -> None:
+    """The caption's "Ours" is the records' data, not a fixed "embedded synthetic"."""
+    h36m = ledger_table(_pair([50, 51], [53, 54], dataset="h36m", synthetic=False)).caption
+    assert h36m.endswith("Ours: ours (h36m).") and "synthetic" not in h36m
+    assert ledger_table(_pair([50], [53])).caption.endswith("Ours: ours (embedded synthetic).")
+    assert ledger_table([]).caption.endswith("Ours: no finished runs yet.")
+
+
 def test_claims_name_cells_the_default_sweeps_run() -> None:
     """A renamed cell would leave its claim "not run" for ever: the default grids have them."""
     from lbi.params import load_params

@@ -284,6 +284,7 @@ def test_widths_and_schedules_are_kept_apart() -> None:
     assert [r.stat(t7.columns[0]).text() for r in rows] == ["11.0 ± 1.4", "70.0", "40.0"]
     twice = ablations.block(t7, ablations.group(t7, [*runs[:2], rec(cell="z", mm=1.0)]), "ours")
     assert twice.rows[2][-1] == "3 (2 seeds)"  # row "0.3": seeds 0, 1 and 0 again
+    assert twice.header[1] == "runs (epochs, 2D, width, schedule, numerics)"  # as in ", cuda"
     gpu = rec(cell="a", seed=2, mm=90.0, numerics="cuda")  # other weights: a row of its own
     rows = [r for r in ablations.group(t7, [*runs[:2], gpu]) if r.setting.label == "0.3"]
     assert [(r.variant.numerics, len(r.records)) for r in rows] == [("cuda", 1), ("pinned:avx2:2", 2)]  # fmt: skip
@@ -322,11 +323,18 @@ def test_pipeline_tables_and_not_appended_to_ablations(built) -> None:
         )
     ]
     assert refined[1:] == ["60.0", "80.0", "71.0", "71.0", "1"]
-    assert "epochs stage1 20 + stage2 15" in t2 and "lifter 35" in t2
+    # the provenance names each run as its rows do, never by its mode ("progressive")
+    assert "; 2D-only lifter (lifter_graformer): epochs lifter 35, code:" in t2
+    assert "; LBI refined (stage 2, stage 1 fine-tuned in stage 2): epochs stage1 20 + stage2 15, code:" in t2  # fmt: skip
+    assert "progressive" not in t2
     assert "2D-only lifter (lifter_graformer)" in gen(built, "generated/table3.md")
     for key in ("table4", "table6", "table7"):  # the pipeline's run (20 + 15) is no sweep cell
         assert "stage1 20" not in gen(built, f"generated/{key}.md")
     assert "](generated/fig3_attention_gt_test.png)" in text
+    (fig8,) = [x for x in text.splitlines() if x.startswith("**Fig. 8 analogue")]
+    # the in-domain curve is the in-domain test split: there is no in-domain validation split
+    assert "validation MPJPE" not in fig8 and "dotted: in-domain test split" in fig8
+    assert "solid: cross-domain validation split" in fig8
 
 
 def test_table3_runs_over_seeds_and_paired_differences(built) -> None:
@@ -357,11 +365,15 @@ def test_header_states_the_seed_spread_of_the_pipelines_setting(
             for s, m in ((1, 60.0), (2, 64.0))]  # fmt: skip
     other = rec(sweep="lifter", table="3", cell="lbi", seed=3, mm=10.0, epochs=epochs)
     write_records("results/lifter.jsonl", [*same, other])
-    (line,) = [x for x in build().splitlines() if x.startswith("- Seed spread")]
+    text = build().splitlines()
+    (cell,) = [x for x in text if x.startswith("- A cell is")]  # what a row's runs share
+    assert "data, 2D source and numerics, named in the 'runs' column" in cell
+    (line,) = [x for x in text if x.startswith("- Seed spread")]
     std = statistics.stdev([50.0, 60.0, 64.0])  # test P1 = mm, cross MPJPE = mm + 1: same std
-    assert (
-        f"LBI refined (progressive), gt 2D: {std:.1f} / {std:.1f} mm (n = 3: seeds 0, 1, 2)" in line
-    )
+    # named as Tables 2 and 3 name the model (its schedule from its params), not by its mode
+    lbi = "LBI refined (stage 2, stage 1 fine-tuned in stage 2)"
+    assert f"{lbi}, gt 2D: {std:.1f} / {std:.1f} mm (n = 3: seeds 0, 1, 2)" in line
+    assert "(progressive)" not in line
     assert (
         "2D-only lifter (lifter_graformer), gt 2D: one seed, no spread yet (n = 1: seeds 0)" in line
     )

@@ -143,7 +143,7 @@ def group(spec: Spec, records: Sequence[RunRecord]) -> list[Row]:
 
 
 def block(spec: Spec, rows: Sequence[Row], label: str, title: str = "") -> Block:
-    header = [spec.setting_header, "runs (epochs, 2D, width, schedule)"]
+    header = [spec.setting_header, stats.VARIANT_HEADER]
     for c in spec.columns:
         header += [c.paper] if c.printed else []
         header.append(f"{c.label} · {label}")

@@ -24,7 +24,7 @@ from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeli
 from lbi.report.ledger import ledger_table
 from lbi.report.main_tables import cross_table, per_action_table, source_label
 from lbi.report.paper import SOURCE
-from lbi.report.stats import lifter_label, same_setting, stat, value, wall_time
+from lbi.report.stats import model_label, same_setting, stat, value, wall_time
 from lbi.report.table import Table, latex, markdown, markdown_body
 from lbi.tracking import git_commit
 
@@ -69,10 +69,10 @@ def pipeline_figures(s: PipelineSource, gen: Path) -> list[tuple[str, str]]:
     label = source_label(s)
     if s.curves:
         name = f"fig8_curves_{s.source}.png"
-        title = f"Fig. 8 analogue: validation MPJPE over training ({s.source} 2D, {label}, one run)"
+        title = f"Fig. 8 analogue: MPJPE (mm) over training ({s.source} 2D, {label}, one run)"
         figures.training_curves(s.curves, gen / name, title)
-        out.append((title + "; solid: cross-domain, dotted: in-domain; dots: one validation "
-                    "per epoch; dashed vertical line: stage 2 starts.", name))  # fmt: skip
+        out.append((title + f"; {figures.CURVES_NOTE}; dots: one evaluation per epoch; dashed "
+                    "vertical line: stage 2 starts.", name))  # fmt: skip
     ex = s.examples
     for split, dom in (("test", "in-domain test"), ("cross", "cross-domain test")):
         if f"{split}_attention" not in ex:
@@ -139,7 +139,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         rs, out = same_setting(own, sweeps.records), ablations.OUTPUT[own.mode]
         a, b = stat(rs, f"test_{out}_p1_mm"), stat(rs, f"cross_{out}_mpjpe_mm")
         std = f"{a.std:.1f} / {b.std:.1f} mm" if a.n > 1 else "one seed, no spread yet"
-        name = lifter_label(own) if own.mode == "lifter" else f"LBI {out} ({own.mode})"
+        name = model_label(own, out)
         spread.append(f"{name}, {own.source_2d} 2D: {std} (n = {a.n}: seeds {', '.join(str(r.seed) for r in rs)})")  # fmt: skip
     return fill(
         "header.md",

@@ -14,7 +14,7 @@ from lbi.actions import H36M_ACTIONS
 from lbi.report import ablations, stats
 from lbi.report.inputs import PipelineSource, Sweeps
 from lbi.report.paper import SOURCE, TABLES, PaperTable
-from lbi.report.stats import NONE, NOT_RUN, budget, data_name, finetuned, ours, paired, value
+from lbi.report.stats import NONE, NOT_RUN, budget, data_name, ours, paired, value
 from lbi.report.table import Block, Table
 
 SOURCE_NAMES = {"sh": "SH 2D", "cpn": "CPN 2D", "gt": "ground-truth 2D"}
@@ -34,20 +34,9 @@ def source_label(s: PipelineSource) -> str:
     return ours(source_data(s))
 
 
-def model_label(s: PipelineSource, output: str) -> str:
-    """The pipeline model's row: what it is, read from its run record."""
-    if output == "lifter":
-        return stats.lifter_label(s.record(lifter=True))
-    rec = s.record(lifter=False)
-    stage = "stage 2" if output == "refined" else "stage 1"
-    if rec is None:
-        return f"LBI {output} ({stage}; schedule not recorded)"
-    ft = ", stage 1 fine-tuned in stage 2" if output == "refined" else ", fine-tuned in stage 2"
-    return f"LBI {output} ({stage}{ft if finetuned(rec) else ''})"
-
-
 def pipeline_provenance(s: PipelineSource) -> str:
-    runs = [f"{r.mode}: epochs {budget(r)}, code: {stats.code(r.git_commit)}" for r in s.records]
+    runs = [f"{stats.model_label(r, ablations.OUTPUT[r.mode])}: epochs {budget(r)}, "
+            f"code: {stats.code(r.git_commit)}" for r in s.records]  # fmt: skip
     epochs = "; ".join(runs) if runs else "epochs not recorded (no records.jsonl)"
     return f"pipeline, 2D source `{s.source}` (one run each): {', '.join(s.files)}; {epochs}"
 
@@ -83,7 +72,8 @@ def ours_block(s: PipelineSource | None, source: str, protocol: str) -> Block:
         a = s.metrics.get(f"test_{o}_{protocol}_mm")
         f = s.metrics.get(f"test_{o}_{protocol}_framewise_mm")
         cells = [value(by_action.get(x)) for x in actions]
-        rows.append((f"{model_label(s, o)} · {label}", *cells, value(a), value(f), str(int(a is not None))))  # fmt: skip
+        name = stats.model_label(s.record(lifter=o == "lifter"), o)
+        rows.append((f"{name} · {label}", *cells, value(a), value(f), str(int(a is not None))))  # fmt: skip
     return Block(f"{SOURCE_NAMES[source]} · {label}", ("Model", *actions, *avg), tuple(rows))
 
 
@@ -154,7 +144,7 @@ def cross_table(pipeline: Mapping[str, PipelineSource], sweeps: Sweeps) -> Table
             n = str(int(f"cross_{o}_mpjpe_mm" in s.metrics))
             rec = s.record(lifter=o == "lifter")
             epochs = budget(rec) if rec else "not recorded"
-            rows.append((model_label(s, o), s.source, epochs, *cells, n))
+            rows.append((stats.model_label(rec, o), s.source, epochs, *cells, n))
     if not rows:
         rows = [(NAMES[o], NONE, NONE, NOT_RUN, NOT_RUN, NOT_RUN, "0") for o in OUTPUTS]
     label = ours(d for s in pipeline.values() for d in source_data(s))

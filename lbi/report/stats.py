@@ -19,6 +19,7 @@ NOT_RUN = "not run"
 NONE = "–"  # no value: the paper prints none, or the setting does not apply
 NO_COMMIT = "commit not recorded (pipeline outputs are commit-independent)"  # git_commit ""
 WALL = "_wall_s"  # a metric so named is its run's wall time (s), not a model's (trial_wall_s)
+FINETUNED = "stage 1 fine-tuned in stage 2"  # the schedule of :func:`finetuned` runs, as named
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,13 @@ class Variant:
 
     def text(self, datasets: int = 1) -> str:
         parts = (self.budget, f"{self.source_2d} 2D", f"dim {self.dim}" if self.dim else "",
-                 "stage 1 fine-tuned in stage 2" if self.finetune else "",
+                 FINETUNED if self.finetune else "",
                  self.dataset if datasets > 1 else "", "" if self.numerics == PIPELINE else self.numerics)  # fmt: skip
         return ", ".join(p for p in parts if p)
+
+
+# the column of Variant.text: numerics only where not PIPELINE, data only where a table mixes two
+VARIANT_HEADER = "runs (epochs, 2D, width, schedule, numerics)"
 
 
 def comparable(v: Variant, w: Variant) -> bool:
@@ -117,6 +122,20 @@ def lifter_label(r: RunRecord | None) -> str:
     """The 2D-only lifter's row, by the record's architecture: ``"2D-only lifter (mlp)"``."""
     arch = r.params.get("lifter", {}).get("model", {}).get("arch") if r else None
     return f"2D-only lifter ({arch or 'architecture not recorded'})"
+
+
+def model_label(r: RunRecord | None, output: str) -> str:
+    """A model's row, read from its run record (None: no record): the lifter by architecture
+    (:func:`lifter_label`); LBI by ``output`` (coarse | refined) and whether stage 1 was
+    fine-tuned in stage 2 (:func:`finetuned`), never by ``r.mode`` (the pipeline's LBI run is
+    mode ``progressive`` either way): ``"LBI refined (stage 2, stage 1 fine-tuned in stage 2)"``."""
+    if output == "lifter":
+        return lifter_label(r)
+    stage = "stage 2" if output == "refined" else "stage 1"
+    if r is None:
+        return f"LBI {output} ({stage}; schedule not recorded)"
+    ft = f", {FINETUNED}" if output == "refined" else ", fine-tuned in stage 2"
+    return f"LBI {output} ({stage}{ft if finetuned(r) else ''})"
 
 
 def code(commit: str) -> str:  # a run's code as cited: "git 1a2b3c4d5e" or NO_COMMIT
