@@ -94,13 +94,14 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
         source = args.source or p.data.train_sources[0]
         if source not in p.data.sources:
             raise ValueError(f"--source {source} is not in data.sources {list(p.data.sources)}")
+        default_params = Path(args.params)
         if args.stores and not variant_stores(args, source):
             return []
         spec = build(args, source)
         spec = on_variant(spec, args.stores) if args.stores else spec
         bud = budget(p, smoke=args.smoke, stage1_epochs=args.stage1_epochs,
                      stage2_epochs=args.stage2_epochs, max_batches=args.max_batches)  # fmt: skip
-        ctx = context(spec, Path(args.params), opts, bud)
+        ctx = context(spec, Path(args.params), opts, bud, default_params if args.stores else None)
         if args.check:
             stale, notes = check(opts.results_dir, ctx)
             print("\n".join([*notes, *stale]) or f"{opts.results_dir}: no stale records")

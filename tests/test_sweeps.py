@@ -3,6 +3,7 @@ Ray Tune as subprocesses on a tiny store. Trials themselves: tests/test_stages.p
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -325,6 +326,8 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
             d["metrics"]["test_lifter_p1_mm"] += 1.0
         lines.append(json.dumps(d, sort_keys=True))
     f.write_text("\n".join(lines) + "\n")
+    trials = tmp_path / "out" / "trials"  # the stale LBI record's folder, as its old code left it
+    (trials / before["progressive"].key).rename(trials / ("0" + before["progressive"].key[1:]))
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke", "--revalidate")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "lifter: lifter seed 0 rerun differs: 0 of 1 stale records re-keyed" in p.stdout
@@ -334,6 +337,9 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     assert [(r.key, r.code_fingerprint, model_metrics(r.metrics)) for r in lbi] == [
         (before["progressive"].key, before["progressive"].code_fingerprint,
          model_metrics(before["progressive"].metrics))]  # fmt: skip
+    moved = json.loads((trials / before["progressive"].key / "record.json").read_text())
+    assert moved["key"] == before["progressive"].key  # its folder (model) took the new key
+    assert not (trials / ("0" + before["progressive"].key[1:])).exists()
     assert all(r.metrics[WALL] > 0 for r in after)  # every trial's wall time, in seconds
     lifter = sorted((r.code_fingerprint == "0" * 16, r.key) for r in after if r.mode == "lifter")
     assert lifter == [(False, before["lifter"].key), (True, "0" + before["lifter"].key[1:])]
@@ -434,6 +440,62 @@ def test_plan_lists_what_would_be_trained(tiny, tmp_path):
                     "shared x1")  # fmt: skip
     written = [f for f in (tmp_path / "out" / "trials").rglob("*") if f.is_file()]
     assert written == [ckpt / "last.pt"]  # nothing ran
+
+
+def _variant(tiny: Path, root: Path, split: str) -> Path:
+    """A copy of ``tiny``'s stores whose ``split`` crops differ (and its meta says so), with
+    its params; the rest of the data byte-identical."""
+    import json
+
+    import numpy as np
+
+    from lbi.io import save_npy
+    from tests.test_stages import tiny_setup
+
+    shutil.copytree(tiny / "stores", root / "stores")
+    shutil.copytree(tiny / "det", root / "det")
+    store = root / "stores" / "in"
+    crops = np.load(store / f"{split}_crops.npy")
+    save_npy(store / f"{split}_crops.npy", 255 - crops)
+    meta = json.loads((store / "meta.json").read_text())
+    (store / "meta.json").write_text(json.dumps({**meta, "provenance": {"changed": split}}))
+    return tiny_setup(root)
+
+
+def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(tiny, tmp_path):
+    """A store variant with the default's training inputs (here: other test crops) trains
+    nothing: each trial copies the default stores' model of its (cell, seed), bit for bit,
+    and evaluates it on its own test sets (records keyed by their own data, marked
+    :data:`~lbi.sweep.twin.TWIN`); ``--plan`` says so. A variant whose train split differs
+    trains its own."""
+    from lbi.sweep import RunOptions, context, plan, run_trial
+    from lbi.sweep.trial import model_metrics, twin_model
+    from lbi.sweep.twin import TWIN
+
+    args = ["--smoke", "--params", str(tiny / "params.yaml")]
+    drv = _driver("compare_lifter")
+    spec = drv.build(drv.arguments().parse_args(args), "gt")
+    opts = RunOptions(tmp_path / "out", tmp_path / "results")
+    default = context(spec, tiny / "params.yaml", opts, {})
+    test_only = context(spec, _variant(tiny, tmp_path / "a", "test"), opts, {}, tiny / "params.yaml")  # fmt: skip
+    train_too = context(spec, _variant(tiny, tmp_path / "b", "train"), opts, {}, tiny / "params.yaml")  # fmt: skip
+    for c in spec.cells:
+        assert twin_model(test_only, c, 0) is None  # the default's model is not trained yet
+        ref = run_trial(default, c, 0)
+        f, key = twin_model(test_only, c, 0)
+        assert key == ref.key and twin_model(train_too, c, 0) is None
+        line = f"  {c.name} seed 0: evaluates the default stores' model (same training inputs)"
+        assert line in plan(dataclasses.replace(spec, cells=(c,), seeds=(0,)), test_only, opts)
+        rec = run_trial(test_only, c, 0)
+        assert rec.metrics[TWIN] == 1.0 and TWIN not in model_metrics(rec.metrics)
+        assert rec.key != ref.key and rec.data_fingerprint != ref.data_fingerprint
+        trial = tmp_path / "out" / "trials" / rec.key
+        assert not (trial / "checkpoints").exists()  # nothing trained
+        model = next((trial / "models").rglob("*.pt"))
+        assert model.read_bytes() == f.read_bytes()
+        assert json.loads((trial / "models" / "model_from.json").read_text())["twin_key"] == ref.key
+        if c.mode == "progressive":  # the LBI model looks at the crops: other test numbers
+            assert rec.metrics["test_refined_p1_mm"] != ref.metrics["test_refined_p1_mm"]
 
 
 def test_make_sweeps_is_every_driver_and_plans_without_the_report():

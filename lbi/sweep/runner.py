@@ -23,6 +23,7 @@ from lbi.sweep.trial import (
     run_trial,
     trial_key,
     trial_paths,
+    twin_model,
 )
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
@@ -76,9 +77,11 @@ def gpu_share(opts: RunOptions) -> float:
     return opts.gpus_per_trial if opts.gpus_per_trial is not None else float(torch.cuda.is_available())  # fmt: skip
 
 
-def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
-            budget: dict[str, Any]) -> Context:  # fmt: skip
-    """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17)."""
+def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[str, Any],
+            twin_params: Path | None = None) -> Context:  # fmt: skip
+    """What every trial shares; each cell is resolved here (a typo fails now, not in trial 17).
+    ``twin_params``: on a store variant, the default params, whose trials' models a trial
+    on the same training inputs evaluates instead of training (:mod:`lbi.sweep.twin`)."""
     from lbi.params import load_params
 
     p = load_params(params_file)
@@ -89,6 +92,8 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions,
                   budget, opts.smoke, described, val_every=opts.val_every)  # fmt: skip
     for c in spec.cells:
         ctx.params(c, spec.seeds[0])
+    if twin_params is not None:
+        ctx = dataclasses.replace(ctx, twin=context(spec, twin_params, opts, budget))
     return ctx
 
 
@@ -147,6 +152,10 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         if key in done:
             n["has a record"] += 1
             continue
+        if twin_model(ctx, c, s) is not None:
+            n["to run"], n["twin's model"] = n["to run"] + 1, n["twin's model"] + 1
+            out.append(f"  {c.name} seed {s}: evaluates the default stores' model (same training inputs)")  # fmt: skip
+            continue
         p, _ = ctx.params(c, s)
         e1, e2 = p.train_stage1.epochs, p.train_stage2.epochs
         paths = trial_paths(ctx, p, c.mode, key)
@@ -164,7 +173,7 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             parts.append(label if not e else f"{label} ({e} epochs)" if left == e else f"{label} ({left} of {e} epochs left)")  # fmt: skip
         out.append(f"  {c.name} seed {s}: " + ", ".join(parts))
     trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
-    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
+    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "twin's model", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
     head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
     return [head, *out]
 
@@ -211,11 +220,24 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]
             write_records(path, kept + [f for _, f in pairs if f.key != fresh.key])
+            for r, f in pairs:  # and their trial folders (models, record.json) go with it
+                _rekey_folder(ctx, r, f)
         verdict = "equal" if ok else "differs" if new else "did not finish (interrupted or failed)"
         out.append(f"{mode}: {old.cell} seed {old.seed} rerun {verdict}: "
                    f"{len(pairs) if ok else 0} of {len(pairs)} stale records re-keyed")  # fmt: skip
     write_summary(opts.results_dir)
     return out or [f"{path}: no records stale by code alone"]
+
+
+def _rekey_folder(ctx: Context, old: RunRecord, new: RunRecord) -> None:
+    """Move ``<out>/trials/<old key>`` to ``<new key>`` (its ``record.json``: ``new``), so the
+    trained model stays where the record's key says (:func:`~lbi.sweep.trial.twin_model`)."""
+    from lbi.io import save_text
+
+    src, dst = ctx.out / "trials" / old.key, ctx.out / "trials" / new.key
+    if src.is_dir() and not dst.exists():
+        src.rename(dst)
+        save_text(dst / "record.json", new.to_json() + "\n")
 
 
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:

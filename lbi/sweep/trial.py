@@ -25,14 +25,16 @@ from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
 from lbi.sweep.spec import Cell, resolve_params
+from lbi.sweep.twin import TWIN, train_digest
 
 WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
 def model_metrics(metrics: dict[str, float]) -> dict[str, float]:
-    """A record's metrics of its model: all but the trial's wall time (:data:`WALL`)."""
-    return {k: v for k, v in metrics.items() if k != WALL}
+    """A record's metrics of its model: all but the trial's wall time (:data:`WALL`) and
+    whether it evaluated its twin's model (:data:`lbi.sweep.twin.TWIN`)."""
+    return {k: v for k, v in metrics.items() if k not in (WALL, TWIN)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Context:
     experiment_id: str | None = None
     parent_run_id: str | None = None
     val_every: int = 1  # per-epoch validation every n-th epoch and the last (RunOptions)
+    twin: Context | None = None  # a store variant's: the default stores' (lbi.sweep.twin)
 
     def params(self, cell: Cell, seed: int,
                search: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:  # fmt: skip
@@ -89,6 +92,28 @@ def trial_paths(ctx: Context, p: Params, mode: str, key: str) -> StagePaths:
 def record_file(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None) -> Path:
     """Where :func:`run_trial` writes the (cell, seed) trial's record: ``<out>/trials/<key>/record.json``."""
     return ctx.out / "trials" / trial_key(ctx, cell, seed, search) / "record.json"
+
+
+def twin_model(ctx: Context, cell: Cell, seed: int) -> tuple[Path, str] | None:
+    """On a store variant (``ctx.twin``): the default stores' trained model of (cell, seed)
+    and its record key, if its file is here, the params it trained under differ from this
+    trial's only in ``embedded`` and ``paths``, and :func:`~lbi.sweep.twin.train_digest` is
+    equal on both sides; else None (the trial trains)."""
+    tw = ctx.twin
+    if tw is None:
+        return None
+    p, _ = ctx.params(cell, seed)
+    q, _ = tw.params(cell, seed)
+    same = [k for k in to_dict(p) if k not in ("embedded", "paths")]
+    if any(to_dict(p)[k] != to_dict(q)[k] for k in same):
+        return None
+    key = trial_key(tw, cell, seed)
+    f = trial_paths(tw, q, cell.mode, key).model(ex.MODEL_FILES[cell.mode], tw.source)
+    if not f.is_file():
+        return None
+    if train_digest(p, cell.mode, ctx.source, ctx.paths) != train_digest(q, cell.mode, tw.source, tw.paths):  # fmt: skip
+        return None
+    return f, key
 
 
 def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
@@ -161,6 +186,19 @@ def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, lo
     return stages.evaluate(p, source, paths, modes=(mode,), records=False, **kw)[mode]
 
 
+def _evaluate_twin(p: Params, mode: str, source: str, paths: StagePaths, log: TrialLog,
+                   model: Path, key: str) -> dict[str, float]:  # fmt: skip
+    """Copy the twin's ``model`` (of record ``key``) into this trial's folder, evaluate it."""
+    from lbi.io import atomic_path, save_json
+
+    dst = paths.model(ex.MODEL_FILES[mode], source)
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(model.read_bytes())
+    save_json(paths.models / "model_from.json", {"twin_key": key, "model": str(model)})
+    metrics = stages.evaluate(p, source, paths, modes=(mode,), records=False, tracker=log)[mode]
+    return {**metrics, TWIN: 1.0}
+
+
 def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None = None, *,
               report: Callable[[dict], None] | None = None) -> RunRecord:  # fmt: skip
     """Train and evaluate (cell, seed) with the stage functions; write
@@ -202,7 +240,10 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     t0 = time.perf_counter()
     try:
         with file_lock(trial_dir.with_suffix(".lock")):
-            metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log, ctx.val_every)
+            if (twin := twin_model(ctx, cell, seed)) is not None:
+                metrics = _evaluate_twin(p, cell.mode, ctx.source, paths, log, *twin)
+            else:
+                metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log, ctx.val_every)  # fmt: skip
     except Exception as e:
         record({}, f"{type(e).__name__}: {e}")
         raise
