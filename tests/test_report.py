@@ -455,6 +455,23 @@ def test_seed_spread_verdict_tests_the_std_ratio_by_pitman_morgan(tmp_path, monk
     assert late_note.endswith("verdict: hurts the mean: keep the default.")
 
 
+def test_a_larger_test_set_is_judged_by_its_spread_alone(tmp_path, monkeypatch) -> None:
+    """Issue 20 item 3's larger test set: the default models on a store variant's test sets
+    (table ``seed-spread@bigtest``) are set against the default at the same seeds; a
+    narrower spread is adopted although the mean (over other test data) is higher."""
+    monkeypatch.chdir(tmp_path)
+    cell = lambda t, s, mm: rec(sweep="spread", table=t, cell="lbi_default", row="x", seed=s, mm=mm)  # noqa: E731
+    base, big = [50.0, 56.0, 53.0, 47.0, 59.0], [60.0, 61.0, 60.5, 59.5, 61.5]
+    write_records("results/spread.jsonl", [cell("seed-spread", s, mm) for s, mm in enumerate(base)])  # fmt: skip
+    write_records("results/spread-bigtest.jsonl",
+                  [cell("seed-spread@bigtest", s, mm) for s, mm in enumerate(big)])  # fmt: skip
+    notes = [x for x in build().splitlines() if x.startswith(("- Note: Seed-", "- Note: Seed s"))]
+    assert notes[0].endswith("is judged by its spread alone, since its mean is over other test data.")  # fmt: skip
+    (big_note,) = notes[1:]
+    assert big_note.startswith("- Note: Seed spread: lbi_bigtest vs its default, paired by seed")
+    assert big_note.endswith("verdict: narrows the spread: adopt.")
+
+
 def test_a_model_two_sweeps_share_is_cited_from_each_sweeps_file(tmp_path, monkeypatch) -> None:
     """seed_spread reuses compare_lifter's models (one key, a record in each file): Table 3
     cites results/lifter.jsonl, "Other sweeps" results/spread.jsonl."""
