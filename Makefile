@@ -34,7 +34,8 @@ lint: $(STAMP)
 # driver: `make sweeps SWEEP_ARGS=--plan` lists what is left to train (and trains nothing).
 # The layers sweep runs its paper cells (Tables 1, 5, 6); its stage-2 depths (not in the
 # paper; each trains its own stage 1: ~8 h over 5 seeds) only when asked for by hand.
-# Last, LBI vs the lifter on the old look (embedded.look: cues) for the ledger's notes.
+# Last, LBI vs the lifter on the old look (embedded.look: cues) for the ledger's notes, and
+# the default models on larger test sets (bigtest: evaluated, not retrained; lbi/sweep/twin.py).
 SEEDS ?= 0 1 2 3 4
 CPN_SEEDS ?= 0 1 2
 SWEEPS ?= compare_lifter ablate_progressive ablate_retention ablate_pretraining ablate_normalization seed_spread
@@ -50,6 +51,7 @@ sweeps: $(STAMP)
 	set -e; for src in cpn sh; do \
 	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(SWEEP_ARGS); done
 	$(RUN_SWEEP) sweeps/compare_lifter.py --stores cues --seeds $(SEEDS) $(SWEEP_ARGS)
+	$(RUN_SWEEP) sweeps/seed_spread.py --stores bigtest --treatments default --seeds $(SEEDS) $(SWEEP_ARGS)
 	$(if $(findstring --plan,$(SWEEP_ARGS)),,PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
 
 # MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the

@@ -513,9 +513,10 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     planned = dry("SWEEP_ARGS=--plan")
     assert drivers <= set(re.findall(r"\w+", planned))
     runs = [x for x in planned.splitlines() if "bin/python" in x]
-    assert len(runs) == 5 and all("--plan" in x or x.endswith("\\") for x in runs)
-    assert planned.count("--plan") == 5 and "dvc repro" not in planned
+    assert len(runs) == 6 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 6 and "dvc repro" not in planned
     assert "compare_lifter.py --stores cues" in planned
+    assert "seed_spread.py --stores bigtest --treatments default" in planned
     assert dry().rstrip().endswith("dvc repro report")
 
 
