@@ -513,8 +513,11 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     planned = dry("SWEEP_ARGS=--plan")
     assert drivers <= set(re.findall(r"\w+", planned))
     runs = [x for x in planned.splitlines() if "bin/python" in x]
-    assert len(runs) == 6 and all("--plan" in x or x.endswith("\\") for x in runs)
-    assert planned.count("--plan") == 6 and "dvc repro" not in planned
+    assert len(runs) == 7 and all("--plan" in x or x.endswith("\\") for x in runs)
+    assert planned.count("--plan") == 7 and "dvc repro" not in planned
+    packed = [x for x in runs if "--cpus-per-trial 1" in x]  # at their committed records' numerics
+    assert all(re.search(r"ablate_(layers|progressive|backbone)|--source|--stores cues|\$s\.py", x) for x in packed)  # fmt: skip
+    assert not any(re.search(r"compare_lifter\.py --seeds|seed_spread", x) for x in packed)
     assert "compare_lifter.py --stores cues" in planned
     assert "seed_spread.py --stores bigtest --treatments default" in planned
     assert dry().rstrip().endswith("dvc repro report")
