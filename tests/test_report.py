@@ -379,6 +379,37 @@ def test_header_states_the_seed_spread_of_the_pipelines_setting(
     )
 
 
+def test_header_says_what_training_did_to_the_pretrained_encoder() -> None:
+    """The encoder line follows the pipeline's LBI record: fine-tuned in stage 1, in stage 2
+    too when stage 1 is trained on there, fixed with freeze_backbone."""
+    from lbi.report.build import encoder_training
+
+    def lbi(s1: dict[str, Any], s2: dict[str, Any]) -> RunRecord:
+        return rec(params=dict(LBI_PARAMS, train_stage1=s1, train_stage2=s2))
+
+    assert (
+        encoder_training(lbi({}, {"finetune_stage1": True})) == "then fine-tuned in stages 1 and 2"
+    )
+    assert encoder_training(lbi({}, {"finetune_stage1": False})) == "then fine-tuned in stage 1"
+    fixed = {"freeze_backbone": True}
+    assert encoder_training(lbi(fixed, {**fixed, "finetune_stage1": True})) == "then kept fixed (freeze_backbone)"  # fmt: skip
+    assert "no LBI run record" in encoder_training(None)
+
+
+def test_header_spread_counts_only_runs_with_both_metrics(tmp_path: Path, monkeypatch) -> None:
+    """n and the seeds listed are the runs both std's are over (a run without the cross-domain
+    metric is left out of both)."""
+    monkeypatch.chdir(tmp_path)
+    write_pipeline(tmp_path)
+    p, epochs = dict(LBI_PARAMS, train_stage2={"finetune_stage1": True}), {"stage1": 20, "stage2": 15}  # fmt: skip
+    runs = [rec(sweep="lifter", table="3", cell="lbi", seed=s, mm=60.0 + s, params=p, epochs=epochs)
+            for s in (1, 2)]  # fmt: skip
+    runs[1] = replace(runs[1], metrics={k: v for k, v in runs[1].metrics.items() if not k.startswith("cross_")})  # fmt: skip
+    write_records("results/lifter.jsonl", runs)
+    (line,) = [x for x in build().splitlines() if x.startswith("- Seed spread")]
+    assert "(n = 2: seeds 0, 1)" in line
+
+
 def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) -> None:
     """Item 4 of issue 20: the measured trial time (metrics ``*_wall_s``), by sweep and
     numerics, as a share of the 2 cores (a 1-thread trial, packed two at a time, counts half);

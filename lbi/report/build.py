@@ -18,7 +18,7 @@ from lbi.config import ConfigError
 from lbi.fingerprint import repo_root
 from lbi.io import save_text
 from lbi.params import Paths, load_params
-from lbi.record import RESULTS_DIR
+from lbi.record import RESULTS_DIR, RunRecord
 from lbi.report import ablations, figures
 from lbi.report.inputs import PipelineSource, Sweeps, load_backbone, load_pipeline, load_sweeps
 from lbi.report.ledger import ledger_table
@@ -125,6 +125,19 @@ def fill(template: str, **values: object) -> str:
     return Template((TEMPLATES / template).read_text(encoding="utf-8")).substitute(values)
 
 
+def encoder_training(r: RunRecord | None) -> str:
+    """What the pipeline's LBI run (its record) did to the pretrained encoder afterwards:
+    ``"then fine-tuned in stages 1 and 2"`` (``freeze_backbone``, ``finetune_stage1``)."""
+    if r is None:
+        return "then trained as params.yaml says (no LBI run record)"
+    s1, s2 = r.params.get("train_stage1", {}), r.params.get("train_stage2", {})
+    stages = [n for n, on in (("1", not s1.get("freeze_backbone", False)),
+                              ("2", s2.get("finetune_stage1", False) and not s2.get("freeze_backbone", False))) if on]  # fmt: skip
+    if not stages:
+        return "then kept fixed (freeze_backbone)"
+    return f"then fine-tuned in stage{'s' if len(stages) > 1 else ''} {' and '.join(stages)}"
+
+
 def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], paths: Paths) -> str:
     synthetic = any(r.synthetic for r in sweeps.records) or any(
         s.tables.get("synthetic") or any(r.synthetic for r in s.records) for s in pipeline.values()
@@ -133,11 +146,15 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
     encoder = "- Image encoder: not pretrained by `pretrain2d` (model.pretrained or random).\n"
     if bb.get("enabled"):
         px = {f"{k}_px": value(bb.get(f"val_{k}_error_px")) for k in ("test", "cross")}
-        encoder = fill("encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"), **px)  # fmt: skip
+        lbi = next((r for s in pipeline.values() for r in s.records if r.mode != "lifter"), None)
+        encoder = fill("encoder.md", backbone=bb.get("backbone"), samples=bb.get("train_samples"),
+                       tuned=encoder_training(lbi), **px)  # fmt: skip
     spread = []  # the pipeline's setting over seeds: its own run and sweep runs of it
     for own in (r for s in pipeline.values() for r in s.records):
-        rs, out = same_setting(own, sweeps.records), ablations.OUTPUT[own.mode]
-        a, b = stat(rs, f"test_{out}_p1_mm"), stat(rs, f"cross_{out}_mpjpe_mm")
+        out = ablations.OUTPUT[own.mode]
+        metrics = (f"test_{out}_p1_mm", f"cross_{out}_mpjpe_mm")
+        rs = [r for r in same_setting(own, sweeps.records) if all(m in r.metrics for m in metrics)]
+        a, b = (stat(rs, m) for m in metrics)
         std = f"{a.std:.1f} / {b.std:.1f} mm" if a.n > 1 else "one seed, no spread yet"
         name = model_label(own, out)
         spread.append(f"{name}, {own.source_2d} 2D: {std} (n = {a.n}: seeds {', '.join(str(r.seed) for r in rs)})")  # fmt: skip
