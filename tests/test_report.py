@@ -382,7 +382,7 @@ def test_header_states_the_seed_spread_of_the_pipelines_setting(
 def test_header_says_what_training_did_to_the_pretrained_encoder() -> None:
     """The encoder line follows the pipeline's LBI record: fine-tuned in stage 1, in stage 2
     too when stage 1 is trained on there, fixed with freeze_backbone."""
-    from lbi.report.build import encoder_training
+    from lbi.report.build import encoder_training, fill
 
     def lbi(s1: dict[str, Any], s2: dict[str, Any]) -> RunRecord:
         return rec(params=dict(LBI_PARAMS, train_stage1=s1, train_stage2=s2))
@@ -394,6 +394,8 @@ def test_header_says_what_training_did_to_the_pretrained_encoder() -> None:
     fixed = {"freeze_backbone": True}
     assert encoder_training(lbi(fixed, {**fixed, "finetune_stage1": True})) == "then kept fixed (freeze_backbone)"  # fmt: skip
     assert "no LBI run record" in encoder_training(None)
+    line = fill("encoder.md", backbone="b", samples=1, test_px=1, cross_px=1, tuned="<tuned>")
+    assert "cross-domain validation), <tuned> (" in line  # the template says it, not a constant
 
 
 def test_header_spread_counts_only_runs_with_both_metrics(tmp_path: Path, monkeypatch) -> None:
