@@ -31,7 +31,8 @@ lint: $(STAMP)
 # The evidence: every ablation sweep over SEEDS at the pipeline's budget, then the report
 # (claims ledger). Resumable: a committed record skips its trial; commit results/ as cells
 # finish. SWEEP_ARGS go to every driver: `make sweeps SWEEP_ARGS=--plan` lists what is left
-# to train (and trains nothing). Each sweep runs at the numerics of its committed records,
+# to train (and trains nothing), sweep by sweep, then in all (sweeps/plan_total.py: a model
+# two sweeps share counted once). Each sweep runs at the numerics of its committed records,
 # else a fresh clone would retrain them under other keys:
 # - 2-thread trials (the pipeline's numerics: its default cell is `dvc repro`'s model):
 #   LBI vs the lifter (Table 3), the seed-spread treatments and the default models on
@@ -49,22 +50,26 @@ PACKED ?= --cpus-per-trial 1
 SWEEPS ?= compare_lifter seed_spread ablate_pretraining
 PACKED_SWEEPS ?= ablate_progressive ablate_retention ablate_normalization
 SWEEP_ARGS ?=
+PLANNING = $(findstring --plan,$(SWEEP_ARGS))
+PLAN_OUT := data/sweeps/plan.jsonl
+ARGS = $(SWEEP_ARGS) $(if $(PLANNING),--plan-out $(PLAN_OUT))
 RUN_SWEEP = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python
 sweeps: $(STAMP)
+	$(if $(PLANNING),mkdir -p $(dir $(PLAN_OUT)) && : > $(PLAN_OUT))
 	set -e; for s in $(SWEEPS); do \
 	  echo "== make sweeps: $$s (seeds $(SEEDS))"; \
-	  $(RUN_SWEEP) sweeps/$$s.py --seeds $(SEEDS) $(SWEEP_ARGS); done
-	$(RUN_SWEEP) sweeps/seed_spread.py --stores bigtest --treatments default --seeds $(SEEDS) $(SWEEP_ARGS)
-	$(RUN_SWEEP) sweeps/ablate_layers.py --seeds $(SEEDS) --stage2-layers $(PACKED) $(SWEEP_ARGS)
+	  $(RUN_SWEEP) sweeps/$$s.py --seeds $(SEEDS) $(ARGS); done
+	$(RUN_SWEEP) sweeps/seed_spread.py --stores bigtest --treatments default --seeds $(SEEDS) $(ARGS)
+	$(RUN_SWEEP) sweeps/ablate_layers.py --seeds $(SEEDS) --stage2-layers $(PACKED) $(ARGS)
 	set -e; for s in $(PACKED_SWEEPS); do \
 	  echo "== make sweeps: $$s (seeds $(SEEDS), packed)"; \
-	  $(RUN_SWEEP) sweeps/$$s.py --seeds $(SEEDS) $(PACKED) $(SWEEP_ARGS); done
+	  $(RUN_SWEEP) sweeps/$$s.py --seeds $(SEEDS) $(PACKED) $(ARGS); done
 	$(RUN_SWEEP) sweeps/ablate_backbone.py --seeds $(SEEDS) \
-	  --backbones resnet18_s4 resnet50 hrnet_w32 $(PACKED) $(SWEEP_ARGS)
+	  --backbones resnet18_s4 resnet50 hrnet_w32 $(PACKED) $(ARGS)
 	set -e; for src in cpn sh; do \
-	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(PACKED) $(SWEEP_ARGS); done
-	$(RUN_SWEEP) sweeps/compare_lifter.py --stores cues --seeds $(SEEDS) $(PACKED) $(SWEEP_ARGS)
-	$(if $(findstring --plan,$(SWEEP_ARGS)),,PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
+	  $(RUN_SWEEP) sweeps/compare_lifter.py --source $$src --seeds $(CPN_SEEDS) $(PACKED) $(ARGS); done
+	$(RUN_SWEEP) sweeps/compare_lifter.py --stores cues --seeds $(SEEDS) $(PACKED) $(ARGS)
+	$(if $(PLANNING),$(RUN_SWEEP) sweeps/plan_total.py $(PLAN_OUT),PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report)
 
 # MLflow 3.17's UI opens in GenAI mode unless told (a per-browser switch, not the
 # experiment's kind tag): the links name Model training mode (tests/test_mlflow_ui.py)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--check", action="store_true", help="list stale records (code/data changed); exit 1 if any")
     a("--revalidate", action="store_true", help="rerun one stale trial per mode; re-key if equal")
     a("--plan", action="store_true", help="list what would be trained (nothing runs)")
+    a("--plan-out", default=None, help="with --plan: append its models to this JSON-lines file "
+      "(sweeps/plan_total.py sums several sweeps' plans)")  # fmt: skip
     a("--cpus-per-trial", type=float, default=2.0, help="torch threads each (not 2: own numerics)")
     a("--gpus-per-trial", type=float, default=None, help="default: 1 if GPUs, else 0")
     a("--max-concurrent", type=int, default=0, help="0 = as many as resources allow")
@@ -107,7 +110,11 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
             print("\n".join([*notes, *stale]) or f"{opts.results_dir}: no stale records")
             sys.exit(1 if stale else 0)
         if args.plan:
-            print("\n".join(plan(spec, ctx, opts)))
+            units: list[dict[str, Any]] = []
+            print("\n".join(plan(spec, ctx, opts, units)))
+            if args.plan_out:
+                with open(args.plan_out, "a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(u, sort_keys=True) + "\n" for u in units)
             return []
         if opts.ray:
             init_ray(opts)

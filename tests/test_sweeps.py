@@ -406,6 +406,7 @@ def test_plan_lists_what_would_be_trained(tiny, tmp_path):
     is trained once per key (then shared by the seed's other cells) unless it is cached."""
     from lbi.record import RunRecord, write_records
     from lbi.sweep import RunOptions, context, plan, trial_key
+    from lbi.sweep.runner import plan_total
     from lbi.sweep.trial import stage1_key
     from lbi.train import CKPT_FORMAT, save_checkpoint
 
@@ -440,6 +441,14 @@ def test_plan_lists_what_would_be_trained(tiny, tmp_path):
                     "shared x1")  # fmt: skip
     written = [f for f in (tmp_path / "out" / "trials").rglob("*") if f.is_file()]
     assert written == [ckpt / "last.pt"]  # nothing ran
+    units: list[dict] = []  # summed over sweeps, a model two sweeps list is counted once
+    plan(spec, ctx, opts, units)
+    assert sum(u["epochs"] for u in units) == e1 + 5 * e2 - 1 and len(units) == 6
+    again = [{**u, "sweep": "other"} for u in units if u["phase"] == "stage 2"]
+    head, *lines = plan_total(units + again)
+    assert head.startswith("all sweeps: 6 models to train (11 listed by their sweeps")
+    assert lines == [f"  stage 1 at {ctx.numerics}: {e1} epochs",
+                     f"  stage 2 at {ctx.numerics}: {5 * e2 - 1} epochs"]  # fmt: skip
 
 
 def _variant(tiny: Path, root: Path, split: str) -> Path:
@@ -512,9 +521,10 @@ def test_make_sweeps_is_every_driver_and_plans_without_the_report():
     drivers = {f.stem for f in SWEEPS.glob("*.py")} - {"_common", "search_hparams"}
     planned = dry("SWEEP_ARGS=--plan")
     assert drivers <= set(re.findall(r"\w+", planned))
-    runs = [x for x in planned.splitlines() if "bin/python" in x]
-    assert len(runs) == 7 and all("--plan" in x or x.endswith("\\") for x in runs)
-    assert planned.count("--plan") == 7 and "dvc repro" not in planned
+    *runs, total = [x for x in planned.splitlines() if "bin/python" in x]
+    assert len(runs) == 7 and all("--plan --plan-out data/sweeps/plan.jsonl" in x or x.endswith("\\") for x in runs)  # fmt: skip
+    assert planned.count("--plan-out") == 7 and "dvc repro" not in planned
+    assert total.endswith("sweeps/plan_total.py data/sweeps/plan.jsonl")  # all of it, shared once
     packed = [x for x in runs if "--cpus-per-trial 1" in x]  # at their committed records' numerics
     assert all(re.search(r"ablate_(layers|progressive|backbone)|--source|--stores cues|\$s\.py", x) for x in packed)  # fmt: skip
     assert not any(re.search(r"compare_lifter\.py --seeds|seed_spread", x) for x in packed)

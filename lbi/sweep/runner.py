@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,14 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     return records
 
 
-def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
+def plan(spec: SweepSpec, ctx: Context, opts: RunOptions,
+         units: list[dict[str, Any]] | None = None) -> list[str]:  # fmt: skip
     """What :func:`run_sweep` would train, training nothing: a line per (cell, seed) without a
     finished record, then totals. A stage 1 is trained once per key: cached (a finished model
     under ``<out>/stage1_cache``) or shared with an earlier trial of this sweep. A phase a
-    killed run left part-trained (its ``last.pt``) counts only the epochs it has left."""
+    killed run left part-trained (its ``last.pt``) counts only the epochs it has left.
+    ``units``: gets a dict per phase to train (model ``unit``: its stage-1 or trial key;
+    ``phase``, ``epochs`` left, ``numerics``) for :func:`plan_total` across sweeps."""
     done = {r.key for r in read_all(opts.results_dir) if r.status == "finished"}
     out, seen, n, epochs = [], set(), Counter(), Counter()
     for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
@@ -170,12 +174,30 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         for label, name, e in phases:
             left = max(0, e - _epochs_done(paths.ckpt(name, ctx.source))) if e else 0
             n[label], epochs[label] = n[label] + 1, epochs[label] + left
+            if left and units is not None:
+                unit = paths.stage1.name if name == "stage1" and paths.stage1 else key
+                units.append({"sweep": spec.name, "unit": unit, "phase": label, "epochs": left,
+                              "numerics": ctx.numerics})  # fmt: skip
             parts.append(label if not e else f"{label} ({e} epochs)" if left == e else f"{label} ({left} of {e} epochs left)")  # fmt: skip
         out.append(f"  {c.name} seed {s}: " + ", ".join(parts))
     trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
     reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "twin's model", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
     head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
     return [head, *out]
+
+
+def plan_total(units: Sequence[dict[str, Any]]) -> list[str]:
+    """The plans of several sweeps (:func:`plan`'s ``units``) as one: a model two sweeps
+    share (one stage-1 or trial key) counted once; epochs by phase and numerics."""
+    first: dict[str, dict[str, Any]] = {}
+    for u in units:
+        first.setdefault(u["unit"], u)
+    epochs: Counter[tuple[str, str]] = Counter()
+    for u in first.values():
+        epochs[u["phase"], u["numerics"]] += u["epochs"]
+    head = (f"all sweeps: {len(first)} models to train ({len(units)} listed by their sweeps; a "
+            "model several sweeps share counted once)")  # fmt: skip
+    return [head, *(f"  {ph} at {num}: {e} epochs" for (ph, num), e in sorted(epochs.items()))]
 
 
 def _epochs_done(ckpt_dir: Path) -> int:
