@@ -519,6 +519,23 @@ def test_a_larger_test_set_is_judged_by_the_spread_of_the_claims(tmp_path, monke
     assert claims.endswith("verdict: narrows the claims' spread: adopt.")
 
 
+def test_provenance_says_which_records_evaluated_the_default_models(tmp_path, monkeypatch) -> None:
+    """A store variant's trial that evaluated its twin (lbi.sweep.twin) trained nothing: the
+    provenance of the table it feeds says how many did."""
+    from lbi.report.stats import TWIN as READ
+    from lbi.sweep.twin import TWIN
+
+    assert READ == TWIN  # the report reads the name the sweeps write
+    monkeypatch.chdir(tmp_path)
+    recs = [rec(sweep="spread-bigtest", table="seed-spread@bigtest", cell="lbi_default", seed=s)
+            for s in (0, 1)]  # fmt: skip
+    recs[1] = replace(recs[1], metrics={**recs[1].metrics, TWIN: 1.0})
+    write_records("results/spread-bigtest.jsonl", recs)
+    build()
+    other = (tmp_path / "reports" / "generated" / "sweeps_other.md").read_text()
+    assert "1 of them evaluated the default stores' model of their cell and seed" in other
+
+
 def test_a_model_two_sweeps_share_is_cited_from_each_sweeps_file(tmp_path, monkeypatch) -> None:
     """seed_spread reuses compare_lifter's models (one key, a record in each file): Table 3
     cites results/lifter.jsonl, "Other sweeps" results/spread.jsonl."""

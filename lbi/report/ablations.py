@@ -180,9 +180,11 @@ def provenance(records: Sequence[RunRecord], sweeps: Sweeps) -> list[str]:
         data = ", ".join(sorted({stats.data_name(r) for r in recs.values()}))
         commits = ", ".join(sorted({stats.code(r.git_commit) for r in recs.values()}))
         left = f"; left out: {sweeps.left_out[f]}" if f in sweeps.left_out else ""
+        twins = sum(r.metrics.get(stats.TWIN) == 1.0 for r in recs.values())
+        twin = f"; {twins} of them evaluated the default stores' model of their cell and seed, not retrained ({stats.TWIN})" if twins else ""  # fmt: skip
         out.append(
             f"{f}: {len(recs)} finished records (sweep {each('sweep')}; cells {each('cell')}; "
-            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: {commits}{left}"
+            f"seeds {each('seed')}); epochs: {budgets}; data: {data}; code: {commits}{left}{twin}"
         )
     return out or ["no finished sweep records for this table (results/*.jsonl)"]
 

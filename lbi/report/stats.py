@@ -19,6 +19,9 @@ NOT_RUN = "not run"
 NONE = "–"  # no value: the paper prints none, or the setting does not apply
 NO_COMMIT = "commit not recorded (pipeline outputs are commit-independent)"  # git_commit ""
 WALL = "_wall_s"  # a metric so named is its run's wall time (s), not a model's (trial_wall_s)
+TWIN = (
+    "trial_twin_model"  # 1.0: the trial evaluated the default stores' model (lbi.sweep.twin.TWIN)
+)
 FINETUNED = "stage 1 fine-tuned in stage 2"  # the schedule of :func:`finetuned` runs, as named
 
 
