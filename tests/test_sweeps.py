@@ -234,6 +234,7 @@ def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
     processes at once share one stage 1 and write the records a Ray sweep writes; a rerun
     trains nothing; no MLflow store appears. A GPU share on a host without one: an error."""
     from lbi.record import read_records
+    from lbi.sweep.trial import _hash
 
     args = ("--smoke", "--values", "0.3", "1.0", "--no-ray", "--no-mlflow", "--cpus-per-trial", "1")  # fmt: skip
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
@@ -243,6 +244,8 @@ def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
     assert sorted(r.column for r in recs) == ["0.3", "1"]
     assert {(r.status, r.smoke, r.numerics) for r in recs} == {("finished", True, "pinned:avx2:1")}
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
+    (what,) = (tmp_path / "out" / "stage1_cache").glob("*/key.json")  # what its name hashes
+    assert _hash(json.loads(what.read_text())) == what.parent.name
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "out" / "ray").exists()
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
     assert p.returncode == 0 and "2 trials have records (skipped), 0 to run" in p.stdout
@@ -328,6 +331,12 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     f.write_text("\n".join(lines) + "\n")
     trials = tmp_path / "out" / "trials"  # the stale LBI record's folder, as its old code left it
     (trials / before["progressive"].key).rename(trials / ("0" + before["progressive"].key[1:]))
+    caches = tmp_path / "out" / "stage1_cache"  # its stage 1 too, named by the old code
+    (cache,) = [d for d in caches.iterdir() if d.is_dir()]
+    what = json.loads((cache / "key.json").read_text())
+    stale = caches / ("0" + cache.name[1:])
+    cache.rename(stale)
+    (stale / "key.json").write_text(json.dumps({**what, "code": "0" * 16}))
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke", "--revalidate")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "lifter: lifter seed 0 rerun differs: 0 of 1 stale records re-keyed" in p.stdout
@@ -337,6 +346,8 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     assert [(r.key, r.code_fingerprint, model_metrics(r.metrics)) for r in lbi] == [
         (before["progressive"].key, before["progressive"].code_fingerprint,
          model_metrics(before["progressive"].metrics))]  # fmt: skip
+    assert "progressive: 1 stage-1 caches re-keyed" in p.stdout
+    assert not stale.exists() and json.loads((cache / "key.json").read_text()) == what
     moved = json.loads((trials / before["progressive"].key / "record.json").read_text())
     assert moved["key"] == before["progressive"].key  # its folder (model) took the new key
     assert not (trials / ("0" + before["progressive"].key[1:])).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections import Counter
@@ -14,14 +15,18 @@ from lbi import numerics
 from lbi.config import to_dict
 from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
+from lbi.io import save_json
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import (
     CUDA,
+    STAGE1_WHAT,
     Context,
     model_metrics,
     record_file,
     run_trial,
+    stage1_key,
+    stage1_what,
     trial_key,
     trial_paths,
     twin_model,
@@ -244,6 +249,8 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             write_records(path, kept + [f for _, f in pairs if f.key != fresh.key])
             for r, f in pairs:  # and their trial folders (models, record.json) go with it
                 _rekey_folder(ctx, r, f)
+            if mode in ("stage1", "progressive"):  # and the stage-1 caches its cells share
+                out.append(f"{mode}: {_rekey_stage1_caches(spec, ctx)} stage-1 caches re-keyed")
         verdict = "equal" if ok else "differs" if new else "did not finish (interrupted or failed)"
         out.append(f"{mode}: {old.cell} seed {old.seed} rerun {verdict}: "
                    f"{len(pairs) if ok else 0} of {len(pairs)} stale records re-keyed")  # fmt: skip
@@ -260,6 +267,30 @@ def _rekey_folder(ctx: Context, old: RunRecord, new: RunRecord) -> None:
     if src.is_dir() and not dst.exists():
         src.rename(dst)
         save_text(dst / "record.json", new.to_json() + "\n")
+
+
+def _rekey_stage1_caches(spec: SweepSpec, ctx: Context) -> int:
+    """Rename each stage-1 cache of ``spec``'s cells and seeds whose :data:`STAGE1_WHAT`
+    differs from today's only in its code fingerprint to today's key (after a rerun showed
+    the code change leaves the numbers alone); return how many."""
+    root = ctx.out / "stage1_cache"
+    found = {}
+    for f in sorted(root.glob(f"*/{STAGE1_WHAT}")):
+        found[_sans_code(json.loads(f.read_text(encoding="utf-8")))] = f.parent
+    n = 0
+    for c, s in ((c, s) for c in spec.cells for s in spec.seeds if c.mode in ("stage1", "progressive")):  # fmt: skip
+        p, _ = ctx.params(c, s)
+        what = stage1_what(p, ctx.source, ctx.paths, ctx.numerics)
+        old, new = found.get(_sans_code(what)), root / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)  # fmt: skip
+        if old is not None and old != new and not new.exists():
+            old.rename(new)
+            save_json(new / STAGE1_WHAT, what)
+            n += 1
+    return n
+
+
+def _sans_code(what: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in what.items() if k != "code"}, sort_keys=True)
 
 
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:

@@ -21,6 +21,7 @@ from lbi import experiment as ex
 from lbi import numerics, stages
 from lbi.config import to_dict
 from lbi.experiment import StagePaths
+from lbi.io import save_json
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
@@ -116,8 +117,12 @@ def twin_model(ctx: Context, cell: Cell, seed: int) -> tuple[Path, str] | None:
     return f, key
 
 
-def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
-    """Hash of what stage 1 depends on (not prune, not stage 2, not evaluate; numerics)."""
+STAGE1_WHAT = "key.json"  # in a stage-1 cache folder: stage1_what, from which its name is hashed
+
+
+def stage1_what(p: Params, source: str, paths: StagePaths, described: str) -> dict[str, Any]:
+    """What stage 1 depends on (not prune, not stage 2, not evaluate): model, training,
+    source, pretraining, the code (``code``) and data fingerprints, other numerics."""
     from lbi.fingerprint import code_fingerprint
 
     m = stages.stage1_model_config(p.model, p.model.num_joints_in, ex.encoder_init(p, paths))
@@ -126,6 +131,15 @@ def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str
             "data": ex.data_fingerprint(paths, source, ex.encoder_init(p, paths))}  # fmt: skip
     if described != PIPELINE_NUMERICS:  # other threads, other weights (as ex.record_key)
         what["numerics"] = described
+    return what
+
+
+def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
+    """Hash of :func:`stage1_what`: the name of the stage-1 cache folder."""
+    return _hash(stage1_what(p, source, paths, described))
+
+
+def _hash(what: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -169,7 +183,7 @@ class TrialLog:
 
 
 def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, log: TrialLog,
-                        val_every: int = 1) -> dict[str, float]:  # fmt: skip
+                        val_every: int, described: str) -> dict[str, float]:  # fmt: skip
     kw: dict[str, Any] = {"tracker": log}
     fit = {**kw, "val_every": val_every}
     if mode == "lifter":
@@ -180,6 +194,8 @@ def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, lo
         assert paths.stage1 is not None
         with file_lock(paths.stage1.with_suffix(".lock")):  # trained once, then shared
             log.end_phase(stages.train_stage1(p, source, paths, **fit).history)
+            if not (paths.stage1 / STAGE1_WHAT).is_file():  # what its name hashes (revalidate)
+                save_json(paths.stage1 / STAGE1_WHAT, stage1_what(p, source, paths, described))
         if mode == "progressive":
             stages.prune(p, source, paths, **kw)
             log.end_phase(stages.train_stage2(p, source, paths, **fit).history)
@@ -189,7 +205,7 @@ def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, lo
 def _evaluate_twin(p: Params, mode: str, source: str, paths: StagePaths, log: TrialLog,
                    model: Path, key: str) -> dict[str, float]:  # fmt: skip
     """Copy the twin's ``model`` (of record ``key``) into this trial's folder, evaluate it."""
-    from lbi.io import atomic_path, save_json
+    from lbi.io import atomic_path
 
     dst = paths.model(ex.MODEL_FILES[mode], source)
     with atomic_path(dst) as tmp:
@@ -243,7 +259,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             if (twin := twin_model(ctx, cell, seed)) is not None:
                 metrics = _evaluate_twin(p, cell.mode, ctx.source, paths, log, *twin)
             else:
-                metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log, ctx.val_every)  # fmt: skip
+                metrics = _train_and_evaluate(p, cell.mode, ctx.source, paths, log, ctx.val_every, ctx.numerics)  # fmt: skip
     except Exception as e:
         record({}, f"{type(e).__name__}: {e}")
         raise
