@@ -234,7 +234,7 @@ def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
     processes at once share one stage 1 and write the records a Ray sweep writes; a rerun
     trains nothing; no MLflow store appears. A GPU share on a host without one: an error."""
     from lbi.record import read_records
-    from lbi.sweep.trial import _hash
+    from lbi.sweep.trial import what_key
 
     args = ("--smoke", "--values", "0.3", "1.0", "--no-ray", "--no-mlflow", "--cpus-per-trial", "1")  # fmt: skip
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
@@ -245,7 +245,7 @@ def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
     assert {(r.status, r.smoke, r.numerics) for r in recs} == {("finished", True, "pinned:avx2:1")}
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
     (what,) = (tmp_path / "out" / "stage1_cache").glob("*/key.json")  # what its name hashes
-    assert _hash(json.loads(what.read_text())) == what.parent.name
+    assert what_key(json.loads(what.read_text())) == what.parent.name
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "out" / "ray").exists()
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
     assert p.returncode == 0 and "2 trials have records (skipped), 0 to run" in p.stdout

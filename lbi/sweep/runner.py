@@ -15,7 +15,7 @@ from lbi import numerics
 from lbi.config import to_dict
 from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
-from lbi.io import save_json
+from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import (
@@ -25,11 +25,11 @@ from lbi.sweep.trial import (
     model_metrics,
     record_file,
     run_trial,
-    stage1_key,
     stage1_what,
     trial_key,
     trial_paths,
     twin_model,
+    what_key,
 )
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
@@ -261,8 +261,6 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
 def _rekey_folder(ctx: Context, old: RunRecord, new: RunRecord) -> None:
     """Move ``<out>/trials/<old key>`` to ``<new key>`` (its ``record.json``: ``new``), so the
     trained model stays where the record's key says (:func:`~lbi.sweep.trial.twin_model`)."""
-    from lbi.io import save_text
-
     src, dst = ctx.out / "trials" / old.key, ctx.out / "trials" / new.key
     if src.is_dir() and not dst.exists():
         src.rename(dst)
@@ -281,7 +279,7 @@ def _rekey_stage1_caches(spec: SweepSpec, ctx: Context) -> int:
     for c, s in ((c, s) for c in spec.cells for s in spec.seeds if c.mode in ("stage1", "progressive")):  # fmt: skip
         p, _ = ctx.params(c, s)
         what = stage1_what(p, ctx.source, ctx.paths, ctx.numerics)
-        old, new = found.get(_sans_code(what)), root / stage1_key(p, ctx.source, ctx.paths, ctx.numerics)  # fmt: skip
+        old, new = found.get(_sans_code(what)), root / what_key(what)
         if old is not None and old != new and not new.exists():
             old.rename(new)
             save_json(new / STAGE1_WHAT, what)

@@ -21,7 +21,7 @@ from lbi import experiment as ex
 from lbi import numerics, stages
 from lbi.config import to_dict
 from lbi.experiment import StagePaths
-from lbi.io import save_json
+from lbi.io import atomic_path, save_json, save_text
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
@@ -105,8 +105,8 @@ def twin_model(ctx: Context, cell: Cell, seed: int) -> tuple[Path, str] | None:
         return None
     p, _ = ctx.params(cell, seed)
     q, _ = tw.params(cell, seed)
-    same = [k for k in to_dict(p) if k not in ("embedded", "paths")]
-    if any(to_dict(p)[k] != to_dict(q)[k] for k in same):
+    mine, its = to_dict(p), to_dict(q)
+    if any(v != its[k] for k, v in mine.items() if k not in ("embedded", "paths")):
         return None
     key = trial_key(tw, cell, seed)
     f = trial_paths(tw, q, cell.mode, key).model(ex.MODEL_FILES[cell.mode], tw.source)
@@ -136,10 +136,11 @@ def stage1_what(p: Params, source: str, paths: StagePaths, described: str) -> di
 
 def stage1_key(p: Params, source: str, paths: StagePaths, described: str) -> str:
     """Hash of :func:`stage1_what`: the name of the stage-1 cache folder."""
-    return _hash(stage1_what(p, source, paths, described))
+    return what_key(stage1_what(p, source, paths, described))
 
 
-def _hash(what: dict[str, Any]) -> str:
+def what_key(what: dict[str, Any]) -> str:
+    """The stage-1 cache folder name of ``what`` (:func:`stage1_what`): its sha256, 16 hex."""
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -205,8 +206,6 @@ def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, lo
 def _evaluate_twin(p: Params, mode: str, source: str, paths: StagePaths, log: TrialLog,
                    model: Path, key: str) -> dict[str, float]:  # fmt: skip
     """Copy the twin's ``model`` (of record ``key``) into this trial's folder, evaluate it."""
-    from lbi.io import atomic_path
-
     dst = paths.model(ex.MODEL_FILES[mode], source)
     with atomic_path(dst) as tmp:
         tmp.write_bytes(model.read_bytes())
@@ -246,8 +245,6 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
             table=cell.table or ctx.table, row=cell.row or cell.name, column=cell.column,
             cell=cell.name, overrides=over, status="failed" if error else "finished",
             error=error, smoke=ctx.smoke, described=ctx.numerics)  # fmt: skip
-        from lbi.io import save_text
-
         save_text(trial_dir / "record.json", rec.to_json() + "\n")
         if tracked:
             _end_run(rec)
