@@ -487,7 +487,9 @@ def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(t
     nothing: each trial copies the default stores' model of its (cell, seed), bit for bit,
     and evaluates it on its own test sets (records keyed by their own data, marked
     :data:`~lbi.sweep.twin.TWIN`); ``--plan`` says so. A variant whose train split differs
-    trains its own."""
+    trains its own, and so does one whose default stores are not on this machine."""
+    import yaml
+
     from lbi.sweep import RunOptions, context, plan, run_trial
     from lbi.sweep.trial import model_metrics, twin_model
     from lbi.sweep.twin import TWIN
@@ -499,6 +501,11 @@ def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(t
     default = context(spec, tiny / "params.yaml", opts, {})
     test_only = context(spec, _variant(tiny, tmp_path / "a", "test"), opts, {}, tiny / "params.yaml")  # fmt: skip
     train_too = context(spec, _variant(tiny, tmp_path / "b", "train"), opts, {}, tiny / "params.yaml")  # fmt: skip
+    gone = yaml.safe_load((tiny / "params.yaml").read_text())  # default stores not made here
+    gone["paths"]["store_in"] = str(tmp_path / "no_store")
+    (tmp_path / "gone.yaml").write_text(yaml.safe_dump(gone))
+    orphan = context(spec, tmp_path / "a" / "params.yaml", opts, {}, tmp_path / "gone.yaml")
+    assert twin_model(orphan, spec.cells[0], 0) is None  # it trains, no error
     for c in spec.cells:
         assert twin_model(test_only, c, 0) is None  # the default's model is not trained yet
         ref = run_trial(default, c, 0)

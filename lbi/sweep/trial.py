@@ -99,7 +99,8 @@ def twin_model(ctx: Context, cell: Cell, seed: int) -> tuple[Path, str] | None:
     """On a store variant (``ctx.twin``): the default stores' trained model of (cell, seed)
     and its record key, if its file is here, the params it trained under differ from this
     trial's only in ``embedded`` and ``paths``, and :func:`~lbi.sweep.twin.train_digest` is
-    equal on both sides; else None (the trial trains)."""
+    equal on both sides; else None (the trial trains), also when the default's data are
+    missing."""
     tw = ctx.twin
     if tw is None:
         return None
@@ -108,7 +109,10 @@ def twin_model(ctx: Context, cell: Cell, seed: int) -> tuple[Path, str] | None:
     mine, its = to_dict(p), to_dict(q)
     if any(v != its[k] for k, v in mine.items() if k not in ("embedded", "paths")):
         return None
-    key = trial_key(tw, cell, seed)
+    try:  # the default stores may not be here (a clone without `dvc repro`): then it trains
+        key = trial_key(tw, cell, seed)
+    except FileNotFoundError:
+        return None
     f = trial_paths(tw, q, cell.mode, key).model(ex.MODEL_FILES[cell.mode], tw.source)
     if not f.is_file():
         return None
