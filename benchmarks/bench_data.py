@@ -18,12 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-import lbi  # noqa: F401 - torchvision shim first
 from lbi.camera import crop_affine
 from lbi.data.frames import CropJob, fill_crops, scratch_crops
 from lbi.data.store import open_store, write_meta, write_split

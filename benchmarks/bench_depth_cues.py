@@ -18,12 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import lbi  # noqa: F401  (first: torchvision shim)
 from lbi.camera import apply_affine, normalize_screen
 from lbi.data.embedded import EmbeddedConfig, generate_embedded
 from lbi.data.render import texture_background

@@ -33,9 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import numpy as np
 
-import lbi  # noqa: F401  (first: torchvision shim)
 from lbi.data import embedded as E
 from lbi.data.dataset import PoseDataset
 from lbi.data.store import write_meta

@@ -14,6 +14,9 @@ import argparse
 import time
 from collections.abc import Callable
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import torch
 
 from lbi import metrics

@@ -20,11 +20,13 @@ import argparse
 import time
 from contextlib import nullcontext
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import torch
 from bench_stages import matmul_peak
 from torch.utils.flop_counter import FlopCounterMode
 
-import lbi  # noqa: F401  (torchvision shim before timm)
 from lbi.model import PRESETS, ModelConfig, build_model
 
 CASES = ("stage1", "stage2_frozen", "end_to_end")

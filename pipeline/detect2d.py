@@ -13,6 +13,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import lbi  # noqa: F401  (pins CPU floating point before NumPy/torch load)
+
+# isort: split
 import numpy as np
 
 from pipeline._cli import out_dir, parse, run

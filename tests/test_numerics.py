@@ -141,3 +141,49 @@ def test_atomic_files_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert f.stat().st_mode & 0o777 == 0o644
+
+
+# Libraries whose floating point lbi pins at import (lbi.numerics.PINNED_ENV): an entry point
+# that imports one before lbi runs on the host's ISA. On an AVX2-only host nothing shows it;
+# on an AVX-512 host `import lbi` then refuses to run (found: detect2d on an Intel Xeon).
+_PINNED_LIBS = ("numpy", "torch", "timm", "scipy", "matplotlib", "sklearn")
+# Modules that import lbi first themselves (importing them pins the numerics).
+_PINS = ("lbi", "pipeline._cli", "_common", "bench_stages", "conftest")
+
+
+def _first_imports(path: Path) -> tuple[int | None, int | None]:
+    """(line of the first pinned-library import, line of the first lbi import) at module level."""
+    import ast
+
+    lib = pin = None
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for n in names:
+            if pin is None and (n in _PINS or n.split(".")[0] == "lbi"):
+                pin = node.lineno
+            if lib is None and n.split(".")[0] in _PINNED_LIBS:
+                lib = node.lineno
+    return lib, pin
+
+
+def test_every_entry_point_imports_lbi_before_numpy_or_torch() -> None:
+    root = Path(__file__).resolve().parents[1]
+    files = [*sorted((root / "pipeline").glob("*.py")), *sorted((root / "benchmarks").glob("*.py")),
+             *sorted((root / "sweeps").glob("*.py"))]  # fmt: skip
+    assert len(files) > 20
+    late = []
+    for f in files:
+        lib, pin = _first_imports(f)
+        if lib is not None and (pin is None or pin > lib):
+            late.append(f"{f.relative_to(root)}:{lib}")
+    assert not late, f"import lbi (pins CPU floating point) before NumPy/torch in: {late}"
+
+
+def test_the_import_order_check_catches_a_late_lbi(tmp_path: Path) -> None:
+    bad, good = tmp_path / "bad.py", tmp_path / "good.py"
+    bad.write_text("import os\nimport numpy as np\n\nimport lbi\n")
+    good.write_text("import lbi  # noqa: F401\n\n# isort: split\nimport numpy as np\n")
+    assert _first_imports(bad) == (2, 4)
+    assert _first_imports(good) == (4, 1)

@@ -339,7 +339,9 @@ def test_pipeline_tables_and_not_appended_to_ablations(built) -> None:
 
 def test_table3_runs_over_seeds_and_paired_differences(built) -> None:
     t3 = gen(built, "generated/table3.md")
-    (lbi,) = md_rows(t3, "LBI refined")
+    (lbi,) = md_rows(t3, "LBI refined (stage 2)")  # the rows name the schedule (stats.model_label)
+    (coarse,) = md_rows(t3, "LBI coarse (stage 1)")
+    assert coarse[1] == lbi[1]
     assert lbi[1] == "stage1 2 + stage2 1, gt 2D, dim 32" and lbi[4] == "63.0 ± 2.8"  # cross MPJPE
     pipeline_row, lifter = md_rows(t3, "2D-only lifter (lifter_graformer)")
     assert (

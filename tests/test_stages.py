@@ -96,7 +96,7 @@ def test_sweep_trial_is_the_pipeline_stages_bit_for_bit(done):
     """A cell without overrides = the pipeline's stage functions on params.yaml (same seed,
     tiny budget): identical metrics and stage-2 weights; the pipeline's record too."""
     from lbi.record import read_records
-    from lbi.sweep.trial import WALL, model_metrics
+    from lbi.sweep.trial import WALL, strip_trial_metrics
 
     p, paths, pipe, rec, root = (done[k] for k in ("params", "paths", "pipe", "rec", "root"))
     assert done["stats"]["retention"] == p.prune.retention == 0.3
@@ -108,7 +108,7 @@ def test_sweep_trial_is_the_pipeline_stages_bit_for_bit(done):
         {"stage1": 2, "stage2": 2},
     )
     assert prec.metrics == pipe and not prec.smoke
-    model = model_metrics(rec.metrics)  # and the trial's wall time:
+    model = strip_trial_metrics(rec.metrics)  # and the trial's wall time:
     assert rec.status == "finished" and model == pipe and rec.metrics[WALL] > 0  # bit for bit
     assert {"test_refined_p1_mm", "cross_coarse_mpjpe_mm"} <= set(rec.metrics)
     assert rec.key == prec.key  # the same model: the same key

@@ -315,7 +315,7 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     import json
 
     from lbi.record import read_records
-    from lbi.sweep.trial import WALL, model_metrics
+    from lbi.sweep.trial import WALL, strip_trial_metrics
 
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -343,9 +343,9 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     assert "progressive: lbi_d16_ft seed 0 rerun equal: 1 of 1 stale records re-keyed" in p.stdout
     after = read_records(f)
     lbi = [r for r in after if r.mode == "progressive"]
-    assert [(r.key, r.code_fingerprint, model_metrics(r.metrics)) for r in lbi] == [
+    assert [(r.key, r.code_fingerprint, strip_trial_metrics(r.metrics)) for r in lbi] == [
         (before["progressive"].key, before["progressive"].code_fingerprint,
-         model_metrics(before["progressive"].metrics))]  # fmt: skip
+         strip_trial_metrics(before["progressive"].metrics))]  # fmt: skip
     assert "progressive: 1 stage-1 caches re-keyed" in p.stdout
     assert not stale.exists() and json.loads((cache / "key.json").read_text()) == what
     moved = json.loads((trials / before["progressive"].key / "record.json").read_text())
@@ -491,7 +491,7 @@ def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(t
     import yaml
 
     from lbi.sweep import RunOptions, context, plan, run_trial
-    from lbi.sweep.trial import model_metrics, twin_model
+    from lbi.sweep.trial import strip_trial_metrics, twin_model
     from lbi.sweep.twin import TWIN
 
     args = ["--smoke", "--params", str(tiny / "params.yaml")]
@@ -514,7 +514,7 @@ def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(t
         line = f"  {c.name} seed 0: evaluates the default stores' model (same training inputs)"
         assert line in plan(dataclasses.replace(spec, cells=(c,), seeds=(0,)), test_only, opts)
         rec = run_trial(test_only, c, 0)
-        assert rec.metrics[TWIN] == 1.0 and TWIN not in model_metrics(rec.metrics)
+        assert rec.metrics[TWIN] == 1.0 and TWIN not in strip_trial_metrics(rec.metrics)
         assert rec.key != ref.key and rec.data_fingerprint != ref.data_fingerprint
         trial = tmp_path / "out" / "trials" / rec.key
         assert not (trial / "checkpoints").exists()  # nothing trained

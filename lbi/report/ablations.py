@@ -362,10 +362,14 @@ COLUMNS, SPECS = load_specs(SPECS_FILE)
 
 class _Seeds(Spec):
     def settings(self, r: RunRecord) -> list[Setting]:
-        """A lifter run: the lifter's row (by architecture); an LBI run: refined and coarse."""
+        """A lifter run: the lifter's row (by architecture); an LBI run: its refined and
+        coarse rows as :func:`stats.model_label` names them (a stage-1-only run: coarse only;
+        an end-to-end run says so)."""
         if r.mode == "lifter":
             return [Setting(stats.lifter_label(r), "lifter")]
-        return [Setting("LBI refined", "refined"), Setting("LBI coarse", "coarse")]
+        outs = ("coarse",) if OUTPUT[r.mode] == "coarse" else ("refined", "coarse")
+        e2e = f" [end to end: {r.mode}]" if r.mode.startswith("e2e") else ""
+        return [Setting(stats.model_label(r, o) + e2e, o) for o in outs]
 
 
 class _Other(Spec):

@@ -22,10 +22,10 @@ from lbi.sweep.trial import (
     CUDA,
     STAGE1_WHAT,
     Context,
-    model_metrics,
     record_file,
     run_trial,
     stage1_what,
+    strip_trial_metrics,
     trial_key,
     trial_paths,
     twin_model,
@@ -242,7 +242,7 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
         one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
         with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
             new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
-        ok = [(n.key, model_metrics(n.metrics)) for n in new] == [(fresh.key, model_metrics(old.metrics))]  # fmt: skip
+        ok = [(n.key, strip_trial_metrics(n.metrics)) for n in new] == [(fresh.key, strip_trial_metrics(old.metrics))]  # fmt: skip
         if ok:  # the rerun's own record stays; the other stale ones take today's key
             gone = {r.key for r, _ in pairs}
             kept = [r for r in read_records(path) if r.key not in gone]

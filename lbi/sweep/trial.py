@@ -32,7 +32,7 @@ WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: n
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
-def model_metrics(metrics: dict[str, float]) -> dict[str, float]:
+def strip_trial_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """A record's metrics of its model: all but the trial's wall time (:data:`WALL`) and
     whether it evaluated its twin's model (:data:`lbi.sweep.twin.TWIN`)."""
     return {k: v for k, v in metrics.items() if k not in (WALL, TWIN)}
