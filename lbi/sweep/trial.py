@@ -25,6 +25,7 @@ from lbi.io import atomic_path, save_json, save_text
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
+from lbi.sweep import host
 from lbi.sweep.spec import Cell, resolve_params
 from lbi.sweep.twin import TWIN, train_digest
 
@@ -228,8 +229,10 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
 
     threads = ctx.numerics.rsplit(":", 1)[-1]  # packed trials: fewer threads, own numerics
     numerics.pin_torch(int(threads) if threads.isdigit() else numerics.THREADS)
-    if ctx.numerics != CUDA and numerics.describe() != ctx.numerics:  # a worker set up otherwise
-        raise RuntimeError(f"trial numerics {numerics.describe()}, the sweep's {ctx.numerics}")
+    if (
+        ctx.numerics != CUDA and (here := host.describe()) != ctx.numerics
+    ):  # a worker set up otherwise, or another vendor's CPU
+        raise RuntimeError(f"trial numerics {here}, the sweep's {ctx.numerics}: run a sweep's trials on CPUs of one vendor (lbi/sweep/host.py)")  # fmt: skip
     p, over = ctx.params(cell, seed, search)
     dev = resolve_device((p.lifter.train if cell.mode == "lifter" else p.train_stage1).device)
     if (dev.type == "cuda") != (ctx.numerics == CUDA):  # else GPU runs get CPU keys, or back
