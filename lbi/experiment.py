@@ -24,7 +24,16 @@ from lbi.data.dataset import PoseDataset
 from lbi.data.store import detections_path, open_store
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.record import RunRecord
-from lbi.train import CheckpointError, FitResult, TrainConfig, fit, load_checkpoint, load_model
+from lbi.train import (
+    CKPT_FORMAT,
+    VAL_EVERY,
+    CheckpointError,
+    FitResult,
+    TrainConfig,
+    fit,
+    load_checkpoint,
+    load_model,
+)
 
 # dvc.yaml stage names whose code a record's model ran (lbi.fingerprint.code_fingerprint)
 LBI_STAGES = ("train_stage1", "prune", "train_stage2", "evaluate")
@@ -191,7 +200,7 @@ def train_phase(
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
     epoch_offset: int = 0,
-    val_every: int = 1,
+    val_every: int = VAL_EVERY,
 ) -> FitResult:
     """Train one phase with validation every ``val_every``-th epoch and the last (the weights
     do not depend on it: :func:`lbi.train.fit`); copy the final model to ``out_path``.
@@ -357,19 +366,29 @@ def data_fingerprint(paths: StagePaths, source: str, init: str | None) -> str:
                 f"encoder weights {init} not found: run `dvc repro pretrain2d` "
                 "(pretrain2d.enabled) or fix model.pretrained in params.yaml"
             )
-        _update_with_weights(h, Path(init))
+        update_with_weights(h, Path(init))
     return h.hexdigest()[:16]
 
 
-def _update_with_weights(h: Any, path: Path) -> None:
-    """Feed a weight file's tensors (names, dtypes, shapes, values) to the hash ``h``;
-    files that are not PyTorch state dicts: their bytes."""
+def weights_digest(path: Path) -> str:
+    """A weight file's tensors (names, dtypes, shapes, values) hashed: equal for the same
+    weights whatever else the file holds (e.g. a validation history)."""
+    h = hashlib.sha256()
+    update_with_weights(h, Path(path))
+    return h.hexdigest()[:16]
+
+
+def update_with_weights(h: Any, path: Path) -> None:
+    """Feed a weight file's tensors (names, dtypes, shapes, values) to the hash ``h``: a
+    state dict, or an lbi checkpoint's model (not its history or optimizer); files that are
+    not PyTorch state dicts: their bytes."""
     try:
         st = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not a torch file: hash what is there
         h.update(path.read_bytes())
         return
-    st = st.get("state_dict", st) if isinstance(st, dict) else st
+    if isinstance(st, dict):
+        st = st["model"] if st.get("format") == CKPT_FORMAT else st.get("state_dict", st)
     if not isinstance(st, dict):
         h.update(path.read_bytes())
         return

@@ -14,6 +14,18 @@ calls :func:`pin_environment` (before torch is imported) and :func:`pin_torch`, 
 - intra-op threads: :data:`THREADS` = 2, whatever the host's core count
 - ``torch.use_deterministic_algorithms(True)``
 
+MKL honours ``MKL_CBWR=AVX2`` only on Intel CPUs; on others it runs its AUTO branch
+(Intel's oneMKL guide, "Getting Started with Conditional Numerical Reproducibility"), so
+the bits are the same among hosts of one CPU vendor, not across vendors. Measured
+2026-12-01 on an Intel Xeon (AVX-512; MKL reporting branch AVX2,STRICT) against the
+committed records of 2-core AMD EPYC hosts: the stages without a matrix product
+(``preprocess``, ``pretrain2d``: convolutions only, no MKL call) came out bit for bit; the
+lifter's first-epoch loss did not (14.3051 vs 14.3095 m²; 497 MKL calls per step), nor
+stage 1's. MKL's vendor-neutral branch (``COMPATIBLE``: SSE2) reproduces across vendors but
+made a training step 1.8-2.9x slower there, so it is not used. Instead :func:`describe`
+names the vendor where MKL runs its Intel branch (``pinned:avx2-intel:2``): such runs are
+keyed, cached and tabled apart from the committed (AMD) ones, as 1-thread runs are.
+
 The level is AVX2 (x86-64-v3: Intel since Haswell 2013, AMD since Excavator/Zen): nearly
 every x86-64 machine has it; it costs nothing on an AVX2-only host (this project's
 2-core AMD EPYC) and +43 % on a resnet18 step on an AVX-512 host (86 -> 123 ms,
@@ -29,10 +41,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 THREADS = 2
 ISA = "avx2"
-PIPELINE = f"pinned:{ISA}:{THREADS}"  # describe() of every `dvc repro` stage (pinned mode)
+PIPELINE = f"pinned:{ISA}:{THREADS}"  # describe() of every `dvc repro` stage on the committed records' (AMD) hosts
+INTEL = "-intel"  # after the ISA where MKL runs its Intel AVX2 branch (describe())
+CPUINFO = Path("/proc/cpuinfo")
 ENV_VAR = "LBI_NUMERICS"  # "pinned" (default) | "native"
 PINNED_ENV = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",
@@ -93,13 +108,45 @@ def pin_torch(threads: int = THREADS) -> None:
         )
 
 
-def describe() -> str:
-    """What decided this process's floating point: ``pinned:avx2:2`` or ``native``."""
+def cpu_vendor(cpuinfo: str | None = None) -> str:
+    """The CPU's ``vendor_id`` (``GenuineIntel``, ``AuthenticAMD``, ...); ``""`` if unknown."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id":
+            return value.strip()
+    return ""
+
+
+def pinned(threads: int, vendor: str | None = None) -> str:
+    """The pinned numerics of ``threads`` torch threads on this host (or a CPU of ``vendor``):
+    ``pinned:avx2:2``; ``pinned:avx2-intel:2`` on an Intel CPU, where MKL runs its AVX2
+    branch (see the module docstring: other bits than the AUTO branch of other vendors)."""
+    v = cpu_vendor() if vendor is None else vendor
+    return f"pinned:{ISA}{INTEL if v == 'GenuineIntel' else ''}:{threads}"
+
+
+def threads_of(described: str) -> int | None:
+    """The torch thread count a ``pinned:...:<threads>`` description names; None for
+    ``native``, ``cuda`` or anything else."""
+    head, _, last = described.rpartition(":")
+    return int(last) if head.startswith("pinned:") and last.isdigit() else None
+
+
+def describe(threads: int | None = None) -> str:
+    """What decided this process's floating point (or that of ``threads`` torch threads
+    here): :func:`pinned` (``pinned:avx2:2``) or ``native``."""
     if mode() == "native":
         return "native"
-    import torch
+    if threads is None:
+        import torch
 
-    return f"pinned:{ISA}:{torch.get_num_threads()}"
+        threads = torch.get_num_threads()
+    return pinned(threads)
 
 
 def torch_imported() -> bool:

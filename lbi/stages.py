@@ -56,11 +56,12 @@ from lbi.experiment import (
     make_record,
     stage2_model_from_stage1,
     train_phase,
+    weights_digest,
 )
 from lbi.model import ModelConfig
 from lbi.params import Params, check_crop_sizes
 from lbi.tracking import model_params
-from lbi.train import FitResult, TrainConfig
+from lbi.train import VAL_EVERY, FitResult, TrainConfig
 
 Tracker = Callable[[str, str, Datasets, dict[str, Any]], AbstractContextManager[Any]]
 PIPELINE_MODES = ("progressive", "lifter")  # what the pipeline's evaluate stage evaluates
@@ -95,7 +96,7 @@ def _train(
     progress: bool,
     extra_state: dict[str, Any] | None = None,
     epoch_offset: int = 0,
-    val_every: int = 1,
+    val_every: int = VAL_EVERY,
 ) -> FitResult:
     """The body every training stage shares: the model (initial weights from ``cfg.seed``
     only), the MLflow run, the loop (resuming from ``paths.ckpt``; validating every
@@ -227,7 +228,7 @@ def stage1_model_config(m: ModelConfig, joints_in: int, init: str | None) -> Mod
 
 
 def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = VAL_EVERY) -> FitResult:  # fmt: skip
     """Encoder + stage 1 (TL, PGTL, TL) to the coarse pose: ``paths.model("stage1", source)``.
 
     The encoder starts from :func:`lbi.experiment.encoder_init`; resumes from
@@ -235,7 +236,6 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     """
     check_crop_sizes(p)  # before any training: a wrong crop size fails now
     from lbi.model import build_model
-    from lbi.tracking import file_md5
 
     init = _encoder_init(p, paths)
     t = p.train_stage1
@@ -246,7 +246,7 @@ def train_stage1(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
 
     log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
                   "encoder_init": init}  # fmt: skip
-    extra = {"encoder_init_md5": file_md5(Path(init)) if init else None}  # new init: no resume
+    extra = {"encoder_init": weights_digest(Path(init)) if init else None}  # new init: no resume
     return _train("train_stage1", "stage1", "stage1", source, model_for, t, paths, ds,
                   log_params, tracker=tracker, progress=progress, extra_state=extra,
                   val_every=val_every)  # fmt: skip
@@ -294,12 +294,10 @@ def prune(p: Params, source: str, paths: StagePaths, *,
 
 
 def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = VAL_EVERY) -> FitResult:  # fmt: skip
     """Stage 2 on the AFSM-kept tokens (``prune.retention``), from the trained stage 1,
     frozen or trained on (``train_stage2.finetune_stage1``)."""
     check_crop_sizes(p)  # before any training: a wrong crop size fails now
-    from lbi.tracking import file_md5
-
     r, stage1 = p.prune.retention, paths.model("stage1", source)
     if not stage1.is_file():
         raise FileNotFoundError(f"{stage1}: missing; run `dvc repro train_stage1@{source}`")
@@ -307,7 +305,7 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
     ds = make_datasets(paths, source, t)
     log_params = {"model": model_params(p.model), "train": to_dict(t), "source": source,
                   "prune.retention": r}  # fmt: skip
-    extra = {"retention": r, "stage1_md5": file_md5(stage1)}
+    extra = {"retention": r, "stage1_weights": weights_digest(stage1)}  # not its history
     return _train("train_stage2", t.phase, "stage2", source,
                   lambda _ds: stage2_model_from_stage1(paths, source, r, seed=t.seed), t, paths, ds,
                   log_params, tracker=tracker, progress=progress, extra_state=extra,
@@ -316,7 +314,7 @@ def train_stage2(p: Params, source: str, paths: StagePaths, *, tracker: Tracker 
 
 def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
                      tracker: Tracker | None = None, progress: bool = False,
-                     val_every: int = 1) -> FitResult:  # fmt: skip
+                     val_every: int = VAL_EVERY) -> FitResult:  # fmt: skip
     """End to end (``phase`` ``e2e_fine``: loss on the refined pose, ``e2e_both``: on both)
     for the progressive budget (stage-1 + stage-2 epochs) with the stage-1 optimiser
     settings (paper Table 4): ``paths.model(phase, source)``."""
@@ -344,7 +342,7 @@ def train_end_to_end(p: Params, source: str, paths: StagePaths, phase: str, *,
 # The 2D-only lifter
 # ----------------------------------------------------------------------------------
 def train_lifter(p: Params, source: str, paths: StagePaths, *, tracker: Tracker | None = None,
-                 progress: bool = False, val_every: int = 1) -> FitResult:  # fmt: skip
+                 progress: bool = False, val_every: int = VAL_EVERY) -> FitResult:  # fmt: skip
     """The 2D-only lifter (``lifter``), same loop and budget as LBI: ``lifter.pt``.
     Warns when ``lifter.train.epochs`` is not LBI's budget (stage-1 + stage-2 epochs)."""
     from lbi.model import build_model

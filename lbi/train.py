@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PHASES = ("stage1", "stage2", "e2e_fine", "e2e_both", "lifter", "pose2d")
 CKPT_FORMAT = "lbi-ckpt/1"
+VAL_EVERY = 1  # the pipeline validates every epoch; sweep trials less often (RunOptions.val_every)
 
 
 class CheckpointError(RuntimeError):
@@ -357,7 +358,7 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     extra_state: dict[str, Any] | None = None,
-    val_every: int = 1,
+    val_every: int = VAL_EVERY,
 ) -> FitResult:
     """Train ``model`` for ``phase``; checkpoint every epoch; resume if ``last.pt`` exists.
 
@@ -386,7 +387,7 @@ def _fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None,
     progress: bool,
     extra_state: dict[str, Any] | None,
-    val_every: int = 1,
+    val_every: int = VAL_EVERY,
 ) -> FitResult:
     if val_every < 1:
         raise ValueError(f"val_every={val_every}: validate every n >= 1 epochs (and the last)")

@@ -29,11 +29,10 @@ def _git(args: list[str], cwd: Path) -> str:
 def test_fresh_clone_repro_leaves_the_tree_unchanged(tmp_path: Path) -> None:
     if _git(["status", "--porcelain", "--untracked-files=no"], ROOT).strip():
         pytest.skip("the checkout has uncommitted changes: commit first (the clone takes HEAD)")
-    from lbi.numerics import PIPELINE
-    from lbi.sweep import host
+    from lbi.numerics import PIPELINE, pinned
 
-    if host.pinned(2) != PIPELINE:
-        pytest.skip(f"{host.pinned(2)}: MKL's Intel branch cannot reproduce the committed lock, "
+    if pinned(2) != PIPELINE:
+        pytest.skip(f"{pinned(2)}: MKL's Intel branch cannot reproduce the committed lock, "
                     "made on AMD hosts (README, Reproducibility)")  # fmt: skip
     clone = tmp_path / "clone"
     _git(["clone", "-q", str(ROOT), str(clone)], tmp_path)

@@ -93,7 +93,7 @@ def pinned_runs() -> dict[str, str]:
 def test_short_training_is_bit_identical_under_other_host_settings(pinned_runs) -> None:  # type: ignore[no-untyped-def]
     hashes = {line.split()[-1] for line in pinned_runs.values()}
     assert len(hashes) == 1, pinned_runs
-    prefix = f"pinned:avx2:{numerics.THREADS} AVX2 "
+    prefix = f"{numerics.pinned(numerics.THREADS)} AVX2 "
     assert all(line.startswith(prefix) for line in pinned_runs.values())
 
 
@@ -187,3 +187,17 @@ def test_the_import_order_check_catches_a_late_lbi(tmp_path: Path) -> None:
     good.write_text("import lbi  # noqa: F401\n\n# isort: split\nimport numpy as np\n")
     assert _first_imports(bad) == (2, 4)
     assert _first_imports(good) == (4, 1)
+
+
+def test_numerics_name_the_cpu_vendor_where_mkl_runs_its_intel_branch() -> None:
+    """MKL honours MKL_CBWR=AVX2 only on Intel CPUs (elsewhere: its AUTO branch), so the
+    same pinned run gives other bits there: such runs are described, keyed and tabled apart."""
+    amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: avx2\n"
+    intel = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: avx2 avx512f\n"
+    assert (numerics.cpu_vendor(amd), numerics.cpu_vendor(intel), numerics.cpu_vendor("")) == (
+        "AuthenticAMD", "GenuineIntel", "")  # fmt: skip
+    assert numerics.pinned(2, "AuthenticAMD") == numerics.PIPELINE == "pinned:avx2:2"
+    assert numerics.pinned(1, "GenuineIntel") == "pinned:avx2-intel:1"
+    assert numerics.describe() == numerics.pinned(numerics.THREADS, numerics.cpu_vendor())
+    assert numerics.describe(1) == numerics.pinned(1)
+    assert [numerics.threads_of(d) for d in ("pinned:avx2-intel:1", "pinned:avx2:2", "native", "cuda")] == [1, 2, None, None]  # fmt: skip

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from lbi import numerics
 from lbi.config import ConfigError, to_dict
-from lbi.sweep import host
 from tests.test_stages import tiny_setup
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,7 +243,9 @@ def test_retention_cli_without_ray_or_mlflow(tiny, tmp_path, ray_tmp):
     assert "2 trials, 2 at a time, without Ray" in p.stdout and "[2/2 at" in p.stdout
     recs = read_records(tmp_path / "results" / "retention.jsonl")
     assert sorted(r.column for r in recs) == ["0.3", "1"]
-    assert {(r.status, r.smoke, r.numerics) for r in recs} == {("finished", True, host.pinned(1))}
+    assert {(r.status, r.smoke, r.numerics) for r in recs} == {
+        ("finished", True, numerics.pinned(1))
+    }
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
     (what,) = (tmp_path / "out" / "stage1_cache").glob("*/key.json")  # what its name hashes
     assert what_key(json.loads(what.read_text())) == what.parent.name
@@ -374,14 +376,14 @@ def test_packed_trials_are_keyed_by_their_numerics(tiny):
     one, two = (
         context(spec, tiny / "params.yaml", RunOptions(cpus_per_trial=c), {}) for c in (1, 2)
     )
-    assert (one.numerics, two.numerics) == (host.pinned(1), host.pinned(2))
+    assert (one.numerics, two.numerics) == (numerics.pinned(1), numerics.pinned(2))
     c = spec.cells[0]
     p, _ = two.params(c, 0)
     plain = ex.record_key(p, c.mode, "gt", *ex.fingerprints(p, c.mode, "gt", two.paths))
     native = ex.record_key(p, c.mode, "gt", *ex.fingerprints(p, c.mode, "gt", two.paths), "native")
     here = ex.record_key(p, c.mode, "gt", *ex.fingerprints(p, c.mode, "gt", two.paths), two.numerics)  # fmt: skip
     assert trial_key(two, c, 0) == here != native
-    # a 2-thread trial's key is the pipeline's own, except on an Intel CPU (lbi/sweep/host.py)
+    # a 2-thread trial's key is the pipeline's own, except on an Intel CPU (lbi/numerics.py)
     assert (here == plain) == (two.numerics == PIPELINE)
     assert trial_key(one, c, 0) not in (plain, here, native)
     assert stage1_key(p, "gt", two.paths, one.numerics) != stage1_key(
@@ -569,7 +571,7 @@ def test_gpu_trials_are_keyed_apart_and_never_run_on_the_cpu(tiny):
     args = ["--smoke", "--params", str(tiny / "params.yaml")]
     spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
     gpu, cpu = (context(spec, tiny / "params.yaml", RunOptions(gpus_per_trial=g), {}) for g in (0.5, 0))  # fmt: skip
-    assert (gpu.numerics, cpu.numerics) == ("cuda", host.pinned(2))
+    assert (gpu.numerics, cpu.numerics) == ("cuda", numerics.pinned(2))
     c = spec.cells[0]
     p, _ = cpu.params(c, 0)
     assert trial_key(gpu, c, 0) != trial_key(cpu, c, 0)
@@ -612,7 +614,7 @@ def test_packed_cli_trials_run_one_thread_each(tiny, tmp_path, ray_tmp):
     p = _cli(tiny, tmp_path, ray_tmp, "ablate_retention.py", *args)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     recs = read_records(tmp_path / "results" / "retention.jsonl")
-    assert len(recs) == 2 and {r.numerics for r in recs} == {host.pinned(1)}
+    assert len(recs) == 2 and {r.numerics for r in recs} == {numerics.pinned(1)}
     assert len(list((tmp_path / "out" / "stage1_cache").glob("*/models/gt/stage1.pt"))) == 1
 
 
@@ -700,16 +702,3 @@ def test_prepare_makes_a_variants_stores_once_with_the_pipelines_stages(tmp_path
     assert any((root / "detections" / "gt").iterdir())
     assert not Path("data/store").exists()  # the params' own stores: not made, not touched
     assert prepare(f, "gt") is False
-
-
-def test_trial_numerics_name_the_cpu_vendor_where_mkl_runs_its_intel_branch() -> None:
-    """MKL honours MKL_CBWR=AVX2 only on Intel CPUs (elsewhere: its AUTO branch), so the
-    same pinned run gives other bits there: such trials are keyed and labelled apart."""
-    amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: avx2\n"
-    intel = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: avx2 avx512f\n"
-    assert (host.cpu_vendor(amd), host.cpu_vendor(intel), host.cpu_vendor("")) == (
-        "AuthenticAMD", "GenuineIntel", "")  # fmt: skip
-    assert host.pinned(2, "AuthenticAMD") == "pinned:avx2:2"  # the committed records' hosts
-    assert host.pinned(1, "GenuineIntel") == "pinned:avx2-intel:1"
-    assert host.pinned(1) == host.pinned(1, host.cpu_vendor())
-    assert host.describe(1).rsplit(":", 1)[-1] == "1"  # threads stay the last field

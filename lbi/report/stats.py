@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from scipy.stats import t
 
-from lbi.numerics import PIPELINE, THREADS
+from lbi.numerics import PIPELINE, THREADS, threads_of
 from lbi.record import RunRecord
 
 NOT_RUN = "not run"
@@ -235,5 +235,5 @@ def wall_time(records: Sequence[RunRecord]) -> str:
 def cpu_share(numerics: str) -> float:
     """The share of the pipeline's :data:`~lbi.numerics.THREADS` CPU threads a run of these
     numerics held (``pinned:avx2:1``: 1/2); 1 for ``native`` and ``cuda`` runs."""
-    threads = numerics.rsplit(":", 1)[-1]
-    return int(threads) / THREADS if numerics.startswith("pinned:") and threads.isdigit() else 1.0
+    threads = threads_of(numerics)
+    return threads / THREADS if threads else 1.0

@@ -17,7 +17,6 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
-from lbi.sweep import host
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import (
     CUDA,
@@ -93,7 +92,7 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[s
 
     p = load_params(params_file)
     threads = max(1, round(opts.cpus_per_trial))  # a trial's torch threads: its CPUs
-    described = CUDA if gpu_share(opts) > 0 else host.describe(threads)
+    described = CUDA if gpu_share(opts) > 0 else numerics.describe(threads)
     ctx = Context(spec.name, spec.table, spec.source, to_dict(p),
                   StagePaths.from_params(p.paths).absolute(), Path(opts.out_dir).resolve(),
                   budget, opts.smoke, described, val_every=opts.val_every)  # fmt: skip

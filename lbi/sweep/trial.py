@@ -25,9 +25,9 @@ from lbi.io import atomic_path, save_json, save_text
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
-from lbi.sweep import host
 from lbi.sweep.spec import Cell, resolve_params
 from lbi.sweep.twin import TWIN, train_digest
+from lbi.train import VAL_EVERY
 
 WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
@@ -55,7 +55,7 @@ class Context:
     tracking_uri: str | None = None  # None: no MLflow
     experiment_id: str | None = None
     parent_run_id: str | None = None
-    val_every: int = 1  # per-epoch validation every n-th epoch and the last (RunOptions)
+    val_every: int = VAL_EVERY  # per-epoch validation every n-th epoch and the last (RunOptions)
     twin: Context | None = None  # a store variant's: the default stores' (lbi.sweep.twin)
 
     def params(self, cell: Cell, seed: int,
@@ -227,12 +227,10 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
     from lbi.data.store import open_store
     from lbi.train import resolve_device
 
-    threads = ctx.numerics.rsplit(":", 1)[-1]  # packed trials: fewer threads, own numerics
-    numerics.pin_torch(int(threads) if threads.isdigit() else numerics.THREADS)
-    if (
-        ctx.numerics != CUDA and (here := host.describe()) != ctx.numerics
-    ):  # a worker set up otherwise, or another vendor's CPU
-        raise RuntimeError(f"trial numerics {here}, the sweep's {ctx.numerics}: run a sweep's trials on CPUs of one vendor (lbi/sweep/host.py)")  # fmt: skip
+    numerics.pin_torch(numerics.threads_of(ctx.numerics) or numerics.THREADS)  # packed: fewer
+    here = numerics.describe()  # a worker set up otherwise, or a CPU of another vendor
+    if ctx.numerics != CUDA and here != ctx.numerics:
+        raise RuntimeError(f"trial numerics {here}, the sweep's {ctx.numerics}: run a sweep's trials on CPUs of one vendor (lbi/numerics.py)")  # fmt: skip
     p, over = ctx.params(cell, seed, search)
     dev = resolve_device((p.lifter.train if cell.mode == "lifter" else p.train_stage1).device)
     if (dev.type == "cuda") != (ctx.numerics == CUDA):  # else GPU runs get CPU keys, or back

@@ -53,5 +53,5 @@ def _digest(store_in: str, detections: str, init: str | None) -> str:
         for k in ("meta", TRAIN_SPLIT):
             h.update(k.encode() + np.ascontiguousarray(d[k]).tobytes())
     if init is not None:
-        ex._update_with_weights(h, Path(init))  # the data fingerprint's weights digest
+        ex.update_with_weights(h, Path(init))  # the data fingerprint's weights digest
     return h.hexdigest()[:16]
