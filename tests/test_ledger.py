@@ -86,6 +86,11 @@ def test_sides_never_pair_across_numerics() -> None:
            for c, m in (("r=0.3", 10.0), ("r=1", 12.0)) for s in range(3)]  # fmt: skip
     v = judge(T7A, a + one)  # r=1 exists only at 1 thread: r=0.3's 1-thread runs pair with it
     assert v.seeds == (0, 1, 2) and v.d.values == (-2.0, -2.0, -2.0)
+    # the row says which numerics the pair ran at when they are not the pipeline's
+    (row,) = [r for r in ledger_table(a + one).blocks[0].rows if r[0].startswith("T7a")]
+    assert row[2].startswith("retention at pinned:avx2:1: r=0.3 ")
+    (row,) = [r for r in ledger_table(_pair([50, 51], [53, 54])).blocks[0].rows if r[0].startswith("T7a")]  # fmt: skip
+    assert row[2].startswith("retention: r=0.3 ")
 
 
 def test_ledger_table_rows_and_rule() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from scipy.stats import t
 
+from lbi.numerics import PIPELINE
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
 from lbi.report.stats import (
@@ -102,6 +103,7 @@ class Verdict:
     paper_b: float
     d: Stat  # a - b per paired seed, in seed order
     seeds: tuple[int, ...]
+    numerics: str = ""  # of the paired runs (lbi.numerics.describe); "" when none ran
 
     @property
     def verdict(self) -> str:
@@ -147,7 +149,8 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
     """The claim's paired-by-seed verdict on ``records``."""
     a, b = _sides(records, claim)
     seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
-    return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds)
+    numerics = a[0].numerics if a and d.n else ""  # comparable sides: one numerics
+    return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds, numerics)
 
 
 def variant_notes(records: Sequence[RunRecord]) -> list[str]:
@@ -173,7 +176,8 @@ def ledger_table(records: Sequence[RunRecord]) -> Table:
     for v in (judge(c, records) for c in CLAIMS):
         c, d = v.claim, v.d
         short = f"{d.n} < {SEEDS_WANTED}" if 0 < d.n < SEEDS_WANTED else str(d.n)
-        sides = f"{c.a.sweep}: {c.a.cell} {c.a.metric} − {c.b.cell} {c.b.metric}"
+        at = f" at {v.numerics}" if v.numerics not in ("", PIPELINE) else ""  # e.g. packed, Intel
+        sides = f"{c.a.sweep}{at}: {c.a.cell} {c.a.metric} − {c.b.cell} {c.b.metric}"
         rows.append(
             (f"{c.key}: {c.text}", f"{v.paper_a:g} vs {v.paper_b:g} ({v.paper_a - v.paper_b:+.1f})",
              sides, interval(d), short, v.verdict)
