@@ -236,7 +236,7 @@ def test_smoke_trial_records_say_smoke_and_go_to_mlflow(done, tmp_path, monkeypa
     client = MlflowClient(ctx.tracking_uri)
     (run,) = [r for r in client.search_runs([ctx.experiment_id])
               if r.data.tags.get("mlflow.parentRunId") == ctx.parent_run_id]  # fmt: skip
-    assert run.data.tags["lbi.smoke"] == "True" and run.info.status == "FINISHED"
+    assert run.data.tags["lbi.smoke"] == "true" and run.info.status == "FINISHED"
     assert run.data.tags["lbi.mode"] == "stage1" and run.data.params["train_stage1.epochs"] == "1"
     assert run.data.metrics["test_coarse_p1_mm"] == rec.metrics["test_coarse_p1_mm"]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_test_mpjpe_mm")] == [1]

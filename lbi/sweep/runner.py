@@ -31,6 +31,7 @@ from lbi.sweep.trial import (
     twin_model,
     what_key,
 )
+from lbi.tracking.logged import tag_value
 
 # Telemetry off everywhere (a remote cluster gets them explicitly); Tune's compact table.
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -68,7 +69,7 @@ def _mlflow_parent(spec: SweepSpec, ctx: Context) -> Context:
 
     uri = tracking_uri()
     exp_id = setup_mlflow(f"lbi-sweep-{spec.name}", uri)  # driver first: SQLite races
-    tags = {"lbi.sweep": spec.name, "lbi.smoke": str(ctx.smoke), "mlflow.runName": spec.name,
+    tags = {"lbi.sweep": spec.name, "lbi.smoke": tag_value(ctx.smoke), "mlflow.runName": spec.name,
             "lbi.source_2d": spec.source, "lbi.git_commit": git_commit()}  # fmt: skip
     run = MlflowClient(uri).create_run(exp_id, tags=tags)
     return dataclasses.replace(ctx, tracking_uri=uri, experiment_id=exp_id,

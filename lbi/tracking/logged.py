@@ -77,9 +77,15 @@ RECORD_TAGS = ("sweep", "table", "row", "column", "cell", "mode", "seed", "sourc
                "status", "smoke", "error")  # fmt: skip
 
 
+def tag_value(v: Any) -> str:
+    """A tag's text: booleans as ``true``/``false`` (one spelling for every run, so a
+    search ``tags.lbi.synthetic = 'true'`` finds them all), the rest as ``str``."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
 def record_tags(rec: Any) -> dict[str, str]:
     """A :class:`~lbi.record.RunRecord`'s fields as ``lbi.<field>`` tags (its key too)."""
-    tags = {f"lbi.{f}": str(v) for f in RECORD_TAGS if (v := getattr(rec, f)) is not None}
+    tags = {f"lbi.{f}": tag_value(v) for f in RECORD_TAGS if (v := getattr(rec, f)) is not None}
     return {**tags, "lbi.record_key": rec.key}
 
 

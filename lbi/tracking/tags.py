@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from lbi.tracking.logged import flatten
+from lbi.tracking.logged import flatten, tag_value
 from lbi.tracking.util import file_md5, git_commit, repo_root
 
 
@@ -20,7 +20,7 @@ def base_tags(*, dataset: str, synthetic: bool, source: str | None, stage: str) 
     root = repo_root()
     tags = {
         "lbi.dataset": dataset,
-        "lbi.synthetic": str(bool(synthetic)).lower(),
+        "lbi.synthetic": tag_value(bool(synthetic)),
         "lbi.git_commit": git_commit(root),
         "dvc.stage": stage,
         "dvc.lock_md5": file_md5(root / "dvc.lock"),
