@@ -39,6 +39,7 @@ results then differ by host, and :func:`describe` says so in every run record.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -108,13 +109,19 @@ def pin_torch(threads: int = THREADS) -> None:
         )
 
 
+@functools.cache
+def _host_vendor() -> str:
+    try:
+        return cpu_vendor(CPUINFO.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return ""
+
+
 def cpu_vendor(cpuinfo: str | None = None) -> str:
-    """The CPU's ``vendor_id`` (``GenuineIntel``, ``AuthenticAMD``, ...); ``""`` if unknown."""
+    """The CPU's ``vendor_id`` (``GenuineIntel``, ``AuthenticAMD``, ...) in ``cpuinfo``
+    (default: this host's, read once); ``""`` if unknown."""
     if cpuinfo is None:
-        try:
-            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return _host_vendor()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "vendor_id":

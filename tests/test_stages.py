@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
+from lbi.experiment import weights_digest  # a weight file's model tensors, not its history
 from tests._store_fixture import make_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,18 +44,6 @@ def tiny_setup(root: Path, name: str = "params.yaml", **sections: dict) -> Path:
     f = root / name
     f.write_text(yaml.safe_dump(p))
     return f
-
-
-def weights_digest(path: Path) -> str:
-    import hashlib
-
-    from lbi.train import load_checkpoint
-
-    st = load_checkpoint(path)["model"]
-    h = hashlib.sha256()
-    for k in sorted(st):
-        h.update(k.encode() + st[k].reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
