@@ -27,6 +27,8 @@ def test_stage_runs_nest_under_one_pipeline_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("a: 1\n")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with stage_run("preprocess", dataset="h36m", synthetic=False):
+        pass
     with stage_run(
         "train_stage1", dataset="embedded_lab", synthetic=True, source="gt", params={"x": {"y": 1}}
     ) as mlf:
@@ -38,7 +40,9 @@ def test_stage_runs_nest_under_one_pipeline_run(tmp_path, monkeypatch):
     runs = client.search_runs([exp.experiment_id])
     parents = [r for r in runs if "lbi.pipeline_key" in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 2
+    assert len(parents) == 1 and len(children) == 3
+    # a synthetic stage marks its pipeline run synthetic (search tags.lbi.synthetic finds it)
+    assert client.get_run(parents[0].info.run_id).data.tags["lbi.synthetic"] == "true"
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     child = next(r for r in children if r.data.tags["dvc.stage"] == "train_stage1")
     assert child.data.tags["lbi.synthetic"] == "true"
@@ -153,7 +157,7 @@ def test_pipeline_run_is_named_tagged_and_holds_params_and_headlines(tiny_pipeli
     assert parent.info.run_name.endswith(" tiny-exp")
     t = parent.data.tags
     assert t["dvc.exp_name"] == "tiny-exp" and t["lbi.kind"] == "pipeline"
-    assert "lbi.source_2d" not in t and "lbi.dataset" not in t
+    assert "lbi.source_2d" not in t and "lbi.dataset" not in t and t["lbi.synthetic"] == "true"
     arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "params.yaml" in arts
     assert parent.data.params["prune.retention"] == "0.3"

@@ -15,21 +15,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbi.tracking.logged import flatten
+from lbi.tracking.logged import flatten, tag_value
 from lbi.tracking.run_logger import RunLogger
 from lbi.tracking.store import PIPELINE_EXPERIMENT, setup_mlflow
 from lbi.tracking.tags import base_tags, pipeline_key, pipeline_run_name, pipeline_tags
 from lbi.tracking.util import call_with_retry, repo_root
 
 
-def _pipeline_parent(client: Any, exp_id: str, key: str) -> str:
+def _pipeline_parent(client: Any, exp_id: str, key: str, synthetic: bool = False) -> str:
+    """The pipeline run of ``key``, created if needed; tagged ``lbi.synthetic`` true once a
+    stage of it (``synthetic``: the calling stage's data) ran on synthetic data, else false."""
     runs = client.search_runs(
         [exp_id], filter_string=f"tags.`lbi.pipeline_key` = '{key}'", max_results=1
     )
     if runs:
-        return runs[0].info.run_id
+        run_id = runs[0].info.run_id
+        if synthetic and runs[0].data.tags.get("lbi.synthetic") != "true":
+            client.set_tag(run_id, "lbi.synthetic", "true")
+        return run_id
     root = repo_root()
-    tags = {**pipeline_tags(root), "lbi.pipeline_key": key}
+    tags = {**pipeline_tags(root), "lbi.synthetic": tag_value(synthetic), "lbi.pipeline_key": key}
     run = client.create_run(exp_id, run_name=pipeline_run_name(root), tags=tags)
     run_id = run.info.run_id
     logger = RunLogger(client, run_id, exp_id)
@@ -127,7 +132,7 @@ def stage_run(
     client = MlflowClient()
     root = repo_root()
     tags = base_tags(dataset=dataset, synthetic=synthetic, source=source, stage=stage)
-    parent = call_with_retry(_pipeline_parent, client, exp_id, pipeline_key(root),
+    parent = call_with_retry(_pipeline_parent, client, exp_id, pipeline_key(root), synthetic,
                              what="pipeline run", fatal=True)  # fmt: skip
     killed = call_with_retry(
         mark_killed_runs, client, exp_id, stage, source, what="marking killed runs"
