@@ -18,7 +18,7 @@ def main() -> None:
     rep = build_report(p.paths)
     from lbi.tracking import log_report
 
-    log_report(rep.readme, rep.readme.parent / "generated")  # artifacts of the pipeline run
+    log_report(rep.readme, rep.readme.parent / "generated", rep.synthetic)  # the pipeline run's
     print(f"report: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.readme}")
 
 

@@ -759,3 +759,13 @@ def test_ablation_rows_name_values_the_default_sweeps_run() -> None:
                     ran.setdefault(s.key, set()).update(x.label for x in s.settings(r))
     for s in ablations.SPECS:  # Table 9: the sweep's rows are not the paper's (known)
         assert {d.label for d in s.rows} <= ran[s.key] or s.key == "table9", (s.key, ran[s.key])
+
+
+def test_report_says_whether_it_read_synthetic_data(tmp_path, monkeypatch) -> None:
+    """Report.synthetic (the pipeline run's lbi.synthetic tag, via pipeline/report.py): true
+    once a record or a pipeline output it reads is synthetic."""
+    monkeypatch.chdir(tmp_path)
+    write_records(tmp_path / "results/retention.jsonl", [rec(synthetic=False, dataset="h36m")])
+    assert not build_report(Paths(), "results", commit="0" * 40).synthetic
+    write_pipeline(tmp_path)  # its tables.json says synthetic
+    assert build_report(Paths(), "results", commit="0" * 40).synthetic

@@ -243,11 +243,15 @@ def test_report_goes_to_the_pipeline_run(tmp_path, monkeypatch):
     gen.mkdir(parents=True)
     (gen / "table2.md").write_text("| a |\n")
     (tmp_path / "reports" / "README.md").write_text("# report\n")
-    log_report(tmp_path / "reports" / "README.md", gen)
+    log_report(tmp_path / "reports" / "README.md", gen, synthetic=False)
     client = MlflowClient()
     exp = client.get_experiment_by_name("lbi-pipeline")
     (run,) = client.search_runs([exp.experiment_id])
     assert "lbi.pipeline_key" in run.data.tags and run.info.status == "FINISHED"
+    assert run.data.tags["lbi.synthetic"] == "false"
+    log_report(tmp_path / "reports" / "README.md", gen, synthetic=True)  # a report-only rerun
+    (run,) = client.search_runs([exp.experiment_id])  # the same pipeline run, now tagged true
+    assert run.data.tags["lbi.synthetic"] == "true"
     got = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert got == {"report/README.md", "report/generated"}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "report/generated")] == [

@@ -48,6 +48,7 @@ class Report:
     readme: Path
     tables: tuple[Table, ...]
     figures: tuple[Path, ...]
+    synthetic: bool  # some record or pipeline output it reads is of synthetic data
 
 
 def ablation_figure(rows: list[ablations.Row], spec: ablations.Spec, gen: Path) -> str | None:
@@ -138,10 +139,15 @@ def encoder_training(r: RunRecord | None) -> str:
     return f"then fine-tuned in stage{'s' if len(stages) > 1 else ''} {' and '.join(stages)}"
 
 
-def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], paths: Paths) -> str:
-    synthetic = any(r.synthetic for r in sweeps.records) or any(
+def is_synthetic(sweeps: Sweeps, pipeline: dict[str, PipelineSource]) -> bool:
+    """Whether a sweep record or a pipeline output the report reads is of synthetic data."""
+    return any(r.synthetic for r in sweeps.records) or any(
         s.tables.get("synthetic") or any(r.synthetic for r in s.records) for s in pipeline.values()
     )
+
+
+def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], paths: Paths) -> str:
+    synthetic = is_synthetic(sweeps, pipeline)
     bb = load_backbone(paths)
     encoder = "- Image encoder: not pretrained by `pretrain2d` (model.pretrained or random).\n"
     if bb.get("enabled"):
@@ -216,7 +222,8 @@ def build_report(
     if not figs:
         parts.append("not run (no pipeline outputs with examples or curves)\n")
     readme = save_text(Path(paths.reports) / "README.md", "\n".join(parts))
-    return Report(readme, tuple(s.table for s in secs), tuple(sorted(gen / n for n in pngs)))
+    figures = tuple(sorted(gen / n for n in pngs))
+    return Report(readme, tuple(s.table for s in secs), figures, is_synthetic(sweeps, pipeline))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,8 +30,8 @@ def _pipeline_parent(client: Any, exp_id: str, key: str, synthetic: bool = False
     )
     if runs:
         run_id = runs[0].info.run_id
-        if synthetic and runs[0].data.tags.get("lbi.synthetic") != "true":
-            client.set_tag(run_id, "lbi.synthetic", "true")
+        if synthetic and runs[0].data.tags.get("lbi.synthetic") != tag_value(True):
+            client.set_tag(run_id, "lbi.synthetic", tag_value(True))
         return run_id
     root = repo_root()
     tags = {**pipeline_tags(root), "lbi.synthetic": tag_value(synthetic), "lbi.pipeline_key": key}
@@ -46,21 +46,23 @@ def _pipeline_parent(client: Any, exp_id: str, key: str, synthetic: bool = False
     return run_id
 
 
-def pipeline_run(experiment: str = PIPELINE_EXPERIMENT) -> RunLogger:
-    """The current pipeline run (this commit and ``params.yaml``), created if needed."""
+def pipeline_run(experiment: str = PIPELINE_EXPERIMENT, synthetic: bool = False) -> RunLogger:
+    """The current pipeline run (this commit and ``params.yaml``), created if needed; tagged
+    ``lbi.synthetic`` true if ``synthetic`` (what the caller logs is of synthetic data)."""
     from mlflow.tracking import MlflowClient
 
     exp_id = setup_mlflow(experiment)
     client = MlflowClient()
-    parent = call_with_retry(_pipeline_parent, client, exp_id, pipeline_key(),
+    parent = call_with_retry(_pipeline_parent, client, exp_id, pipeline_key(), synthetic,
                              what="pipeline run", fatal=True)  # fmt: skip
     return RunLogger(client, parent, exp_id)
 
 
-def log_report(readme: Path, generated: Path) -> None:
+def log_report(readme: Path, generated: Path, synthetic: bool) -> None:
     """The report stage's output (README and ``generated/`` tables and figures) as
-    artifacts ``report/`` of the pipeline run; never fatal."""
-    logger = call_with_retry(pipeline_run, what="pipeline run")
+    artifacts ``report/`` of the pipeline run (tagged ``lbi.synthetic`` true if
+    ``synthetic``: the report read synthetic data); never fatal."""
+    logger = call_with_retry(pipeline_run, PIPELINE_EXPERIMENT, synthetic, what="pipeline run")
     if logger is None:
         return
     logger.log_artifact(str(readme), artifact_path="report")
