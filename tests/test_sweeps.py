@@ -342,6 +342,7 @@ def test_revalidate_rekeys_what_a_rerun_reproduces(tiny, tmp_path, ray_tmp):
     (stale / "key.json").write_text(json.dumps({**what, "code": "0" * 16}))
     p = _cli(tiny, tmp_path, ray_tmp, "compare_lifter.py", "--smoke", "--revalidate")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "0 trials have records (skipped), 2 to run" in p.stdout  # both reruns in one run
     assert "lifter: lifter seed 0 rerun differs: 0 of 1 stale records re-keyed" in p.stdout
     assert "progressive: lbi_d16_ft seed 0 rerun equal: 1 of 1 stale records re-keyed" in p.stdout
     after = read_records(f)

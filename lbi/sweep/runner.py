@@ -223,7 +223,8 @@ def _epochs_done(ckpt_dir: Path) -> int:
 def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
     """Re-key records only a code change made stale, once a rerun shows their numbers did not
     move: per mode, the stale (cell, seed) with the lowest seed is retrained under today's
-    code in a fresh folder (no cached stage 1 or checkpoint); if its key and every metric but
+    code in a fresh folder (no cached stage 1 or checkpoint; the modes' reruns of one seed
+    in one sweep run, so they train side by side); if its key and every metric but
     its wall time equal the stale record's, re-keyed, the mode's stale records get today's
     code fingerprint and key, else they stay stale (the rerun's record is kept either way)."""
     import tempfile
@@ -238,11 +239,16 @@ def revalidate(spec: SweepSpec, ctx: Context, opts: RunOptions) -> list[str]:
             key = record_key(p, r.mode, r.source_2d, code, data, r.numerics)
             stale.setdefault(r.mode, []).append((r, dataclasses.replace(r, key=key, code_fingerprint=code)))  # fmt: skip
     ctx.out.mkdir(parents=True, exist_ok=True)
-    for mode, pairs in sorted(stale.items()):
-        old, fresh = min(pairs, key=lambda rf: (rf[0].seed, rf[0].cell))
-        one = dataclasses.replace(spec, cells=(spec.cell(old.cell),), seeds=(old.seed,))
+    probes = {mode: min(pairs, key=lambda rf: (rf[0].seed, rf[0].cell)) for mode, pairs in stale.items()}  # fmt: skip
+    reruns: list[RunRecord] = []
+    for seed in sorted({old.seed for old, _ in probes.values()}):  # one run per seed: in parallel
+        names = dict.fromkeys(old.cell for old, _ in probes.values() if old.seed == seed)
         with tempfile.TemporaryDirectory(dir=ctx.out, prefix="revalidate-") as tmp:
-            new = run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
+            one = dataclasses.replace(spec, cells=tuple(spec.cell(n) for n in names), seeds=(seed,))
+            reruns += run_sweep(one, dataclasses.replace(ctx, out=Path(tmp)), opts)
+    for mode, pairs in sorted(stale.items()):
+        old, fresh = probes[mode]
+        new = [n for n in reruns if (n.cell, n.seed) == (old.cell, old.seed)]
         ok = [(n.key, strip_trial_metrics(n.metrics)) for n in new] == [(fresh.key, strip_trial_metrics(old.metrics))]  # fmt: skip
         if ok:  # the rerun's own record stays; the other stale ones take today's key
             gone = {r.key for r, _ in pairs}
