@@ -93,6 +93,28 @@ def test_sides_never_pair_across_numerics() -> None:
     assert row[2].startswith("retention: r=0.3 ")
 
 
+def test_seeds_pool_across_cpu_numerics_but_never_pair_across_them() -> None:
+    """A claim's seeds come from every pinned CPU numerics (an Intel session adds seeds to
+    an AMD claim), each seed once (the pipeline's numerics first); a seed pairs only within
+    one numerics, and a GPU (cuda) run never joins a CPU claim's pool."""
+    intel = "pinned:avx2-intel:2"
+    amd = _pair([50, 50, 50], [53, 53, 53])  # seeds 0-2 at the pipeline's numerics: d = -3
+    more = [rec(cell=c, seed=s, numerics=intel, metrics={"test_refined_p1_mm": m})
+            for c, m in (("r=0.3", 50.0), ("r=1", 51.0)) for s in (2, 3, 4)]  # fmt: skip
+    lone = [  # seed 5: side a on AMD, side b on Intel
+        rec(cell="r=0.3", seed=5, metrics={"test_refined_p1_mm": 0.0}),
+        rec(cell="r=1", seed=5, numerics=intel, metrics={"test_refined_p1_mm": 9.0}),
+    ]
+    gpu = [rec(cell=c, seed=s, numerics="cuda", metrics={"test_refined_p1_mm": 0.0})
+           for c in ("r=0.3", "r=1") for s in (6, 7)]  # fmt: skip
+    v = judge(T7A, amd + more + lone + gpu)
+    assert v.seeds == (0, 1, 2, 3, 4)  # seed 2 once (the pipeline's), seed 5 never paired
+    assert v.d.values == (-3.0, -3.0, -3.0, -1.0, -1.0)
+    assert v.numerics == f"pinned:avx2:2 (3 seeds) + {intel} (2 seeds)"
+    (row,) = [r for r in ledger_table(amd + more).blocks[0].rows if r[0].startswith("T7a")]
+    assert row[2].startswith(f"retention at pinned:avx2:2 (3 seeds) + {intel} (2 seeds): r=0.3")
+
+
 def test_ledger_table_rows_and_rule() -> None:
     t = ledger_table(_pair([50, 51, 49], [53, 54, 52]))
     rows = {r[0].split(":")[0]: r for r in t.blocks[0].rows}

@@ -6,8 +6,10 @@ and a metric of its records; the paper's two numbers come from :mod:`lbi.report.
 seed** (:func:`lbi.report.stats.paired`), judged by :data:`RULE`. A side uses one variant
 (budget, width, schedule, data, 2D source, numerics; :func:`lbi.report.stats.variant`) of
 the finished, non-smoke ``results/*.jsonl`` records, and the two sides agree on total
-epochs, data, 2D source and numerics (the pair with most seeds on both), so no difference
-mixes budgets or numerics.
+epochs, data, 2D source and numerics, so no difference mixes budgets or numerics. The
+differences of one claim pool seeds across the pinned CPU numerics (another CPU vendor or
+thread count: the same fp32 training, rounded in another order; :func:`pooled`), each seed
+once: a session on either vendor can add seeds to a claim, never a pair across them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from scipy.stats import t
 
-from lbi.numerics import PIPELINE
+from lbi.numerics import PIPELINE, threads_of
 from lbi.record import RunRecord
 from lbi.report.paper import PAPER_DIR, SOURCE, TABLES, load_entries
 from lbi.report.stats import (
@@ -39,7 +41,8 @@ from lbi.report.table import Block, Table
 SEEDS_WANTED = 5  # the issue's minimum per cell; a claim with fewer says so
 SEEDS_MAX = 10  # seeds a claim whose interval is wider than the paper's effect gets at most
 RULE = (
-    "d = a − b per seed (paired; seeds run on both sides), mean and 95 % t-interval "
+    "d = a − b per seed (paired; seeds run on both sides under one numerics; seeds pooled "
+    "across pinned CPU numerics, each seed once, the pipeline's first), mean and 95 % t-interval "
     "mean ± t(0.975, n−1)·sd/√n. reproduced: the interval excludes 0 on the paper's side "
     "(the sign of the paper's a − b); reversed: it excludes 0 on the other side; "
     "inconclusive: it contains 0 ('smaller than the paper's' when it also excludes the "
@@ -103,7 +106,7 @@ class Verdict:
     paper_b: float
     d: Stat  # a - b per paired seed, in seed order
     seeds: tuple[int, ...]
-    numerics: str = ""  # of the paired runs (lbi.numerics.describe); "" when none ran
+    numerics: str = ""  # of the paired runs: "pinned:avx2:1", "<one> (4 seeds) + <other> (5 seeds)"; "" when none ran
 
     @property
     def verdict(self) -> str:
@@ -134,22 +137,45 @@ def _by_variant(records: Sequence[RunRecord], side: Side) -> dict[Variant, list[
     return out
 
 
-def _sides(records: Sequence[RunRecord], claim: Claim) -> tuple[list[RunRecord], list[RunRecord]]:
-    """Side a's and side b's records, one variant each: the two :func:`comparable` ones (total
-    epochs, data, 2D source, numerics) with the most seeds run on both."""
+def pooled(v: Variant) -> Variant:
+    """``v`` with its numerics replaced by their pool: every pinned CPU numerics (any vendor
+    or thread count) is one pool, ``"pinned"``; any other (``cuda``, ``native``) its own."""
+    return replace(v, numerics="pinned" if threads_of(v.numerics) is not None else v.numerics)
+
+
+def _sides(records: Sequence[RunRecord], claim: Claim) -> list[tuple[list[RunRecord], list[RunRecord]]]:  # fmt: skip
+    """Side a's and side b's records, one :func:`comparable` variant pair (total epochs, data,
+    2D source, numerics) per numerics: of the pairs alike but for pooled numerics
+    (:func:`pooled`), the group with most seeds run on both sides; the pipeline's numerics
+    first, then the pair with more seeds."""
     a, b = _by_variant(records, claim.a), _by_variant(records, claim.b)
-    pairs = sorted(((va, vb) for va in a for vb in b if comparable(va, vb)), key=str)
-    if not pairs:
-        return [], []
-    va, vb = max(pairs, key=lambda p: len({r.seed for r in a[p[0]]} & {r.seed for r in b[p[1]]}))
-    return a[va], b[vb]
+    groups: dict[tuple[Variant, Variant], list[tuple[Variant, Variant]]] = {}
+    for va, vb in sorted(((va, vb) for va in a for vb in b if comparable(va, vb)), key=str):
+        groups.setdefault((pooled(va), pooled(vb)), []).append((va, vb))
+
+    def both(p: tuple[Variant, Variant]) -> set[int]:
+        return {r.seed for r in a[p[0]]} & {r.seed for r in b[p[1]]}
+
+    if not groups:
+        return []
+    best = max(groups.values(), key=lambda g: len(set().union(*map(both, g))))
+    best = sorted(best, key=lambda p: (p[0].numerics != PIPELINE, -len(both(p)), p[0].numerics))
+    return [(a[va], b[vb]) for va, vb in best]
 
 
 def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
-    """The claim's paired-by-seed verdict on ``records``."""
-    a, b = _sides(records, claim)
-    seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
-    numerics = a[0].numerics if a and d.n else ""  # comparable sides: one numerics
+    """The claim's paired-by-seed verdict on ``records``: pairs within one numerics, seeds
+    pooled across the numerics of :func:`_sides` in its order, each seed once."""
+    at: dict[int, float] = {}
+    used: list[tuple[str, int]] = []  # (numerics, seeds it adds)
+    for a, b in _sides(records, claim):
+        seeds, d = paired(a, b, claim.a.metric, claim.b.metric)
+        new = {s: x for s, x in zip(seeds, d.values, strict=True) if s not in at}
+        at |= new
+        used += [(a[0].numerics, len(new))] if new else []
+    seeds = tuple(sorted(at))
+    numerics = used[0][0] if len(used) == 1 else " + ".join(f"{n} ({k} seeds)" for n, k in used)
+    d = Stat(tuple(at[s] for s in seeds))
     return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds, numerics)
 
 
