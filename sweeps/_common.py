@@ -46,6 +46,8 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--quiet", action="store_true", help="no Tune progress table")
     a("--no-ray", action="store_true", help="trials in processes of this machine (no search)")
     a("--no-mlflow", action="store_true", help="no MLflow runs (records only)")
+    a("--no-pool", action="store_true", help="rerun a seed recorded only under another CPU "
+      "vendor's or thread count's numerics (default: it counts as done, as the ledger pools)")  # fmt: skip
     a("--val-every", type=int, default=RunOptions.val_every,
       help="validate every n-th epoch and the last (same weights; a search: every epoch)")  # fmt: skip
     for name, kw in axes.items():
@@ -91,7 +93,7 @@ def main(args: argparse.Namespace, build: Callable[[argparse.Namespace, str], Sw
     opts = RunOptions(Path(a.out), Path(a.results_dir), a.cpus_per_trial, a.gpus_per_trial,
                       a.max_concurrent, a.max_failures, a.resume, a.address, a.num_cpus,
                       a.ray_tmp, 0 if a.quiet else 1, a.smoke, mlflow=not a.no_mlflow,
-                      ray=not a.no_ray, val_every=a.val_every)  # fmt: skip
+                      ray=not a.no_ray, val_every=a.val_every, pool=not a.no_pool)  # fmt: skip
     try:
         p = load_params(args.params)
         source = args.source or p.data.train_sources[0]

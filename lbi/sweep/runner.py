@@ -17,7 +17,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
-from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
+from lbi.sweep.spec import Cell, RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import (
     CUDA,
     STAGE1_WHAT,
@@ -104,6 +104,20 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[s
     return ctx
 
 
+def recorded(ctx: Context, opts: RunOptions, done: dict[str, RunRecord], cell: Cell,
+             seed: int) -> RunRecord | None:  # fmt: skip
+    """The finished record (in ``done``, by key) of (cell, seed): under this sweep's numerics,
+    else, with ``opts.pool`` and pinned CPU numerics here, under another pinned CPU numerics
+    of ``done`` (another vendor or thread count: the same training rounded in another order,
+    which the claims ledger pools, each seed once); None if neither."""
+    r = done.get(trial_key(ctx, cell, seed))
+    if r is not None or not opts.pool or numerics.threads_of(ctx.numerics) is None:
+        return r
+    others = {d.numerics for d in done.values() if numerics.threads_of(d.numerics) is not None}
+    keys = (trial_key(dataclasses.replace(ctx, numerics=n), cell, seed) for n in sorted(others - {ctx.numerics}))  # fmt: skip
+    return next((done[k] for k in keys if k in done), None)
+
+
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
               search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
     """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``, or
@@ -118,14 +132,16 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     if search is None:
         for c in spec.cells:
             for s in spec.seeds:
-                r = done.get(trial_key(ctx, c, s))
+                r = recorded(ctx, opts, done, c, s)
                 if r is None:
                     jobs.append({"cell": c.name, "seed": s})
                 else:  # the same model: placed in this sweep's table
                     reused.append(dataclasses.replace(
                         r, sweep=spec.name, table=c.table or spec.table, row=c.row or c.name,
                         column=c.column, cell=c.name, smoke=ctx.smoke))  # fmt: skip
-    print(f"sweep {spec.name}: {len(reused)} trials have records (skipped), {len(jobs)} to run")
+    other = sum(r.numerics != ctx.numerics for r in reused)
+    at = f"; {other} under other CPU numerics, pooled" if other else ""
+    print(f"sweep {spec.name}: {len(reused)} trials have records (skipped{at}), {len(jobs)} to run")
     if search is not None:  # ASHA stops trials on each epoch's validation
         ctx = dataclasses.replace(ctx, val_every=1)
     new: list[RunRecord] = []
@@ -155,12 +171,12 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions,
     killed run left part-trained (its ``last.pt``) counts only the epochs it has left.
     ``units``: gets a dict per phase to train (model ``unit``: its stage-1 or trial key;
     ``phase``, ``epochs`` left, ``numerics``) for :func:`plan_total` across sweeps."""
-    done = {r.key for r in read_all(opts.results_dir) if r.status == "finished"}
+    done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
     out, seen, n, epochs = [], set(), Counter(), Counter()
     for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
         key = trial_key(ctx, c, s)
-        if key in done:
-            n["has a record"] += 1
+        if (r := recorded(ctx, opts, done, c, s)) is not None:
+            n["has a record" if r.key == key else "has a record at other CPU numerics"] += 1
             continue
         if twin_model(ctx, c, s) is not None:
             n["to run"], n["twin's model"] = n["to run"] + 1, n["twin's model"] + 1
@@ -187,7 +203,7 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions,
             parts.append(label if not e else f"{label} ({e} epochs)" if left == e else f"{label} ({left} of {e} epochs left)")  # fmt: skip
         out.append(f"  {c.name} seed {s}: " + ", ".join(parts))
     trained = ", ".join(f"{m} x{k} ({epochs[m]} epochs)" for m, k in n.items() if epochs[m])
-    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "twin's model", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
+    reused = ", ".join(f"{m} x{n[m]}" for m in ("has a record", "has a record at other CPU numerics", "twin's model", "stage 1 cached", "stage 1 shared") if n[m])  # fmt: skip
     head = f"sweep {spec.name}: {n['to run']} trials to run; trains {trained or 'nothing'}; reuses {reused or 'nothing'}"  # fmt: skip
     return [head, *out]
 
