@@ -492,36 +492,47 @@ def _variant(tiny: Path, root: Path, split: str) -> Path:
 
 def test_a_seed_recorded_under_other_cpu_numerics_is_done_unless_no_pool(tiny, tmp_path):
     """The ledger pools seeds across pinned CPU numerics, so a sweep on an Intel host (or at
-    1 thread) skips a (cell, seed) the committed AMD (2-thread) records hold; ``--no-pool``
-    reruns it; a GPU (cuda) record of it never counts for a CPU sweep."""
+    1 thread) skips a seed whose cells the committed AMD (2-thread) records all hold (a seed
+    held in part trains whole here: pairs stay within one numerics); ``--no-pool`` reruns
+    it; a GPU (cuda) record never counts for a CPU sweep."""
     import dataclasses as dc
 
     from lbi.record import RunRecord, write_records
     from lbi.sweep import RunOptions, context, plan, trial_key
     from lbi.sweep.trial import CUDA
 
-    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--values", "0.3"]
+    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--values", "0.3", "1.0"]
     spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
     opts = RunOptions(tmp_path / "out", tmp_path / "results")
     ctx = context(spec, tiny / "params.yaml", opts, {})
-    (cell,) = spec.cells
 
-    def record(num: str) -> RunRecord:
+    def record(num: str, cell: str) -> RunRecord:
+        c = next(c for c in spec.cells if c.name == cell)
         return RunRecord(
-            key=trial_key(dc.replace(ctx, numerics=num), cell, 0), sweep="retention", table="7",
-            row="MPJPE", column="0.3", cell="r=0.3", mode="progressive", seed=0, source_2d="gt",
+            key=trial_key(dc.replace(ctx, numerics=num), c, 0), sweep="retention", table="7",
+            row="MPJPE", column=cell[2:], cell=cell, mode="progressive", seed=0, source_2d="gt",
             epochs={}, params={}, overrides={}, metrics={}, git_commit="", code_fingerprint="c",
             data_fingerprint="d", dataset="toy", synthetic=True, numerics=num)  # fmt: skip
 
+    def write(*recs: RunRecord) -> None:
+        write_records(tmp_path / "results/retention.jsonl", recs)
+
     other = numerics.pinned(2, "AuthenticAMD" if "intel" in ctx.numerics else "GenuineIntel")
     assert other != ctx.numerics
-    write_records(tmp_path / "results/retention.jsonl", [record(CUDA)])
-    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 1 trials to run")
-    write_records(tmp_path / "results/retention.jsonl", [record(CUDA), record(other)])
+    write(record(CUDA, "r=0.3"), record(CUDA, "r=1"))
+    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 2 trials to run")
+    write(record(other, "r=0.3"))  # the seed only in part: it pairs within one numerics, so
+    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 2 trials to run")  # all here
+    write(record(CUDA, "r=1"), record(other, "r=0.3"), record(other, "r=1"))
     head = plan(spec, ctx, opts)[0]
-    assert head.endswith("reuses has a record at other CPU numerics x1"), head
+    assert head.startswith("sweep retention: 0 trials to run")
+    assert head.endswith("reuses has a record at other CPU numerics x2"), head
+    write(record(other, "r=0.3"), record(other, "r=1"), record(ctx.numerics, "r=1"))
+    head = plan(spec, ctx, opts)[0]  # one cell here: the seed is this host's, the other trains
+    assert head.startswith("sweep retention: 1 trials to run") and "other CPU" not in head
+    write(record(other, "r=0.3"), record(other, "r=1"))
     own = plan(spec, ctx, dc.replace(opts, pool=False))[0]  # --no-pool
-    assert own.startswith("sweep retention: 1 trials to run")
+    assert own.startswith("sweep retention: 2 trials to run")
 
 
 def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(tiny, tmp_path):

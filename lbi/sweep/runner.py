@@ -17,7 +17,7 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
-from lbi.sweep.spec import Cell, RunOptions, SearchSpec, SweepSpec, resolve_params
+from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
 from lbi.sweep.trial import (
     CUDA,
     STAGE1_WHAT,
@@ -104,18 +104,27 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[s
     return ctx
 
 
-def recorded(ctx: Context, opts: RunOptions, done: dict[str, RunRecord], cell: Cell,
-             seed: int) -> RunRecord | None:  # fmt: skip
-    """The finished record (in ``done``, by key) of (cell, seed): under this sweep's numerics,
-    else, with ``opts.pool`` and pinned CPU numerics here, under another pinned CPU numerics
-    of ``done`` (another vendor or thread count: the same training rounded in another order,
-    which the claims ledger pools, each seed once); None if neither."""
-    r = done.get(trial_key(ctx, cell, seed))
-    if r is not None or not opts.pool or numerics.threads_of(ctx.numerics) is None:
-        return r
-    others = {d.numerics for d in done.values() if numerics.threads_of(d.numerics) is not None}
-    keys = (trial_key(dataclasses.replace(ctx, numerics=n), cell, seed) for n in sorted(others - {ctx.numerics}))  # fmt: skip
-    return next((done[k] for k in keys if k in done), None)
+def recorded(spec: SweepSpec, ctx: Context, opts: RunOptions,
+             done: dict[str, RunRecord]) -> dict[tuple[str, int], RunRecord]:  # fmt: skip
+    """The finished records (of ``done``, by key) of the sweep's (cell name, seed) trials:
+    under this sweep's numerics; and, with ``opts.pool`` and pinned CPU numerics here, a seed
+    none of whose cells has one here but every one has one under one other pinned CPU
+    numerics (another vendor or thread count: the same training rounded in another order;
+    the claims ledger pools seeds across them, each seed once, pairing within one numerics,
+    so a seed is taken whole or not at all)."""
+    pool = opts.pool and numerics.threads_of(ctx.numerics) is not None
+    others = sorted({d.numerics for d in done.values() if numerics.threads_of(d.numerics) is not None} - {ctx.numerics}) if pool else []  # fmt: skip
+    out: dict[tuple[str, int], RunRecord] = {}
+    for s in spec.seeds:
+        here = {(c.name, s): done.get(trial_key(ctx, c, s)) for c in spec.cells}
+        out |= {k: r for k, r in here.items() if r is not None}
+        for n in others if not any(here.values()) else ():
+            at = dataclasses.replace(ctx, numerics=n)
+            got = {(c.name, s): done.get(trial_key(at, c, s)) for c in spec.cells}
+            if all(got.values()):
+                out |= {k: r for k, r in got.items() if r is not None}
+                break
+    return out
 
 
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
@@ -130,9 +139,10 @@ def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
     if search is not None and search.metric.startswith("val_cross") and CROSS_VAL_SPLIT not in (st := open_store(ctx.paths.store_cross)).splits:  # fmt: skip
         raise ValueError(f"{st.root}: no '{CROSS_VAL_SPLIT}' split for --metric {search.metric}: set mpi3dhp.val_sequences, rerun `dvc repro preprocess`")  # fmt: skip
     if search is None:
+        have = recorded(spec, ctx, opts, done)
         for c in spec.cells:
             for s in spec.seeds:
-                r = recorded(ctx, opts, done, c, s)
+                r = have.get((c.name, s))
                 if r is None:
                     jobs.append({"cell": c.name, "seed": s})
                 else:  # the same model: placed in this sweep's table
@@ -171,11 +181,11 @@ def plan(spec: SweepSpec, ctx: Context, opts: RunOptions,
     killed run left part-trained (its ``last.pt``) counts only the epochs it has left.
     ``units``: gets a dict per phase to train (model ``unit``: its stage-1 or trial key;
     ``phase``, ``epochs`` left, ``numerics``) for :func:`plan_total` across sweeps."""
-    done = {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"}
+    have = recorded(spec, ctx, opts, {r.key: r for r in read_all(opts.results_dir) if r.status == "finished"})  # fmt: skip
     out, seen, n, epochs = [], set(), Counter(), Counter()
     for c, s in ((c, s) for c in spec.cells for s in spec.seeds):
         key = trial_key(ctx, c, s)
-        if (r := recorded(ctx, opts, done, c, s)) is not None:
+        if (r := have.get((c.name, s))) is not None:
             n["has a record" if r.key == key else "has a record at other CPU numerics"] += 1
             continue
         if twin_model(ctx, c, s) is not None:
