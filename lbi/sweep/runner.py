@@ -129,7 +129,8 @@ def recorded(spec: SweepSpec, ctx: Context, opts: RunOptions,
 
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
               search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
-    """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``, or
+    """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``
+    (:func:`recorded`: here, or the seed whole under another CPU numerics), or
     ``search``, on Ray Tune (after :func:`init_ray`), or without Ray (``opts.ray`` False:
     :mod:`lbi.sweep.local`, no search); merge new and reused records into
     ``<results_dir>/<sweep>.jsonl``; return them."""
