@@ -769,3 +769,23 @@ def test_report_says_whether_it_read_synthetic_data(tmp_path, monkeypatch) -> No
     assert not build_report(Paths(), "results", commit="0" * 40).synthetic
     write_pipeline(tmp_path)  # its tables.json says synthetic
     assert build_report(Paths(), "results", commit="0" * 40).synthetic
+
+
+def test_header_counts_records_trained_by_other_code(tmp_path: Path, monkeypatch) -> None:
+    """A record whose code fingerprint is not what its mode's code gives today is stale by
+    code: used (a code change need not move a number) and counted by file in the header."""
+    from lbi.report.inputs import today_code
+
+    monkeypatch.chdir(tmp_path)
+    lbi_now, lifter_now = today_code("progressive"), today_code("lifter")
+    assert lbi_now != lifter_now  # the lifter's stages run other code
+    a, b = (rec(sweep="lifter", table="3", cell="lbi", seed=s) for s in (0, 1))
+    lifter = rec(sweep="lifter", table="3", cell="lifter", mode="lifter")
+    write_records("results/lifter.jsonl", [replace(a, code_fingerprint=lbi_now), b,
+                                           replace(lifter, code_fingerprint=lifter_now)])  # fmt: skip
+    write_records("results/retention.jsonl", [replace(RETENTION[0], code_fingerprint=lbi_now)])
+    (line,) = [x for x in build().splitlines() if x.startswith("- Records trained by other code")]
+    assert line.endswith("): results/lifter.jsonl: 1 of 3.")
+    write_records("results/lifter.jsonl", [replace(lifter, code_fingerprint=lbi_now)])
+    (line,) = [x for x in build().splitlines() if x.startswith("- Records trained by other code")]
+    assert line.endswith("): results/lifter.jsonl: 1 of 1.")

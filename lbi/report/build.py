@@ -172,6 +172,7 @@ def header(commit: str, sweeps: Sweeps, pipeline: dict[str, PipelineSource], pat
         encoder=encoder if bb else "",
         source=SOURCE,
         left="; ".join(f"{f}: {w}" for f, w in sorted(sweeps.left_out.items())) or "none",
+        stale="; ".join(f"{f}: {n}" for f, n in sorted(sweeps.stale.items())) or "none",
         spread="; ".join(spread) or "no pipeline run",
         wall=wall_time(sweeps.records),
     )

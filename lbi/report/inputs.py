@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class Sweeps:
     file_of: dict[tuple[str, str], str]  # (sweep, key) -> "results/retention.jsonl": a model
     # two sweeps share has one key, a record in each file
     left_out: dict[str, str]  # results file -> "2 failed, 1 smoke" (records never used)
+    stale: dict[str, str]  # results file -> "14 of 14": records trained by other code than today's
 
 
 def load_sweeps(results_dir: str | Path) -> Sweeps:
@@ -48,6 +50,7 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
     records: list[RunRecord] = []
     file_of: dict[tuple[str, str], str] = {}
     left_out: dict[str, str] = {}
+    stale: dict[str, str] = {}
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         name = f"{Path(results_dir).name}/{f.name}"
         kept = finished(every := read_records(f))
@@ -55,9 +58,23 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
         dropped = Counter("smoke" if r.smoke else r.status for r in every if id(r) not in used)
         if dropped:
             left_out[name] = ", ".join(f"{n} {k}" for k, n in sorted(dropped.items()))
+        if old := sum(r.code_fingerprint != today_code(r.mode) for r in kept):
+            stale[name] = f"{old} of {len(kept)}"
         records += kept
         file_of.update({(r.sweep, r.key): name for r in kept})
-    return Sweeps(tuple(records), file_of, left_out)
+    return Sweeps(tuple(records), file_of, left_out, stale)
+
+
+@cache
+def today_code(mode: str) -> str:
+    """The code fingerprint a model of ``mode`` trained today would carry: a record with
+    another is *stale by code* (:mod:`lbi.record`). Used, and named in the report's header:
+    a code change need not move a number, and ``sweeps/<sweep>.py --revalidate`` reruns one
+    record per mode to re-key them when it did not."""
+    from lbi.experiment import code_stages
+    from lbi.fingerprint import code_fingerprint
+
+    return code_fingerprint(code_stages(mode))
 
 
 @dataclass(frozen=True)
