@@ -46,7 +46,7 @@ def parser(doc: str, **axes: dict[str, Any]) -> argparse.ArgumentParser:
     a("--quiet", action="store_true", help="no Tune progress table")
     a("--no-ray", action="store_true", help="trials in processes of this machine (no search)")
     a("--no-mlflow", action="store_true", help="no MLflow runs (records only)")
-    a("--no-pool", action="store_true", help="rerun a seed whose cells are recorded under "
+    a("--no-pool", action="store_true", help="rerun the cells of a seed recorded only under "
       "another CPU vendor's or thread count's numerics (default: done, as the ledger pools)")  # fmt: skip
     a("--val-every", type=int, default=RunOptions.val_every,
       help="validate every n-th epoch and the last (same weights; a search: every epoch)")  # fmt: skip

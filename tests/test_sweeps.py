@@ -494,14 +494,16 @@ def test_a_seed_recorded_under_other_cpu_numerics_is_done_unless_no_pool(tiny, t
     """The ledger pools seeds across pinned CPU numerics, so a sweep on an Intel host (or at
     1 thread) skips a seed whose cells the committed AMD (2-thread) records all hold (a seed
     held in part trains whole here: pairs stay within one numerics); ``--no-pool`` reruns
-    it; a GPU (cuda) record never counts for a CPU sweep."""
+    it; a GPU (cuda) record never counts for a CPU sweep. Whole means the cells the claims
+    pair (r=0.3 with r=1: T7a); a cell no claim names (r=0.5) is a group of its own."""
     import dataclasses as dc
 
     from lbi.record import RunRecord, write_records
     from lbi.sweep import RunOptions, context, plan, trial_key
+    from lbi.sweep.runner import pairing_groups
     from lbi.sweep.trial import CUDA
 
-    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--values", "0.3", "1.0"]
+    args = ["--smoke", "--params", str(tiny / "params.yaml"), "--values", "0.3", "1.0", "0.5"]
     spec = _driver("ablate_retention").build(_driver("ablate_retention").arguments().parse_args(args), "gt")  # fmt: skip
     opts = RunOptions(tmp_path / "out", tmp_path / "results")
     ctx = context(spec, tiny / "params.yaml", opts, {})
@@ -519,18 +521,22 @@ def test_a_seed_recorded_under_other_cpu_numerics_is_done_unless_no_pool(tiny, t
 
     other = numerics.pinned(2, "AuthenticAMD" if "intel" in ctx.numerics else "GenuineIntel")
     assert other != ctx.numerics
+    assert pairing_groups(spec) == [("r=0.3", "r=1"), ("r=0.5",)]
     write(record(CUDA, "r=0.3"), record(CUDA, "r=1"))
-    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 2 trials to run")
-    write(record(other, "r=0.3"))  # the seed only in part: it pairs within one numerics, so
-    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 2 trials to run")  # all here
+    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 3 trials to run")
+    write(record(other, "r=0.3"))  # the pair only in part: it pairs within one numerics, so
+    assert plan(spec, ctx, opts)[0].startswith("sweep retention: 3 trials to run")  # all here
     write(record(CUDA, "r=1"), record(other, "r=0.3"), record(other, "r=1"))
     head = plan(spec, ctx, opts)[0]
-    assert head.startswith("sweep retention: 0 trials to run")
+    assert head.startswith("sweep retention: 1 trials to run")  # r=0.5: not held anywhere
     assert head.endswith("reuses has a record at other CPU numerics x2"), head
     write(record(other, "r=0.3"), record(other, "r=1"), record(ctx.numerics, "r=1"))
-    head = plan(spec, ctx, opts)[0]  # one cell here: the seed is this host's, the other trains
-    assert head.startswith("sweep retention: 1 trials to run") and "other CPU" not in head
-    write(record(other, "r=0.3"), record(other, "r=1"))
+    head = plan(spec, ctx, opts)[0]  # one of the pair here: the pair is this host's
+    assert head.startswith("sweep retention: 2 trials to run") and "other CPU" not in head
+    write(record(other, "r=0.3"), record(other, "r=1"), record(ctx.numerics, "r=0.5"))
+    head = plan(spec, ctx, opts)[0]  # an unpaired cell here never retrains the pair
+    assert head.startswith("sweep retention: 0 trials to run")
+    assert head.endswith("reuses has a record x1, has a record at other CPU numerics x2"), head
     own = plan(spec, ctx, dc.replace(opts, pool=False))[0]  # --no-pool
     assert own.startswith("sweep retention: 2 trials to run")
 

@@ -104,23 +104,45 @@ def context(spec: SweepSpec, params_file: Path, opts: RunOptions, budget: dict[s
     return ctx
 
 
+def pairing_groups(spec: SweepSpec) -> list[tuple[str, ...]]:
+    """The sweep's cells in the groups :func:`recorded` takes a seed of whole: each set of
+    cells the claims ledger pairs with one another (:data:`lbi.report.ledger.CLAIMS` of this
+    sweep, joined through a shared cell), and the cells no claim names as one more group
+    (other tables may pair them by seed: a seed-spread treatment with its default)."""
+    from lbi.report.ledger import CLAIMS
+
+    names = [c.name for c in spec.cells]
+    group = {n: {n} for n in names}
+    edges = [(c.a.cell, c.b.cell) for c in CLAIMS if c.a.sweep == c.b.sweep == spec.name]
+    for a, b in ((a, b) for a, b in edges if a in group and b in group):
+        if group[a] is not group[b]:
+            joined = group[a] | group[b]
+            group |= {n: joined for n in joined}
+    claimed = {n for a, b in edges for n in (a, b)}
+    rest = tuple(n for n in names if n not in claimed)
+    out = list(dict.fromkeys(tuple(n for n in names if n in group[m]) for m in names if m in claimed))  # fmt: skip
+    return out + ([rest] if rest else [])
+
+
 def recorded(spec: SweepSpec, ctx: Context, opts: RunOptions,
              done: dict[str, RunRecord]) -> dict[tuple[str, int], RunRecord]:  # fmt: skip
     """The finished records (of ``done``, by key) of the sweep's (cell name, seed) trials:
-    under this sweep's numerics; and, with ``opts.pool`` and pinned CPU numerics here, a seed
-    none of whose cells has one here but every one has one under one other pinned CPU
-    numerics (another vendor or thread count: the same training rounded in another order;
-    the claims ledger pools seeds across them, each seed once, pairing within one numerics,
-    so a seed is taken whole or not at all)."""
+    under this sweep's numerics; and, with ``opts.pool`` and pinned CPU numerics here, per
+    seed and :func:`pairing_groups` group, a group none of whose cells has one here but
+    every one has one under one other pinned CPU numerics (another vendor or thread count:
+    the same training rounded in another order; the claims ledger pools seeds across them,
+    each seed once, pairing within one numerics, so a group's seed is taken whole or not at
+    all; a cell no claim pairs never makes the claimed cells of its seed train again)."""
     pool = opts.pool and numerics.threads_of(ctx.numerics) is not None
     others = sorted({d.numerics for d in done.values() if numerics.threads_of(d.numerics) is not None} - {ctx.numerics}) if pool else []  # fmt: skip
+    cells = {c.name: c for c in spec.cells}
     out: dict[tuple[str, int], RunRecord] = {}
-    for s in spec.seeds:
-        here = {(c.name, s): done.get(trial_key(ctx, c, s)) for c in spec.cells}
+    for s, group in ((s, g) for s in spec.seeds for g in pairing_groups(spec)):
+        here = {(n, s): done.get(trial_key(ctx, cells[n], s)) for n in group}
         out |= {k: r for k, r in here.items() if r is not None}
-        for n in others if not any(here.values()) else ():
-            at = dataclasses.replace(ctx, numerics=n)
-            got = {(c.name, s): done.get(trial_key(at, c, s)) for c in spec.cells}
+        for num in others if not any(here.values()) else ():
+            at = dataclasses.replace(ctx, numerics=num)
+            got = {(n, s): done.get(trial_key(at, cells[n], s)) for n in group}
             if all(got.values()):
                 out |= {k: r for k, r in got.items() if r is not None}
                 break
@@ -130,7 +152,7 @@ def recorded(spec: SweepSpec, ctx: Context, opts: RunOptions,
 def run_sweep(spec: SweepSpec, ctx: Context, opts: RunOptions, *,
               search: SearchSpec | None = None) -> list[RunRecord]:  # fmt: skip
     """Run the (cell, seed) trials without a finished record in ``<results_dir>/*.jsonl``
-    (:func:`recorded`: here, or the seed whole under another CPU numerics), or
+    (:func:`recorded`: here, or a seed's paired cells whole under another CPU numerics), or
     ``search``, on Ray Tune (after :func:`init_ray`), or without Ray (``opts.ray`` False:
     :mod:`lbi.sweep.local`, no search); merge new and reused records into
     ``<results_dir>/<sweep>.jsonl``; return them."""

@@ -89,8 +89,9 @@ class RunOptions:
     smoke: bool = False  # records say smoke=True (never in a report table)
     mlflow: bool = True  # one MLflow run per trial under one parent per sweep invocation
     ray: bool = True  # False: trials in processes of this machine (lbi.sweep.local)
-    # A seed whose cells are all recorded under another pinned CPU numerics (vendor, threads)
-    # counts as done: the ledger pools seeds across them (lbi.report.ledger), each seed once.
+    # A seed whose cells the claims pair are all recorded under another pinned CPU numerics
+    # (vendor, threads) counts as done for them (lbi.sweep.runner.recorded): the ledger pools
+    # seeds across them (lbi.report.ledger), each seed once, pairing within one numerics.
     pool: bool = True
     # Validate every 5th epoch and the last (the pipeline: every epoch; a search: every epoch,
     # ASHA reads each): the weights are the same (lbi.train.fit), the trial ~10 % faster.
