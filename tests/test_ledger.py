@@ -111,6 +111,8 @@ def test_seeds_pool_across_cpu_numerics_but_never_pair_across_them() -> None:
     assert v.seeds == (0, 1, 2, 3, 4)  # seed 2 once (the pipeline's), seed 5 never paired
     assert v.d.values == (-3.0, -3.0, -3.0, -1.0, -1.0)
     assert v.numerics == f"pinned:avx2:2 (3 seeds) + {intel} (2 seeds)"
+    one = judge(T7A, amd + [r for r in more if r.seed == 3])
+    assert one.numerics == f"pinned:avx2:2 (3 seeds) + {intel} (1 seed)"
     (row,) = [r for r in ledger_table(amd + more).blocks[0].rows if r[0].startswith("T7a")]
     assert row[2].startswith(f"retention at pinned:avx2:2 (3 seeds) + {intel} (2 seeds): r=0.3")
 

@@ -174,7 +174,11 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
         at |= new
         used += [(a[0].numerics, len(new))] if new else []
     seeds = tuple(sorted(at))
-    numerics = used[0][0] if len(used) == 1 else " + ".join(f"{n} ({k} seeds)" for n, k in used)
+    numerics = (
+        used[0][0]
+        if len(used) == 1
+        else " + ".join(f"{n} ({k} seed{'s' * (k != 1)})" for n, k in used)
+    )
     d = Stat(tuple(at[s] for s in seeds))
     return Verdict(claim, paper_value(claim.a), paper_value(claim.b), d, seeds, numerics)
 
