@@ -65,16 +65,24 @@ def load_sweeps(results_dir: str | Path) -> Sweeps:
     return Sweeps(tuple(records), file_of, left_out, stale)
 
 
-@cache
 def today_code(mode: str) -> str:
     """The code fingerprint a model of ``mode`` trained today would carry: a record with
     another is *stale by code* (:mod:`lbi.record`). Used, and named in the report's header:
     a code change need not move a number, and ``sweeps/<sweep>.py --revalidate`` reruns one
     record per mode to re-key them when it did not."""
     from lbi.experiment import code_stages
+    from lbi.fingerprint import repo_root
+
+    return _code_fingerprint(code_stages(mode), repo_root())
+
+
+@cache
+def _code_fingerprint(stages: tuple[str, ...], root: Path) -> str:
+    """:func:`lbi.fingerprint.code_fingerprint`, once per process per checkout (a report
+    or ``--check`` reads it for every record)."""
     from lbi.fingerprint import code_fingerprint
 
-    return code_fingerprint(code_stages(mode))
+    return code_fingerprint(stages, root)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 from lbi import numerics
 from lbi.config import to_dict
 from lbi.data.store import open_store
-from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, code_stages, fingerprints
+from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
@@ -135,9 +135,9 @@ def recorded(spec: SweepSpec, ctx: Context, opts: RunOptions,
     all; a cell no claim pairs never makes the claimed cells of its seed train again)."""
     pool = opts.pool and numerics.threads_of(ctx.numerics) is not None
     others = sorted({d.numerics for d in done.values() if numerics.threads_of(d.numerics) is not None} - {ctx.numerics}) if pool else []  # fmt: skip
-    cells = {c.name: c for c in spec.cells}
+    cells, groups = {c.name: c for c in spec.cells}, pairing_groups(spec)
     out: dict[tuple[str, int], RunRecord] = {}
-    for s, group in ((s, g) for s in spec.seeds for g in pairing_groups(spec)):
+    for s, group in ((s, g) for s in spec.seeds for g in groups):
         here = {(n, s): done.get(trial_key(ctx, cells[n], s)) for n in group}
         out |= {k: r for k, r in here.items() if r is not None}
         for num in others if not any(here.values()) else ():
@@ -437,12 +437,12 @@ def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
 def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
     """Records stale for the current code or data (``file: key (cell, seed): why``) and notes
     (data not checkable here); a malformed line raises ``RecordError`` naming file:line."""
-    from lbi.fingerprint import code_fingerprint
+    from lbi.report.inputs import today_code
 
     stale, notes = [], []
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         for r in read_records(f):
-            code, data = code_fingerprint(code_stages(r.mode)), r.data_fingerprint
+            code, data = today_code(r.mode), r.data_fingerprint
             try:
                 data = _today(ctx, r)[2]
             except (FileNotFoundError, ValueError) as e:
