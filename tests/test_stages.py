@@ -171,6 +171,26 @@ def test_changed_code_changes_the_key_and_check_names_the_stale_record(done, tmp
     assert rec.key in stale[0] and "code" in stale[0]
 
 
+def test_check_judges_data_only_on_the_stores_the_record_was_made_on(done, tmp_path):
+    """A store variant's record (table ``<t>@<variant>``) is not called stale for differing
+    from the default stores' data: ``check`` notes where to check it instead."""
+    import dataclasses
+
+    from lbi.record import merge_records
+    from lbi.sweep import check
+
+    rec, ctx = done["rec"], done["ctx"]
+    results = tmp_path / "results"
+    moved = dataclasses.replace(rec, data_fingerprint="feedfacefeedface")
+    merge_records(results / "retention.jsonl", [moved])
+    assert "data" in check(results, ctx)[0][0]
+    other = dataclasses.replace(moved, key="1" * 16, table=f"{rec.table}@bigtest")
+    merge_records(results / "retention-bigtest.jsonl", [other])
+    stale, notes = check(results, ctx)
+    assert len(stale) == 1 and "1" * 16 not in stale[0]
+    assert any("1" * 16 in n and "--stores bigtest" in n for n in notes)
+
+
 def test_check_cli_exit_codes_and_malformed_line(done, tmp_path, capsys):
     """``--check``: exit 0 when nothing is stale, 1 naming stale records, 2 with one line
     naming file:line for a malformed results line."""

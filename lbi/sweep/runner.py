@@ -347,6 +347,11 @@ def _sans_code(what: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in what.items() if k != "code"}, sort_keys=True)
 
 
+def _variant(table: str) -> str | None:
+    """The store variant a table is of (``"spread@bigtest"``: bigtest), None: the default."""
+    return table.partition("@")[2] or None
+
+
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:
     """``r``'s params over today's ``params.yaml`` key by key (a key added since the record
     takes today's value; a rerun shows whether it matters); today's fingerprints."""
@@ -436,17 +441,24 @@ def summary(spec: SweepSpec, records: list[RunRecord]) -> str:
 
 def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
     """Records stale for the current code or data (``file: key (cell, seed): why``) and notes
-    (data not checkable here); a malformed line raises ``RecordError`` naming file:line."""
+    (data not checkable here); a malformed line raises ``RecordError`` naming file:line.
+    Data is checked against ``ctx``'s stores: a record of another store variant (its table's
+    ``@<variant>``, :func:`lbi.sweep.stores.on_variant`) gets a note, not a verdict."""
     from lbi.report.inputs import today_code
 
-    stale, notes = [], []
+    stale, notes, here = [], [], _variant(ctx.table)
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         for r in read_records(f):
             code, data = today_code(r.mode), r.data_fingerprint
-            try:
-                data = _today(ctx, r)[2]
-            except (FileNotFoundError, ValueError) as e:
-                notes.append(f"{f}: {r.key}: data not checked ({e})")
+            if (theirs := _variant(r.table)) != here:
+                how = f"--stores {theirs}" if theirs else "without --stores"
+                notes.append(f"{f}: {r.key}: data not checked (stores "
+                             f"{theirs or 'default'}, not these: --check {how})")  # fmt: skip
+            else:
+                try:
+                    data = _today(ctx, r)[2]
+                except (FileNotFoundError, ValueError) as e:
+                    notes.append(f"{f}: {r.key}: data not checked ({e})")
             why = [f"{k} {a} != {b}" for k, a, b in (("code", r.code_fingerprint, code),
                                                      ("data", r.data_fingerprint, data)) if a != b]  # fmt: skip
             if why:
