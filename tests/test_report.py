@@ -417,12 +417,14 @@ def test_header_spread_counts_only_runs_with_both_metrics(tmp_path: Path, monkey
 def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) -> None:
     """Item 4 of issue 20: the measured trial time (metrics ``*_wall_s``), by sweep and
     numerics, as a share of the 2 cores (a 1-thread trial, packed two at a time, counts half);
-    records from before the field are counted as lacking it, not as 0 h."""
+    records from before the field are counted as lacking it, not as 0 h; time a trial spent
+    waiting on another (``trial_wait_s``: the stage 1 they share) is not counted."""
     monkeypatch.chdir(tmp_path)
-    timed = lambda r, s: replace(r, metrics={**r.metrics, "trial_wall_s": s})  # noqa: E731
+    timed = lambda r, s, w=None: replace(r, metrics={**r.metrics, "trial_wall_s": s, **({} if w is None else {"trial_wait_s": w})})  # noqa: E731  # fmt: skip
     a, b, c = (rec(sweep="lifter", table="3", cell="lbi", seed=s) for s in (0, 1, 2))
     write_records("results/lifter.jsonl", [timed(a, 1800.0), timed(b, 5400.0), c])
-    packed = replace(timed(RETENTION[1], 1440.0), numerics="pinned:avx2:1", key="k-packed")
+    waited = timed(RETENTION[1], 2160.0, 720.0)  # 1440 s its own
+    packed = replace(waited, numerics="pinned:avx2:1", key="k-packed")
     write_records("results/retention.jsonl", [timed(RETENTION[0], 720.0), packed])  # 0.4 h / 2
     shared = replace(timed(a, 1800.0), sweep="spread", table="seed-spread")  # a's model, reused
     write_records("results/spread.jsonl", [shared])

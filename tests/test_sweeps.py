@@ -197,6 +197,32 @@ def test_file_lock_serialises_holders(tmp_path):
     assert events in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
 
 
+def test_trial_log_counts_the_time_waited_on_a_lock_another_holds(tmp_path):
+    """A trial waiting for the stage 1 another trial trains records the wait
+    (``trial_wait_s``), which the report's machine time leaves out; a free lock adds ~0."""
+    from lbi.sweep import file_lock
+    from lbi.sweep.trial import TrialLog
+
+    log, held = TrialLog(False, None, "c", 0), threading.Event()
+
+    def hold() -> None:
+        with file_lock(tmp_path / "s1.lock"):
+            held.set()
+            time.sleep(0.5)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait()
+    with log.waiting(tmp_path / "s1.lock"):
+        pass
+    t.join()
+    assert log.waited_s >= 0.3
+    before = log.waited_s
+    with log.waiting(tmp_path / "s1.lock"):
+        pass
+    assert log.waited_s - before < 0.3
+
+
 def _cli(tiny: Path, tmp: Path, ray_tmp: str, script: str, *args: str) -> subprocess.CompletedProcess:  # fmt: skip
     env = {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
            "PYTHONPATH": str(REPO)}  # fmt: skip

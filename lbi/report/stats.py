@@ -22,6 +22,7 @@ WALL = "_wall_s"  # a metric so named is its run's wall time (s), not a model's 
 TWIN = (
     "trial_twin_model"  # 1.0: the trial evaluated the default stores' model (lbi.sweep.twin.TWIN)
 )
+WAIT = "trial_wait_s"  # of a trial's wall time, waiting on another trial (lbi.sweep.trial.WAIT)
 FINETUNED = "stage 1 fine-tuned in stage 2"  # the schedule of :func:`finetuned` runs, as named
 
 
@@ -220,11 +221,12 @@ def wall_time(records: Sequence[RunRecord]) -> str:
     """The trials' measured machine time in hours, in all and by sweep and numerics, and how
     many lack it; a model two sweeps share counts once. A trial's wall time (metrics ending in
     :data:`WALL`) counts by the share of the pipeline's CPUs it held: a ``pinned:avx2:1``
-    trial (packed two at a time on 2 cores) counts half its wall time."""
+    trial (packed two at a time on 2 cores) counts half its wall time, less what it waited on
+    another trial (:data:`WAIT`: the stage 1 they share, trained by the other)."""
     by: dict[str, list[float]] = {}
     records = list({r.key: r for r in reversed(records)}.values())  # each key: its first record
     for rec, m in ((r, m) for r in records for m in r.metrics if m.endswith(WALL)):
-        hours = rec.metrics[m] / 3600 * cpu_share(rec.numerics)
+        hours = (rec.metrics[m] - rec.metrics.get(WAIT, 0.0)) / 3600 * cpu_share(rec.numerics)
         by.setdefault(f"{rec.sweep} at {rec.numerics}", []).append(hours)
     n, total = sum(map(len, by.values())), math.fsum(map(math.fsum, by.values()))
     parts = "; ".join(f"{k} {math.fsum(v):.1f} h ({len(v)})" for k, v in sorted(by.items()))

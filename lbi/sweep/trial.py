@@ -30,13 +30,14 @@ from lbi.sweep.twin import TWIN, train_digest
 from lbi.train import VAL_EVERY
 
 WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
+WAIT = "trial_wait_s"  # of WALL: waiting on another trial (the stage 1 they share)
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
 def strip_trial_metrics(metrics: dict[str, float]) -> dict[str, float]:
-    """A record's metrics of its model: all but the trial's wall time (:data:`WALL`) and
-    whether it evaluated its twin's model (:data:`lbi.sweep.twin.TWIN`)."""
-    return {k: v for k, v in metrics.items() if k not in (WALL, TWIN)}
+    """A record's metrics of its model: all but the trial's wall and wait times (:data:`WALL`,
+    :data:`WAIT`) and whether it evaluated its twin's model (:data:`lbi.sweep.twin.TWIN`)."""
+    return {k: v for k, v in metrics.items() if k not in (WALL, WAIT, TWIN)}
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,15 @@ class TrialLog:
         self.mlflow, self.report = mlflow, report
         self.cell, self.seed, self.offset, self.seen = cell, seed, 0, 0
         self.last: dict[str, float] = {}
+        self.waited_s = 0.0  # on locks another trial held (its shared stage 1): not machine time
+
+    @contextlib.contextmanager
+    def waiting(self, lock: Path) -> Iterator[None]:
+        """:func:`file_lock` on ``lock``, the time it took to get added to :attr:`waited_s`."""
+        t0 = time.perf_counter()
+        with file_lock(lock):
+            self.waited_s += time.perf_counter() - t0
+            yield
 
     @contextlib.contextmanager
     def __call__(self, stage: str, source: str, ds: Any, params: dict[str, Any]) -> Iterator[Any]:
@@ -198,7 +208,7 @@ def _train_and_evaluate(p: Params, mode: str, source: str, paths: StagePaths, lo
         log.end_phase(stages.train_end_to_end(p, source, paths, mode, **fit).history)
     else:
         assert paths.stage1 is not None
-        with file_lock(paths.stage1.with_suffix(".lock")):  # trained once, then shared
+        with log.waiting(paths.stage1.with_suffix(".lock")):  # trained once, then shared
             log.end_phase(stages.train_stage1(p, source, paths, **fit).history)
             if not (paths.stage1 / STAGE1_WHAT).is_file():  # what its name hashes (revalidate)
                 save_json(paths.stage1 / STAGE1_WHAT, stage1_what(p, source, paths, described))
@@ -257,7 +267,7 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
 
     t0 = time.perf_counter()
     try:
-        with file_lock(trial_dir.with_suffix(".lock")):
+        with log.waiting(trial_dir.with_suffix(".lock")):
             if (twin := twin_model(ctx, cell, seed)) is not None:
                 metrics = _evaluate_twin(p, cell.mode, ctx.source, paths, log, *twin)
             else:
@@ -271,7 +281,9 @@ def run_trial(ctx: Context, cell: Cell, seed: int, search: dict[str, Any] | None
 
             mlflow.end_run("KILLED")
         raise
-    rec = record({**metrics, WALL: round(time.perf_counter() - t0, 1)})
+    rec = record(
+        {**metrics, WALL: round(time.perf_counter() - t0, 1), WAIT: round(log.waited_s, 1)}
+    )
     if report is not None:
         report({**log.last, **metrics, "cell": cell.name, "seed": seed, "final": 1.0})
     return rec
