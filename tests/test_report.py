@@ -420,10 +420,10 @@ def test_header_sums_the_trials_wall_time_by_sweep(tmp_path: Path, monkeypatch) 
     records from before the field are counted as lacking it, not as 0 h; time a trial spent
     waiting on another (``trial_wait_s``: the stage 1 they share) is not counted."""
     monkeypatch.chdir(tmp_path)
-    timed = lambda r, s, w=None: replace(r, metrics={**r.metrics, "trial_wall_s": s, **({} if w is None else {"trial_wait_s": w})})  # noqa: E731  # fmt: skip
+    timed = lambda r, s, **more: replace(r, metrics={**r.metrics, "trial_wall_s": s, **more})  # noqa: E731
     a, b, c = (rec(sweep="lifter", table="3", cell="lbi", seed=s) for s in (0, 1, 2))
     write_records("results/lifter.jsonl", [timed(a, 1800.0), timed(b, 5400.0), c])
-    waited = timed(RETENTION[1], 2160.0, 720.0)  # 1440 s its own
+    waited = timed(RETENTION[1], 2160.0, trial_wait_s=720.0)  # 1440 s its own
     packed = replace(waited, numerics="pinned:avx2:1", key="k-packed")
     write_records("results/retention.jsonl", [timed(RETENTION[0], 720.0), packed])  # 0.4 h / 2
     shared = replace(timed(a, 1800.0), sweep="spread", table="seed-spread")  # a's model, reused

@@ -18,6 +18,7 @@ from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
+from lbi.sweep.stores import variant_of
 from lbi.sweep.trial import (
     CUDA,
     STAGE1_WHAT,
@@ -347,11 +348,6 @@ def _sans_code(what: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in what.items() if k != "code"}, sort_keys=True)
 
 
-def _variant(table: str) -> str | None:
-    """The store variant a table is of (``"spread@bigtest"``: bigtest), None: the default."""
-    return table.partition("@")[2] or None
-
-
 def _today(ctx: Context, r: RunRecord) -> tuple[Any, str, str]:
     """``r``'s params over today's ``params.yaml`` key by key (a key added since the record
     takes today's value; a rerun shows whether it matters); today's fingerprints."""
@@ -446,11 +442,11 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
     ``@<variant>``, :func:`lbi.sweep.stores.on_variant`) gets a note, not a verdict."""
     from lbi.report.inputs import today_code
 
-    stale, notes, here = [], [], _variant(ctx.table)
+    stale, notes, here = [], [], variant_of(ctx.table)
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         for r in read_records(f):
             code, data = today_code(r.mode), r.data_fingerprint
-            if (theirs := _variant(r.table)) != here:
+            if (theirs := variant_of(r.table)) != here:
                 how = f"--stores {theirs}" if theirs else "without --stores"
                 notes.append(f"{f}: {r.key}: data not checked (stores "
                              f"{theirs or 'default'}, not these: --check {how})")  # fmt: skip
