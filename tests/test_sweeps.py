@@ -571,13 +571,13 @@ def test_a_variant_that_changes_only_the_test_set_evaluates_the_default_models(t
     """A store variant with the default's training inputs (here: other test crops) trains
     nothing: each trial copies the default stores' model of its (cell, seed), bit for bit,
     and evaluates it on its own test sets (records keyed by their own data, marked
-    :data:`~lbi.sweep.twin.TWIN`); ``--plan`` says so. A variant whose train split differs
+    :data:`~lbi.report.stats.TWIN`); ``--plan`` says so. A variant whose train split differs
     trains its own, and so does one whose default stores are not on this machine."""
     import yaml
 
+    from lbi.report.stats import TWIN
     from lbi.sweep import RunOptions, context, plan, run_trial
     from lbi.sweep.trial import strip_trial_metrics, twin_model
-    from lbi.sweep.twin import TWIN
 
     args = ["--smoke", "--params", str(tiny / "params.yaml")]
     drv = _driver("compare_lifter")

@@ -225,10 +225,10 @@ def _spread_cell(r: RunRecord) -> str | None:
     """The seed-spread treatment a record is: its cell (``lbi_ema``); on a store variant's
     tables (``seed-spread@bigtest``) the default cell is that variant's treatment
     (``lbi_bigtest``); None for other records."""
-    table, _, store = r.table.partition("@")
-    if table != SPREAD_TABLE:
+    store = stats.stores_variant(r.table)
+    if r.table != (SPREAD_TABLE if store is None else f"{SPREAD_TABLE}@{store}"):
         return None
-    if not store:
+    if store is None:
         return r.cell
     return r.cell.replace("_default", f"_{store}") if r.cell.endswith("_default") else None
 
@@ -285,7 +285,7 @@ def spread_notes(records: Sequence[RunRecord]) -> list[str]:
     for r in records:
         if (cell := _spread_cell(r)) is not None:
             cells.setdefault((cell, stats.variant(r)), []).append(r)
-            stores |= {r.table.partition("@")[2]} - {""}
+            stores |= {stats.stores_variant(r.table)} - {None}
     out = []
     for (cell, v), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         base = cells.get((cell.split("_")[0] + "_default", v))

@@ -33,6 +33,7 @@ from lbi.report.stats import (
     interval,
     ours,
     paired,
+    stores_variant,
     variant,
     with_metric,
 )
@@ -189,7 +190,7 @@ def variant_notes(records: Sequence[RunRecord]) -> list[str]:
     out = []
     for c, base in ((c, judge(c, records)) for c in CLAIMS):
         at = dict(zip(base.seeds, base.d.values, strict=True))
-        for sw in sorted({r.sweep for r in records if "@" in r.table and r.sweep.startswith(f"{c.a.sweep}-")}):  # fmt: skip
+        for sw in sorted({r.sweep for r in records if stores_variant(r.table) and r.sweep.startswith(f"{c.a.sweep}-")}):  # fmt: skip
             v = judge(replace(c, a=replace(c.a, sweep=sw), b=replace(c.b, sweep=sw)), records)
             worth = Stat(tuple(x - at[s] for s, x in zip(v.seeds, v.d.values, strict=True) if s in at))  # fmt: skip
             if v.d.n:

@@ -19,11 +19,17 @@ NOT_RUN = "not run"
 NONE = "–"  # no value: the paper prints none, or the setting does not apply
 NO_COMMIT = "commit not recorded (pipeline outputs are commit-independent)"  # git_commit ""
 WALL = "_wall_s"  # a metric so named is its run's wall time (s), not a model's (trial_wall_s)
-TWIN = (
-    "trial_twin_model"  # 1.0: the trial evaluated the default stores' model (lbi.sweep.twin.TWIN)
-)
-WAIT = "trial_wait_s"  # of a trial's wall time, waiting on another trial (lbi.sweep.trial.WAIT)
+# Names the sweeps write into records (lbi.sweep imports them from here: the report stage's
+# code deps leave lbi/sweep out, so the names both sides share live on this side).
+TWIN = "trial_twin_model"  # 1.0: the trial evaluated the default stores' model (lbi.sweep.twin)
+WAIT = "trial_wait_s"  # of a trial's wall time, waiting on another trial (the stage 1 they share)
 FINETUNED = "stage 1 fine-tuned in stage 2"  # the schedule of :func:`finetuned` runs, as named
+
+
+def stores_variant(table: str) -> str | None:
+    """The stores variant a record's table is on (``"spread@bigtest"``: ``"bigtest"``, as
+    :func:`lbi.sweep.stores.on_variant` names it); None: the default stores."""
+    return table.partition("@")[2] or None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from lbi.data.store import open_store
 from lbi.experiment import CROSS_VAL_SPLIT, StagePaths, fingerprints
 from lbi.io import save_json, save_text
 from lbi.record import RunRecord, merge_records, read_all, read_records, write_summary
+from lbi.report.stats import stores_variant
 from lbi.sweep.spec import RunOptions, SearchSpec, SweepSpec, resolve_params
-from lbi.sweep.stores import variant_of
 from lbi.sweep.trial import (
     CUDA,
     STAGE1_WHAT,
@@ -442,11 +442,11 @@ def check(results_dir: Path, ctx: Context) -> tuple[list[str], list[str]]:
     ``@<variant>``, :func:`lbi.sweep.stores.on_variant`) gets a note, not a verdict."""
     from lbi.report.inputs import today_code
 
-    stale, notes, here = [], [], variant_of(ctx.table)
+    stale, notes, here = [], [], stores_variant(ctx.table)
     for f in sorted(Path(results_dir).glob("*.jsonl")):
         for r in read_records(f):
             code, data = today_code(r.mode), r.data_fingerprint
-            if (theirs := variant_of(r.table)) != here:
+            if (theirs := stores_variant(r.table)) != here:
                 how = f"--stores {theirs}" if theirs else "without --stores"
                 notes.append(f"{f}: {r.key}: data not checked (stores "
                              f"{theirs or 'default'}, not these: --check {how})")  # fmt: skip

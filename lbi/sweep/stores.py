@@ -73,12 +73,6 @@ def on_variant(spec: SweepSpec, name: str) -> SweepSpec:
     return dataclasses.replace(spec, name=f"{spec.name}-{name}", table=f"{spec.table}@{name}", cells=cells)  # fmt: skip
 
 
-def variant_of(table: str) -> str | None:
-    """The variant a record's table is of (:func:`on_variant`'s ``"spread@bigtest"``: bigtest);
-    None: the default stores."""
-    return table.partition("@")[2] or None
-
-
 def wanted(params_file: Path, source: str) -> dict[str, str]:
     """What ``prepared.json`` must hold for the stores to be current."""
     text = Path(params_file).read_bytes()

@@ -25,18 +25,18 @@ from lbi.io import atomic_path, save_json, save_text
 from lbi.numerics import PIPELINE as PIPELINE_NUMERICS
 from lbi.params import Params
 from lbi.record import RunRecord
+from lbi.report.stats import TWIN, WAIT
 from lbi.sweep.spec import Cell, resolve_params
-from lbi.sweep.twin import TWIN, train_digest
+from lbi.sweep.twin import train_digest
 from lbi.train import VAL_EVERY
 
 WALL = "trial_wall_s"  # a record's wall time (s) of its trial's last attempt: not a model metric
-WAIT = "trial_wait_s"  # of WALL: waiting on another trial (the stage 1 they share)
 CUDA = "cuda"  # the numerics of trials on a GPU share (lbi.numerics pins only the CPU's)
 
 
 def strip_trial_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """A record's metrics of its model: all but the trial's wall and wait times (:data:`WALL`,
-    :data:`WAIT`) and whether it evaluated its twin's model (:data:`lbi.sweep.twin.TWIN`)."""
+    :data:`WAIT`) and whether it evaluated its twin's model (:data:`lbi.report.stats.TWIN`)."""
     return {k: v for k, v in metrics.items() if k not in (WALL, WAIT, TWIN)}
 
 

@@ -25,7 +25,6 @@ from lbi import experiment as ex
 from lbi.data.store import open_store
 from lbi.experiment import StagePaths
 
-TWIN = "trial_twin_model"  # a record's metric: 1.0 when its trial evaluated its twin's model
 TRAIN_SPLIT = "train"
 
 
